@@ -1,0 +1,61 @@
+// swift-tools-version: 6.1
+// The folder tree is the architecture: each target has one job, and the
+// dependency arrows below only ever point "down" (see README.md).
+import PackageDescription
+
+let package = Package(
+    name: "swiftvmm",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SwiftVMM", targets: ["SwiftVMM"]),
+        .executable(name: "swiftvmm", targets: ["swiftvmm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The only code that includes <linux/kvm.h>: static inline ioctl forwarders.
+        .target(name: "CKVM"),
+        // Shared vocabulary: addresses, exits, I/O data, device and vCPU protocols.
+        .target(name: "VMCore"),
+        // Guest RAM: the only owner of raw pointers into guest memory.
+        .target(name: "GuestMemory", dependencies: ["VMCore"]),
+        // Emulated devices and the buses they sit on. Knows nothing about KVM.
+        .target(name: "Devices", dependencies: ["VMCore"]),
+        // The /dev/kvm wrapper: fd owners, the kvm_run page, typed errors.
+        .target(
+            name: "KVM",
+            dependencies: ["CKVM", "VMCore", .product(name: "SystemPackage", package: "swift-system")]),
+        // x86 boot setup: GDT, page tables, CPU entry state, image loaders.
+        .target(name: "X86Boot", dependencies: ["VMCore", "GuestMemory"]),
+        // Guests from firmware/, assembled from source at build time.
+        .executableTarget(name: "FirmwareEmbedder", path: "Sources/FirmwareEmbedder"),
+        .plugin(name: "FirmwarePlugin", capability: .buildTool(), dependencies: ["FirmwareEmbedder"]),
+        .target(name: "Firmware", dependencies: ["VMCore"], plugins: ["FirmwarePlugin"]),
+        // The library users depend on: a machine built from the pieces above.
+        .target(
+            name: "SwiftVMM",
+            dependencies: [
+                "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "Firmware",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
+        .executableTarget(
+            name: "swiftvmm",
+            dependencies: [
+                "SwiftVMM",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
+        .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
+        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,44 @@
+import Foundation
+import PackagePlugin
+
+/// Assembles the guests in `firmware/` with the toolchain's clang and ld.lld
+/// and turns them into a generated Swift file of byte arrays, so that
+/// `swift build` alone produces every guest and no binary is ever committed.
+///
+/// A `.S` file inside a Swift target is refused as a mixed-language target,
+/// which is why the sources live in the package's top-level `firmware/`.
+@main struct FirmwarePlugin: BuildToolPlugin {
+    func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
+        let firmware = context.package.directoryURL.appending(path: "firmware")
+        let inputs = try Self.files(under: firmware)
+        let output = context.pluginWorkDirectoryURL.appending(path: "FirmwareImages.generated.swift")
+        let objects = context.pluginWorkDirectoryURL.appending(path: "objects")
+        return [
+            .buildCommand(
+                displayName: "Assembling firmware guests",
+                executable: try context.tool(named: "FirmwareEmbedder").url,
+                arguments: [
+                    "--clang", try context.tool(named: "clang").url.path,
+                    "--lld", try context.tool(named: "ld.lld").url.path,
+                    "--firmware", firmware.path,
+                    "--work", objects.path,
+                    "--output", output.path,
+                ],
+                inputFiles: inputs,
+                outputFiles: [output])
+        ]
+    }
+
+    /// Every file under `directory`: any of them (a source, an include, a
+    /// linker script) changing must rebuild the guests.
+    static func files(under directory: URL) throws -> [URL] {
+        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey]) else {
+            return []
+        }
+        var files: [URL] = []
+        for case let url as URL in walker where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
+            files.append(url)
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+}

@@ -1,0 +1,50 @@
+// The only file in swiftvmm that includes <linux/kvm.h>.
+//
+// Swift cannot import the KVM_* request numbers (they are function-like _IOW
+// macros), so each ioctl gets one static inline forwarder here. Every function
+// returns the ioctl's result, or -errno on failure, read in the same expression
+// so that nothing can clobber errno in between. No policy, allocation or
+// logging lives here: the Swift `KVM` module decides what a result means.
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#define CKVM_FORWARD(expr) do { int ckvm_r = (expr); return ckvm_r < 0 ? -errno : ckvm_r; } while (0)
+
+// MARK: /dev/kvm (system) ioctls
+
+static inline int ckvm_get_api_version(int kvm_fd) { CKVM_FORWARD(ioctl(kvm_fd, KVM_GET_API_VERSION, 0)); }
+static inline int ckvm_check_extension(int fd, long capability) { CKVM_FORWARD(ioctl(fd, KVM_CHECK_EXTENSION, capability)); }
+static inline int ckvm_get_vcpu_mmap_size(int kvm_fd) { CKVM_FORWARD(ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0)); }
+static inline int ckvm_create_vm(int kvm_fd, unsigned long type) { CKVM_FORWARD(ioctl(kvm_fd, KVM_CREATE_VM, type)); }
+static inline int ckvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 *cpuid) { CKVM_FORWARD(ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid)); }
+static inline int ckvm_get_msr_index_list(int kvm_fd, struct kvm_msr_list *list) { CKVM_FORWARD(ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list)); }
+
+// MARK: VM ioctls
+
+static inline int ckvm_set_user_memory_region(int vm_fd, const struct kvm_userspace_memory_region *region) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, region)); }
+static inline int ckvm_create_vcpu(int vm_fd, unsigned long id) { CKVM_FORWARD(ioctl(vm_fd, KVM_CREATE_VCPU, id)); }
+static inline int ckvm_set_tss_addr(int vm_fd, unsigned long address) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_TSS_ADDR, address)); }
+static inline int ckvm_set_identity_map_addr(int vm_fd, const __u64 *address) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, address)); }
+static inline int ckvm_create_irqchip(int vm_fd) { CKVM_FORWARD(ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0)); }
+static inline int ckvm_create_pit2(int vm_fd, const struct kvm_pit_config *config) { CKVM_FORWARD(ioctl(vm_fd, KVM_CREATE_PIT2, config)); }
+static inline int ckvm_irq_line(int vm_fd, const struct kvm_irq_level *level) { CKVM_FORWARD(ioctl(vm_fd, KVM_IRQ_LINE, level)); }
+
+// MARK: vCPU ioctls
+
+static inline int ckvm_run(int vcpu_fd) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_RUN, 0)); }
+static inline int ckvm_get_regs(int vcpu_fd, struct kvm_regs *regs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_REGS, regs)); }
+static inline int ckvm_set_regs(int vcpu_fd, const struct kvm_regs *regs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_REGS, regs)); }
+static inline int ckvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_SREGS, sregs)); }
+static inline int ckvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_SREGS, sregs)); }
+static inline int ckvm_get_fpu(int vcpu_fd, struct kvm_fpu *fpu) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_FPU, fpu)); }
+static inline int ckvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_FPU, fpu)); }
+static inline int ckvm_get_msrs(int vcpu_fd, struct kvm_msrs *msrs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_MSRS, msrs)); }
+static inline int ckvm_set_msrs(int vcpu_fd, const struct kvm_msrs *msrs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_MSRS, msrs)); }
+static inline int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid)); }
+static inline int ckvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *debug) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, debug)); }
+
+#endif

@@ -1,0 +1,135 @@
+import SystemPackage
+import VMCore
+
+/// The KVM operation that failed, named after its ioctl.
+public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
+    case open(path: String)
+    case getAPIVersion
+    case checkExtension(capability: Int32)
+    case getVCPUMmapSize
+    case createVM
+    case setUserMemoryRegion(slot: UInt32)
+    case setTSSAddress
+    case setIdentityMapAddress
+    case createIRQChip
+    case createPIT
+    case irqLine(irq: UInt32)
+    case createVCPU(id: UInt32)
+    case mapRunPage
+    case run
+    case getRegisters, setRegisters
+    case getSpecialRegisters, setSpecialRegisters
+    case getFPU, setFPU
+    case getMSRs, setMSRs
+    case getSupportedCPUID, setCPUID
+    case setGuestDebug
+
+    public var description: String {
+        switch self {
+        case .open(let path): return "open(\(path))"
+        case .getAPIVersion: return "KVM_GET_API_VERSION"
+        case .checkExtension(let capability): return "KVM_CHECK_EXTENSION (capability \(capability))"
+        case .getVCPUMmapSize: return "KVM_GET_VCPU_MMAP_SIZE"
+        case .createVM: return "KVM_CREATE_VM"
+        case .setUserMemoryRegion(let slot): return "KVM_SET_USER_MEMORY_REGION (slot \(slot))"
+        case .setTSSAddress: return "KVM_SET_TSS_ADDR"
+        case .setIdentityMapAddress: return "KVM_SET_IDENTITY_MAP_ADDR"
+        case .createIRQChip: return "KVM_CREATE_IRQCHIP"
+        case .createPIT: return "KVM_CREATE_PIT2"
+        case .irqLine(let irq): return "KVM_IRQ_LINE (irq \(irq))"
+        case .createVCPU(let id): return "KVM_CREATE_VCPU (id \(id))"
+        case .mapRunPage: return "mmap of the kvm_run page"
+        case .run: return "KVM_RUN"
+        case .getRegisters: return "KVM_GET_REGS"
+        case .setRegisters: return "KVM_SET_REGS"
+        case .getSpecialRegisters: return "KVM_GET_SREGS"
+        case .setSpecialRegisters: return "KVM_SET_SREGS"
+        case .getFPU: return "KVM_GET_FPU"
+        case .setFPU: return "KVM_SET_FPU"
+        case .getMSRs: return "KVM_GET_MSRS"
+        case .setMSRs: return "KVM_SET_MSRS"
+        case .getSupportedCPUID: return "KVM_GET_SUPPORTED_CPUID"
+        case .setCPUID: return "KVM_SET_CPUID2"
+        case .setGuestDebug: return "KVM_SET_GUEST_DEBUG"
+        }
+    }
+}
+
+/// A failed KVM operation: which one, and why.
+public enum KVMError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The ioctl (or `open`/`mmap`) failed with `errno`.
+    case failed(KVMOperation, Errno)
+    /// `/dev/kvm` speaks a different API version than the stable one (12).
+    case unsupportedAPIVersion(Int32)
+    /// A capability the VMM needs is missing.
+    case missingCapability(String)
+    /// KVM accepted fewer MSRs than asked (`KVM_GET_MSRS`/`KVM_SET_MSRS` return a count).
+    case msrsRejected(index: UInt32, operation: KVMOperation)
+
+    /// The operation that failed, if this error came from one.
+    public var operation: KVMOperation? {
+        if case .failed(let operation, _) = self { return operation }
+        return nil
+    }
+
+    /// The errno, if this error came from a failed system call.
+    public var errno: Errno? {
+        if case .failed(_, let errno) = self { return errno }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .failed(.open(let path), let errno):
+            let advice: String
+            switch errno {
+            case .noSuchFileOrDirectory:
+                advice = "the kvm module is not loaded or this machine has no hardware virtualization (modprobe kvm_intel or kvm_amd)"
+            case .permissionDenied:
+                advice = "add your user to the kvm group or run as root"
+            case .operationNotSupportedByDevice, .noSuchAddressOrDevice:
+                advice = "the kernel has KVM but no usable back end (is virtualization enabled in the firmware?)"
+            default: advice = "cannot use KVM"
+            }
+            return "cannot open \(path): \(errno) (\(Self.name(of: errno))); \(advice)"
+        case .failed(let operation, let errno):
+            return "\(operation) failed: \(errno) (\(Self.name(of: errno)))"
+        case .unsupportedAPIVersion(let version):
+            return "/dev/kvm reports API version \(version); swiftvmm needs the stable API, version 12"
+        case .missingCapability(let name):
+            return "KVM lacks a capability swiftvmm needs: \(name)"
+        case .msrsRejected(let index, let operation):
+            return "\(operation) rejected MSR \(hex(index))"
+        }
+    }
+
+    static func name(of errno: Errno) -> String {
+        switch errno {
+        case .badFileDescriptor: return "EBADF"
+        case .invalidArgument: return "EINVAL"
+        case .noSuchFileOrDirectory: return "ENOENT"
+        case .permissionDenied: return "EACCES"
+        case .operationNotSupportedByDevice: return "ENODEV"
+        case .noSuchAddressOrDevice: return "ENXIO"
+        case .interrupted: return "EINTR"
+        case .resourceTemporarilyUnavailable: return "EAGAIN"
+        case .badAddress: return "EFAULT"
+        case .fileExists: return "EEXIST"
+        case .noMemory: return "ENOMEM"
+        case .notPermitted: return "EPERM"
+        case .notSupported: return "EOPNOTSUPP"
+        case .tooManyOpenFiles: return "EMFILE"
+        default: return "errno \(errno.rawValue)"
+        }
+    }
+}
+
+
+
+/// Turns a shim result (value or `-errno`) into a value or a thrown `KVMError`.
+/// The one place the `-errno` convention of `CKVM` is decoded.
+@inline(__always)
+func check(_ result: Int32, _ operation: @autoclosure () -> KVMOperation) throws(KVMError) -> Int32 {
+    if result < 0 { throw .failed(operation(), Errno(rawValue: -result)) }
+    return result
+}

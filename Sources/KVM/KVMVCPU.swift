@@ -1,0 +1,163 @@
+internal import CKVM
+import SystemPackage
+import VMCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A virtual CPU: its file descriptor and its `kvm_run` page. Releases both when it ends.
+public struct KVMVCPU: ~Copyable, VirtualCPU {
+    let fd: Int32
+    private let page: RunPage
+
+    init(fd: Int32, runPageSize: Int) throws(KVMError) {
+        // The fd is ours from the moment the ioctl returned it: close it if the
+        // mapping fails, because `self` (whose deinit would) does not exist yet.
+        do throws(KVMError) {
+            page = try RunPage(vcpuFD: fd, size: runPageSize)
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Runs the guest until its next exit and returns that exit, copied out of `kvm_run`.
+    ///
+    /// `EINTR` (a signal or `immediate_exit`, which is how the VMM stops a vCPU)
+    /// is reported as `.interrupted`, never retried: the caller decides whether
+    /// to run again. `EAGAIN` is retried, as KVM asks. One ioctl per call and no
+    /// allocation for single-access exits. The corresponding ioctl is `KVM_RUN`.
+    public mutating func run() throws(KVMError) -> VMExit {
+        while true {
+            let result = ckvm_run(fd)
+            if result >= 0 { return page.decodeExit() }
+            if result == -EINTR {
+                page.immediateExit = false
+                return .interrupted
+            }
+            if result == -EAGAIN { continue }
+            throw .failed(.run, Errno(rawValue: -result))
+        }
+    }
+
+    /// Supplies the data for the pending `ioIn` or `mmioRead` exit; KVM delivers
+    /// it to the guest on the next ``run()``.
+    public mutating func completeRead(_ data: IOData) {
+        page.completeRead(data)
+    }
+
+    /// A handle another thread can use to make this vCPU leave `KVM_RUN`.
+    public var kicker: VCPUKicker { VCPUKicker(immediateExitAddress: page.immediateExitAddress) }
+
+    /// The general-purpose registers. The corresponding ioctl is `KVM_GET_REGS`.
+    public func registers() throws(KVMError) -> Registers {
+        var regs = kvm_regs()
+        _ = try check(ckvm_get_regs(fd, &regs), .getRegisters)
+        return Registers(regs)
+    }
+
+    /// The corresponding ioctl is `KVM_SET_REGS`.
+    public func setRegisters(_ registers: Registers) throws(KVMError) {
+        var regs = kvm_regs(registers)
+        _ = try check(ckvm_set_regs(fd, &regs), .setRegisters)
+    }
+
+    /// Segment, control and descriptor-table registers. The corresponding ioctl is `KVM_GET_SREGS`.
+    public func specialRegisters() throws(KVMError) -> SpecialRegisters {
+        var sregs = kvm_sregs()
+        _ = try check(ckvm_get_sregs(fd, &sregs), .getSpecialRegisters)
+        return SpecialRegisters(sregs)
+    }
+
+    /// The corresponding ioctl is `KVM_SET_SREGS`. Registers KVM keeps but
+    /// `SpecialRegisters` does not model (the pending-interrupt bitmap) are preserved.
+    public func setSpecialRegisters(_ registers: SpecialRegisters) throws(KVMError) {
+        var sregs = kvm_sregs()
+        _ = try check(ckvm_get_sregs(fd, &sregs), .getSpecialRegisters)
+        registers.store(into: &sregs)
+        _ = try check(ckvm_set_sregs(fd, &sregs), .setSpecialRegisters)
+    }
+
+    /// The x87/SSE state. The corresponding ioctl is `KVM_GET_FPU`.
+    public func fpu() throws(KVMError) -> FPUState {
+        var fpu = kvm_fpu()
+        _ = try check(ckvm_get_fpu(fd, &fpu), .getFPU)
+        return FPUState(fpu)
+    }
+
+    /// The corresponding ioctl is `KVM_SET_FPU`.
+    public func setFPU(_ state: FPUState) throws(KVMError) {
+        var fpu = kvm_fpu(state)
+        _ = try check(ckvm_set_fpu(fd, &fpu), .setFPU)
+    }
+
+    /// Reads the given MSRs. The corresponding ioctl is `KVM_GET_MSRS`.
+    public func msrs(_ indices: [UInt32]) throws(KVMError) -> [UInt32: UInt64] {
+        try withMSRBuffer(indices.map { ($0, 0) }) { (header, entries) throws(KVMError) -> [UInt32: UInt64] in
+            let read = Int(try check(ckvm_get_msrs(fd, header), .getMSRs))
+            if read < indices.count { throw .msrsRejected(index: indices[read], operation: .getMSRs) }
+            var values: [UInt32: UInt64] = [:]
+            for i in 0..<read { values[entries[i].index] = entries[i].data }
+            return values
+        }
+    }
+
+    /// Writes the given MSRs. The corresponding ioctl is `KVM_SET_MSRS`.
+    public func setMSRs(_ msrs: [(index: UInt32, value: UInt64)]) throws(KVMError) {
+        try withMSRBuffer(msrs) { (header, _) throws(KVMError) in
+            let written = Int(try check(ckvm_set_msrs(fd, header), .setMSRs))
+            if written < msrs.count { throw .msrsRejected(index: msrs[written].index, operation: .setMSRs) }
+        }
+    }
+
+    /// Sets the CPUID leaves the guest sees. The corresponding ioctl is `KVM_SET_CPUID2`.
+    public func setCPUID(_ entries: [CPUIDEntry]) throws(KVMError) {
+        try withCPUIDBuffer(entries: entries) { (buffer) throws(KVMError) in
+            _ = try check(ckvm_set_cpuid2(fd, buffer), .setCPUID)
+        }
+    }
+
+    /// Enables or disables guest debugging: single-stepping, software breakpoints
+    /// (`int3` exits to the VMM instead of the guest) and up to four hardware
+    /// breakpoints on instruction addresses. The corresponding ioctl is `KVM_SET_GUEST_DEBUG`.
+    public func setGuestDebug(singleStep: Bool, softwareBreakpoints: Bool, hardwareBreakpoints: [UInt64]) throws(KVMError) {
+        var debug = kvm_guest_debug()
+        let enabled = singleStep || softwareBreakpoints || !hardwareBreakpoints.isEmpty
+        var control: UInt32 = enabled ? UInt32(KVM_GUESTDBG_ENABLE) : 0
+        if singleStep { control |= UInt32(KVM_GUESTDBG_SINGLESTEP) }
+        if softwareBreakpoints { control |= UInt32(KVM_GUESTDBG_USE_SW_BP) }
+        if !hardwareBreakpoints.isEmpty { control |= UInt32(KVM_GUESTDBG_USE_HW_BP) }
+        debug.control = control
+        var dr7: UInt64 = 0
+        withUnsafeMutableBytes(of: &debug.arch.debugreg) { raw in
+            let regs = raw.bindMemory(to: UInt64.self)
+            for (i, address) in hardwareBreakpoints.prefix(4).enumerated() {
+                regs[i] = address
+                // Global enable (G0..G3); R/W and LEN stay 00: break on instruction execution.
+                dr7 |= 1 << (UInt64(i) * 2 + 1)
+            }
+            regs[7] = dr7
+        }
+        _ = try check(ckvm_set_guest_debug(fd, &debug), .setGuestDebug)
+    }
+}
+
+/// Makes a vCPU leave `KVM_RUN` from another thread.
+///
+/// Setting `kvm_run.immediate_exit` stops the vCPU at its next entry; the
+/// caller also sends the vCPU's thread a signal so that a vCPU already inside
+/// `KVM_RUN` exits with `EINTR`. Valid only while the vCPU exists.
+public struct VCPUKicker: Sendable {
+    let immediateExitAddress: UInt
+
+    /// Asks the vCPU to return `.interrupted` from its current or next `run()`.
+    public func requestExit() {
+        guard let pointer = UnsafeMutablePointer<UInt8>(bitPattern: immediateExitAddress) else { return }
+        // A volatile-enough store: KVM reads the byte on entry to KVM_RUN.
+        UnsafeMutableRawPointer(pointer).storeBytes(of: 1, as: UInt8.self)
+    }
+}

@@ -1,0 +1,76 @@
+internal import CKVM
+import SystemPackage
+import VMCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A KVM virtual machine (a VM file descriptor). Closes it when it ends,
+/// which also releases its memory slots.
+public struct KVMVirtualMachine: ~Copyable {
+    let fd: Int32
+    let vcpuMmapSize: Int
+
+    init(fd: Int32, vcpuMmapSize: Int) {
+        self.fd = fd
+        self.vcpuMmapSize = vcpuMmapSize
+    }
+
+    deinit { close(fd) }
+
+    /// Maps `size` bytes of host memory at `hostAddress` into the guest at `guestAddress`.
+    ///
+    /// The caller must keep that host memory mapped for as long as the slot is
+    /// registered (until the VM ends or the slot is resized to 0): KVM reads and
+    /// writes it on the guest's behalf. `GuestMemory.hostMappings` provides
+    /// addresses that meet this when the memory outlives the VM.
+    /// The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setUserMemoryRegion(
+        slot: UInt32, guestAddress: GuestAddress, size: UInt64, hostAddress: UInt, readOnly: Bool = false
+    ) throws(KVMError) {
+        var region = kvm_userspace_memory_region(
+            slot: slot, flags: readOnly ? UInt32(KVM_MEM_READONLY) : 0, guest_phys_addr: guestAddress.rawValue,
+            memory_size: size, userspace_addr: UInt64(hostAddress))
+        _ = try check(ckvm_set_user_memory_region(fd, &region), .setUserMemoryRegion(slot: slot))
+    }
+
+    /// Sets the guest-physical address of the three pages Intel VT-x needs for a
+    /// TSS when it runs real-mode code without unrestricted guest support.
+    /// The corresponding ioctl is `KVM_SET_TSS_ADDR`.
+    public func setTSSAddress(_ address: GuestAddress) throws(KVMError) {
+        _ = try check(ckvm_set_tss_addr(fd, UInt(address.rawValue)), .setTSSAddress)
+    }
+
+    /// Sets the guest-physical address of the page VT-x uses for an identity map
+    /// in real mode. The corresponding ioctl is `KVM_SET_IDENTITY_MAP_ADDR`.
+    public func setIdentityMapAddress(_ address: GuestAddress) throws(KVMError) {
+        var value = address.rawValue
+        _ = try check(ckvm_set_identity_map_addr(fd, &value), .setIdentityMapAddress)
+    }
+
+    /// Whether this VM has `capability`. The corresponding ioctl is `KVM_CHECK_EXTENSION` on the VM.
+    public func checkExtension(_ capability: KVMCapability) throws(KVMError) -> Int32 {
+        try check(ckvm_check_extension(fd, Int(capability.rawValue)), .checkExtension(capability: capability.rawValue))
+    }
+
+    /// Creates the in-kernel PIC, IOAPIC and LAPICs. The corresponding ioctl is `KVM_CREATE_IRQCHIP`.
+    public func createIRQChip() throws(KVMError) {
+        _ = try check(ckvm_create_irqchip(fd), .createIRQChip)
+    }
+
+    /// Drives in-kernel interrupt line `irq` to `level`. The corresponding ioctl is `KVM_IRQ_LINE`.
+    public func setIRQLine(_ irq: UInt32, level: Bool) throws(KVMError) {
+        var line = kvm_irq_level()
+        line.irq = irq
+        line.level = level ? 1 : 0
+        _ = try check(ckvm_irq_line(fd, &line), .irqLine(irq: irq))
+    }
+
+    /// Creates vCPU `id` and maps its `kvm_run` page.
+    /// The corresponding ioctl is `KVM_CREATE_VCPU`.
+    public func createVCPU(id: UInt32) throws(KVMError) -> KVMVCPU {
+        let vcpuFD = try check(ckvm_create_vcpu(fd, UInt(id)), .createVCPU(id: id))
+        return try KVMVCPU(fd: vcpuFD, runPageSize: vcpuMmapSize)
+    }
+}

@@ -1,0 +1,61 @@
+/// Parsers for the values users type on the command line or in configuration:
+/// sizes (`64M`, `1G`, `4096`) and addresses (`0x7c00`, `31744`).
+///
+/// They live in the library, not the CLI, so that every front end (and the
+/// fuzzers) parse the same way; they never trap, whatever the input.
+public enum CommandLineValue {
+    public enum ParseError: Error, Hashable, Sendable, CustomStringConvertible {
+        case empty
+        case notANumber(String)
+        case overflow(String)
+        case unknownSuffix(String)
+        case notPageMultiple(String, UInt64)
+
+        public var description: String {
+            switch self {
+            case .empty: return "the value is empty"
+            case .notANumber(let text): return "'\(text)' is not a number (use decimal or 0x-prefixed hex)"
+            case .overflow(let text): return "'\(text)' does not fit in 64 bits"
+            case .unknownSuffix(let text): return "'\(text)' has an unknown size suffix (use K, M, G or none for bytes)"
+            case .notPageMultiple(let text, let value): return "'\(text)' (\(value) bytes) is not a whole number of 4096-byte pages"
+            }
+        }
+    }
+
+    /// A 64-bit unsigned number in decimal or `0x` hex (underscores allowed as separators).
+    public static func parseAddress(_ text: String) throws(ParseError) -> UInt64 {
+        let trimmed = text.replacingUnderscores()
+        guard !trimmed.isEmpty else { throw .empty }
+        let lower = trimmed.lowercased()
+        let (digits, radix) = lower.hasPrefix("0x") ? (String(lower.dropFirst(2)), 16) : (lower, 10)
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isHexDigit && (radix == 16 || $0.isNumber) }) else { throw .notANumber(text) }
+        guard let value = UInt64(digits, radix: radix) else { throw .overflow(text) }
+        return value
+    }
+
+    /// A size in bytes: a number with an optional `K`, `M` or `G` suffix (binary
+    /// units; `KiB`, `MiB`, `GiB` and `B` also accepted). The result must be a
+    /// whole number of 4 KiB pages when `pageMultiple` is set.
+    public static func parseSize(_ text: String, pageMultiple: Bool = true) throws(ParseError) -> UInt64 {
+        var body = text.replacingUnderscores()
+        guard !body.isEmpty else { throw .empty }
+        var shift: UInt64 = 0
+        let suffixes: [(String, UInt64)] = [("kib", 10), ("mib", 20), ("gib", 30), ("k", 10), ("m", 20), ("g", 30), ("b", 0)]
+        for (suffix, bits) in suffixes where body.lowercased().hasSuffix(suffix) && body.count > suffix.count {
+            body = String(body.dropLast(suffix.count))
+            shift = bits
+            break
+        }
+        guard let last = body.last, last.isNumber || body.lowercased().hasPrefix("0x") else { throw .unknownSuffix(text) }
+        let number: UInt64
+        do { number = try parseAddress(body) } catch .notANumber { throw .notANumber(text) } catch { throw .overflow(text) }
+        let (value, overflow) = number.multipliedReportingOverflow(by: 1 << shift)
+        guard !overflow else { throw .overflow(text) }
+        if pageMultiple && value % 4096 != 0 { throw .notPageMultiple(text, value) }
+        return value
+    }
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+}

@@ -1,0 +1,58 @@
+import Devices
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Serial output to a file descriptor (stdout, or a file it opens and owns).
+///
+/// Bytes are collected and written a line at a time (or every 4 KiB), so a
+/// guest printing a line costs one `write`, not one per character; `flush()`
+/// writes what is left, and the machine calls it whenever it stops or the guest
+/// waits for input.
+public final class FileSerialOutput: SerialOutput {
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    private var buffer: [UInt8] = []
+    private static let capacity = 4096
+
+    /// Output to standard output, which stays open afterwards.
+    public static func standardOutput() -> FileSerialOutput { FileSerialOutput(fd: STDOUT_FILENO, owns: false) }
+
+    /// Output to `path`, created or truncated.
+    public init(path: String) throws(MachineError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw .cannotOpenOutput(path: path, errno: errno) }
+        self.fd = fd
+        ownsDescriptor = true
+        buffer.reserveCapacity(Self.capacity)
+    }
+
+    private init(fd: Int32, owns: Bool) {
+        self.fd = fd
+        ownsDescriptor = owns
+        buffer.reserveCapacity(Self.capacity)
+    }
+
+    deinit {
+        flush()
+        if ownsDescriptor { close(fd) }
+    }
+
+    public func write(_ byte: UInt8) {
+        buffer.append(byte)
+        if byte == UInt8(ascii: "\n") || buffer.count >= Self.capacity { flush() }
+    }
+
+    public func flush() {
+        var written = 0
+        while written < buffer.count {
+            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            // A closed pipe or full disk must not stop the guest: drop the output.
+            if n <= 0 { break }
+            written += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reading guest images from disk, with errors a user can act on.
+public enum GuestFile {
+    public enum ReadError: Error, Hashable, Sendable, CustomStringConvertible {
+        case cannotOpen(errno: Int32)
+        case notARegularFile
+        case tooLarge(size: UInt64, limit: UInt64)
+        case readFailed(errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .cannotOpen(let code): return "cannot open: \(String(cString: strerror(code)))"
+            case .notARegularFile: return "is not a regular file"
+            case .tooLarge(let size, let limit): return "is \(size) bytes, larger than the \(limit) bytes it could occupy"
+            case .readFailed(let code): return "cannot read: \(String(cString: strerror(code)))"
+            }
+        }
+    }
+
+    /// The whole contents of `path`, refusing anything larger than `limit` bytes
+    /// before reading it (an image can never be larger than guest RAM).
+    public static func read(_ path: String, limit: UInt64 = 1 << 36) throws(ReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw .cannotOpen(errno: errno) }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) != 0 { throw .readFailed(errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile }
+        let size = UInt64(info.st_size)
+        guard size <= limit else { throw .tooLarge(size: size, limit: limit) }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw .readFailed(errno: errno) }
+            if n == 0 { break }  // the file shrank while we read it
+            done += n
+        }
+        return Array(bytes.prefix(done))
+    }
+
+    /// Whether `bytes` look like an ELF file (start with `\x7fELF`).
+    public static func isELF(_ bytes: [UInt8]) -> Bool { bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) }
+}

@@ -1,0 +1,28 @@
+import Devices
+import GuestMemory
+import KVM
+import X86Boot
+
+/// Why a machine could not be built or run.
+public enum MachineError: Error, CustomStringConvertible {
+    case kvm(KVMError)
+    case memory(GuestMemoryError)
+    case boot(BootError)
+    case bus(BusError)
+    /// Guest RAM must be a whole number of pages and at least `minimum` bytes.
+    case invalidMemorySize(UInt64, minimum: UInt64)
+    case cannotOpenOutput(path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .kvm(let error): return error.description
+        case .memory(let error): return error.description
+        case .boot(let error): return error.description
+        case .bus(let error): return error.description
+        case .invalidMemorySize(let size, let minimum):
+            return "memory size \(size) bytes is invalid: it must be a multiple of 4096 and at least \(minimum) bytes"
+        case .cannotOpenOutput(let path, let errno):
+            return "cannot open \(path) for writing (errno \(errno))"
+        }
+    }
+}

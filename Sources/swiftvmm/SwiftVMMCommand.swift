@@ -1,0 +1,144 @@
+import ArgumentParser
+import Firmware
+import Logging
+import SwiftVMM
+import VMCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct SwiftVMMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftvmm",
+        abstract: "A small, fast, honest virtual machine monitor on Linux KVM.",
+        subcommands: [Run.self],
+        defaultSubcommand: Run.self)
+}
+
+extension CPUMode: ExpressibleByArgument {}
+
+/// An address typed as hex (`0x7c00`) or decimal.
+struct AddressArgument: ExpressibleByArgument {
+    var value: UInt64
+    init?(argument: String) {
+        guard let value = try? CommandLineValue.parseAddress(argument) else { return nil }
+        self.value = value
+    }
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// A size typed as `64M`, `1G` or bytes.
+struct SizeArgument: ExpressibleByArgument {
+    var text: String
+    init?(argument: String) { text = argument }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot a guest: a flat binary, an ELF64 executable, or (with no GUEST) the built-in demo.",
+        discussion: """
+            Exit status: the byte the guest wrote to the debug-exit port (0xf4); 0 if it halted \
+            with interrupts disabled; 1 if it crashed (triple fault, internal error, failed entry) \
+            or KVM failed; 64 for a bad option or guest file.
+            """)
+
+    @Option(help: "The CPU mode a flat binary is entered in: real, protected or long.")
+    var mode: CPUMode?
+
+    @Option(help: ArgumentHelp("Where a flat binary is loaded (hex 0x... or decimal). Default: 0x7c00 in real mode, 0x100000 otherwise.", valueName: "addr"))
+    var loadAddress: String?
+
+    @Option(help: ArgumentHelp("Where execution starts. Default: the load address.", valueName: "addr"))
+    var entry: String?
+
+    @Option(help: ArgumentHelp("Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages).", valueName: "size"))
+    var memory: String = "128M"
+
+    @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
+    var guest: String?
+
+    func validate() throws {
+        let memoryBytes = try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) }
+        if memoryBytes < MachineConfiguration.minimumMemorySize {
+            throw ValidationError("--memory: \(memory) is too small; the minimum is 1M")
+        }
+        if let loadAddress { _ = try Self.parse(loadAddress, as: "--load-address", CommandLineValue.parseAddress) }
+        if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
+    }
+
+    static func parse(_ text: String, as option: String, _ parser: (String) throws(CommandLineValue.ParseError) -> UInt64) throws -> UInt64 {
+        do { return try parser(text) } catch { throw ValidationError("\(option): \(error)") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace
+            return handler
+        }
+        var logger = Logger(label: "swiftvmm")
+        logger.logLevel = logLevel
+
+        let guestConfiguration = try makeGuest()
+        let configuration = MachineConfiguration(
+            guest: guestConfiguration,
+            memorySize: try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) },
+            logger: logger)
+
+        let machine: Machine
+        do {
+            machine = try Machine(configuration)
+        } catch {
+            if case .boot = error { throw ValidationError("\(guest ?? "demo guest"): \(error)") }
+            Self.report("error: \(error)")
+            throw ExitCode(1)
+        }
+        let reason: StopReason
+        do {
+            reason = try machine.run()
+        } catch {
+            Self.report("error: \(error)")
+            Self.report(machine.cpuStateReport())
+            throw ExitCode(1)
+        }
+        Self.report(reason.description)
+        if reason.isFailure { Self.report(machine.cpuStateReport()) }
+        throw ExitCode(reason.exitStatus)
+    }
+
+    /// Reads the guest file and decides how to load it.
+    func makeGuest() throws -> MachineConfiguration.Guest {
+        guard let guest else {
+            if mode != nil || loadAddress != nil || entry != nil {
+                throw ValidationError("--mode, --load-address and --entry need a GUEST file; the built-in demo guest chooses its own")
+            }
+            return .firmware(FirmwareImage.demo)
+        }
+        let bytes: [UInt8]
+        do { bytes = try GuestFile.read(guest) } catch { throw ValidationError("\(guest): \(error)") }
+        if bytes.isEmpty { throw ValidationError("\(guest): the file is empty") }
+        if GuestFile.isELF(bytes) {
+            if loadAddress != nil || entry != nil || (mode != nil && mode != .long) {
+                throw ValidationError("\(guest): is an ELF executable, loaded by its program headers and entered in long mode at its entry point; --mode, --load-address and --entry apply to flat binaries only")
+            }
+            return .elf(bytes: bytes)
+        }
+        return .flat(
+            bytes: bytes, mode: mode ?? .real,
+            loadAddress: try loadAddress.map { try Self.parse($0, as: "--load-address", CommandLineValue.parseAddress) },
+            entry: try entry.map { try Self.parse($0, as: "--entry", CommandLineValue.parseAddress) })
+    }
+
+    static func report(_ message: String) {
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map { "swiftvmm: \($0)\n" }.joined()
+        var text = lines
+        text.withUTF8 { buffer in _ = Glibc.write(STDERR_FILENO, buffer.baseAddress, buffer.count) }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
