@@ -61,10 +61,14 @@ public struct IOData: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Element `index` of a string access made of `size`-byte elements, little-endian.
+    /// Elements wider than 8 bytes do not exist on x86; `size` is clamped to 1...8.
     @inlinable public func element(_ index: Int, size: Int) -> UInt64 {
+        let size = min(max(size, 1), 8)
+        guard index >= 0 else { return 0 }
         switch storage {
         case .inline(let value, _):
-            let shifted = index * size >= 8 ? 0 : value >> (UInt64(index * size) * 8)
+            if index * size >= 8 { return 0 }
+            let shifted = value >> (UInt64(index * size) * 8)
             return size == 8 ? shifted : shifted & ((1 << (UInt64(size) * 8)) - 1)
         case .heap(let bytes):
             return element(index * size, size: size, in: bytes)

@@ -9,6 +9,12 @@ public struct LoadedImage: Hashable, Sendable {
     public var lowestAddress: UInt64
     /// One past the highest guest-physical address the image occupies.
     public var endAddress: UInt64
+
+    public init(entry: UInt64, lowestAddress: UInt64, endAddress: UInt64) {
+        self.entry = entry
+        self.lowestAddress = lowestAddress
+        self.endAddress = endAddress
+    }
 }
 
 /// Checks that `[address, address + size)` is in RAM and, for modes that need
