@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
-        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware"]),
+        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -77,7 +77,11 @@ for kind in kinds {
         // The image base is only a default for -Ttext; ld.lld wants it at or below
         // the text and page-aligned, and 0 is both.
         var linkArgs = ["--image-base=0", "-nostdlib", "--no-dynamic-linker", "-static", "-e", "_start", "-Ttext=0x\(String(kind.loadAddress, radix: 16))", "-o", image, object]
-        if !kind.elf { linkArgs.insert("--oformat=binary", at: 0) }
+        if kind.elf {
+            linkArgs = ["-nostdlib", "-static", "-T", include + "/elf.ld", "-o", image, object]
+        } else {
+            linkArgs.insert("--oformat=binary", at: 0)
+        }
         run(lld, linkArgs)
         guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image) was not written") }
         let name = identifier(prefix: kind.prefix, file: stem)

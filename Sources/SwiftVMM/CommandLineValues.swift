@@ -46,6 +46,7 @@ public enum CommandLineValue {
             shift = bits
             break
         }
+        guard body.contains(where: \.isNumber) else { throw .notANumber(text) }
         guard let last = body.last, last.isNumber || body.lowercased().hasPrefix("0x") else { throw .unknownSuffix(text) }
         let number: UInt64
         do { number = try parseAddress(body) } catch .notANumber { throw .notANumber(text) } catch { throw .overflow(text) }

@@ -9,7 +9,7 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
     case emptyImage
     /// The image (or a segment of it) does not fit in guest RAM at that address.
     case imageOutsideRAM(what: String, address: UInt64, size: UInt64, ramSize: UInt64)
-    /// The image would overwrite the VMM's GDT or page tables.
+    /// The image would overwrite the VMM's GDT or page tables, or leave no room for the stack below it.
     case overlapsVMMStructures(what: String, address: UInt64, size: UInt64)
     /// The entry point is not inside guest RAM (or, for ELF, not inside a loaded segment).
     case entryOutsideImage(entry: UInt64)
@@ -30,7 +30,7 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
         case .imageOutsideRAM(let what, let address, let size, let ramSize):
             return "\(what) (\(size) bytes at \(hex(address))) does not fit in guest RAM (\(ramSize) bytes)"
         case .overlapsVMMStructures(let what, let address, let size):
-            return "\(what) (\(size) bytes at \(hex(address))) overlaps the VMM's GDT and page tables at [\(hex(X86Layout.biosDataAreaEnd)), \(hex(X86Layout.minimumProtectedLoadAddress))); load it at \(hex(X86Layout.minimumProtectedLoadAddress)) or above"
+            return "\(what) (\(size) bytes at \(hex(address))) overlaps the VMM's GDT, page tables and boot stack below \(hex(X86Layout.minimumProtectedLoadAddress)); load it at \(hex(X86Layout.minimumProtectedLoadAddress)) or above"
         case .entryOutsideImage(let entry):
             return "entry point \(hex(entry)) is outside the loaded image"
         case .realModeEntryTooHigh(let entry):

@@ -18,14 +18,15 @@ public struct LoadedImage: Hashable, Sendable {
 }
 
 /// Checks that `[address, address + size)` is in RAM and, for modes that need
-/// the VMM's GDT and page tables, clear of them.
+/// the VMM's GDT, page tables and a stack below the image, at or above
+/// `X86Layout.minimumProtectedLoadAddress`.
 func checkPlacement(
     _ what: String, address: UInt64, size: UInt64, mode: CPUMode, memory: borrowing GuestMemory
 ) throws(BootError) {
     guard memory.contains(GuestAddress(address), length: size) else {
         throw .imageOutsideRAM(what: what, address: address, size: size, ramSize: memory.size)
     }
-    if mode != .real, address < X86Layout.minimumProtectedLoadAddress, address + size > X86Layout.biosDataAreaEnd {
+    if mode != .real, address < X86Layout.minimumProtectedLoadAddress {
         throw .overlapsVMMStructures(what: what, address: address, size: size)
     }
 }

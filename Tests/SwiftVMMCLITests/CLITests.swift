@@ -1,0 +1,152 @@
+import Firmware
+import Foundation
+import Testing
+
+@Suite(.serialized) struct CLIRunTests {
+    @Test func theDemoGuestTourstheCPUModesAndExitsZero() throws {
+        let result = try runSwiftVMM(["run"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        var rest = Substring(result.stdout)
+        for stage in ["real mode", "protected mode", "long mode", "user mode", "trap"] {
+            guard let range = rest.range(of: stage) else {
+                Issue.record("stage '\(stage)' missing or out of order in:\n\(result.stdout)")
+                return
+            }
+            rest = rest[range.upperBound...]
+        }
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func aFlatRealModeBinaryPrintsToStdoutByteForByte() throws {
+        let guest = try TemporaryFile(FirmwareImage.realHello.bytes)
+        let result = try runSwiftVMM(["run", guest.path])
+        #expect(result.stdout == "Hello from real mode!\n")
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("debug-exit"), "the VMM's own words go to stderr")
+    }
+
+    @Test func protectedAndLongModeFlagsEnterThoseModes() throws {
+        let protected = try TemporaryFile(FirmwareImage.protectedHello.bytes)
+        let p = try runSwiftVMM(["run", "--mode", "protected", protected.path])
+        #expect(p.stdout == "Hello from protected mode!\n" && p.status == 0, "\(p.stderr)")
+        let long = try TemporaryFile(FirmwareImage.longHello.bytes)
+        let l = try runSwiftVMM(["run", "--mode", "long", "--load-address", "0x100000", "--memory", "64M", long.path])
+        #expect(l.stdout == "Hello from long mode!\n" && l.status == 0, "\(l.stderr)")
+    }
+
+    @Test func anELFExecutableIsLoadedByItsHeaders() throws {
+        let elf = try TemporaryFile(FirmwareImage.elfHello.bytes, name: "hello.elf")
+        let result = try runSwiftVMM(["run", elf.path])
+        #expect(result.stdout.hasPrefix("Hello from an ELF guest!\n"), "\(result.stderr)")
+        #expect(result.status == 0)
+    }
+
+    @Test func theDebugExitByteIsTheExitStatus() throws {
+        // mov $0x1234,%ax; out %ax,$0xf4; hlt
+        let guest = try TemporaryFile([0xb8, 0x34, 0x12, 0xe7, 0xf4, 0xf4])
+        let result = try runSwiftVMM(["run", "--mode", "real", "--load-address", "31744", guest.path])
+        #expect(result.status == 0x34)
+    }
+
+    @Test func haltingWithInterruptsOffExitsZeroAndSaysSo() throws {
+        let guest = try TemporaryFile([0xfa, 0xf4])  // cli; hlt
+        let result = try runSwiftVMM(["run", guest.path])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("halted with interrupts disabled"))
+    }
+
+    @Test func aTripleFaultFailsWithARegisterDump() throws {
+        // lidt [0x7c10] (a zero-limit IDT); int3 -> #GP -> #DF -> triple fault.
+        var code: [UInt8] = [0x0f, 0x01, 0x1e, 0x10, 0x7c, 0xcc]
+        code += Array(repeating: 0, count: 0x10 - code.count + 6)
+        let guest = try TemporaryFile(code)
+        let result = try runSwiftVMM(["run", guest.path])
+        #expect(result.status == 1)
+        // On hardware a shutdown exit; this host's KVM reports an emulation failure.
+        #expect(result.stderr.contains("triple fault") || result.stderr.contains("internal error"), "\(result.stderr)")
+        for register in ["RIP=", "RAX=", "CR0=", "CR3=", "CR4=", "EFER=", "CS =", "SS ="] {
+            #expect(result.stderr.contains(register), "missing \(register) in \(result.stderr)")
+        }
+    }
+}
+
+/// Every kind of bad input: one clear line naming the option or file, a
+/// non-zero status, and never a Swift runtime trap.
+@Suite(.serialized) struct CLIBadInputTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var arguments: [String]
+        var mentions: [String]
+        var testDescription: String { arguments.joined(separator: " ") }
+    }
+
+    static let hello = FirmwareImage.realHello.bytes
+
+    static let optionCases: [Case] = [
+        Case(arguments: ["run", "--memory", "lots", "@GUEST"], mentions: ["--memory", "'lots' is not a number"]),
+        Case(arguments: ["run", "--memory", "5000", "@GUEST"], mentions: ["--memory", "not a whole number of 4096-byte pages"]),
+        Case(arguments: ["run", "--memory", "4K", "@GUEST"], mentions: ["--memory", "too small"]),
+        Case(arguments: ["run", "--memory", "-1", "@GUEST"], mentions: ["--memory"]),
+        Case(arguments: ["run", "--memory", "99999999999G", "@GUEST"], mentions: ["--memory", "does not fit in 64 bits"]),
+        Case(arguments: ["run", "--memory", "", "@GUEST"], mentions: ["--memory", "empty"]),
+        Case(arguments: ["run", "--load-address", "0xzz", "@GUEST"], mentions: ["--load-address", "not a number"]),
+        Case(arguments: ["run", "--load-address", "-5", "@GUEST"], mentions: ["--load-address"]),
+        Case(arguments: ["run", "--load-address", "0x10000000000000000", "@GUEST"], mentions: ["--load-address", "does not fit"]),
+        Case(arguments: ["run", "--entry", "twelve", "@GUEST"], mentions: ["--entry", "not a number"]),
+        Case(arguments: ["run", "--mode", "virtual86", "@GUEST"], mentions: ["--mode", "virtual86"]),
+        Case(arguments: ["run", "--load-address", "0x8000000", "@GUEST"], mentions: ["@GUEST", "does not fit in guest RAM"]),
+        Case(arguments: ["run", "--load-address", "0xffffffffffffffff", "@GUEST"], mentions: ["@GUEST", "does not fit in guest RAM"]),
+        Case(arguments: ["run", "--entry", "0x9000000", "@GUEST"], mentions: ["@GUEST", "entry point 0x9000000"]),
+        Case(arguments: ["run", "--entry", "0x12345", "@GUEST"], mentions: ["@GUEST", "real-mode entry 0x12345"]),
+        Case(arguments: ["run", "--mode", "long", "--load-address", "0x1000", "@GUEST"], mentions: ["@GUEST", "overlaps the VMM's GDT, page tables and boot stack"]),
+        Case(arguments: ["run", "/nonexistent/guest.bin"], mentions: ["/nonexistent/guest.bin", "No such file or directory"]),
+        Case(arguments: ["run", "/tmp"], mentions: ["/tmp", "not a regular file"]),
+        Case(arguments: ["run", "--mode", "long"], mentions: ["--mode", "need a GUEST file"]),
+        Case(arguments: ["run", "--bogus", "@GUEST"], mentions: ["--bogus"]),
+    ]
+
+    @Test(arguments: optionCases)
+    func badOptionsAndFilesFailWithOneClearLine(_ testCase: Case) throws {
+        let guest = try TemporaryFile(Self.hello)
+        let arguments = testCase.arguments.map { $0 == "@GUEST" ? guest.path : $0 }
+        let result = try runSwiftVMM(arguments)
+        #expect(result.status != 0)
+        #expect(result.status == 64, "usage errors exit with EX_USAGE; stderr: \(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        for mention in testCase.mentions.map({ $0 == "@GUEST" ? guest.path : $0 }) {
+            #expect(firstLine.contains(mention), "expected '\(mention)' in: \(result.stderr)")
+        }
+        #expect(!result.stderr.contains("Fatal error"))
+        #expect(!result.stderr.contains("Stack dump"))
+    }
+
+    @Test func anEmptyFileIsRefused() throws {
+        let empty = try TemporaryFile([])
+        let result = try runSwiftVMM(["run", empty.path])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("\(empty.path): the file is empty"))
+    }
+
+    @Test func anImageLargerThanRAMIsRefused() throws {
+        let big = try TemporaryFile(Array(repeating: 0x90, count: 2 << 20))
+        let result = try runSwiftVMM(["run", "--memory", "1M", big.path])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains(big.path) && result.stderr.contains("does not fit in guest RAM"), "\(result.stderr)")
+    }
+
+    @Test func anELFWithFlatBinaryOptionsIsRefused() throws {
+        let elf = try TemporaryFile(FirmwareImage.elfHello.bytes)
+        let result = try runSwiftVMM(["run", "--load-address", "0x200000", elf.path])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("ELF executable"))
+    }
+
+    @Test func aCorruptELFNamesTheField() throws {
+        var bytes = FirmwareImage.elfHello.bytes
+        bytes[18] = 3  // e_machine = EM_386
+        let elf = try TemporaryFile(bytes)
+        let result = try runSwiftVMM(["run", elf.path])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("ELF e_machine is 0x3, expected 62 (EM_X86_64)"), "\(result.stderr)")
+    }
+}
