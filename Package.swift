@@ -49,6 +49,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Benchmark: swiftvmm's exit path against a bare C KVM_RUN loop (see README).
+        .target(name: "CKVMBaseline", dependencies: ["CKVM"]),
+        .executableTarget(name: "swiftvmm-bench", dependencies: ["SwiftVMM", "Firmware", "CKVMBaseline"]),
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),

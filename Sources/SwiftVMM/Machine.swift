@@ -32,6 +32,8 @@ public final class Machine {
     /// The mode the guest was entered in.
     public let mode: CPUMode
     public let logger: Logger
+    /// The number of VM exits so far; a counter on the machine, not a global.
+    public private(set) var exitCount = 0
 
     /// The TSS VT-x needs for real-mode code without unrestricted guest: three
     /// pages just below the 4 GiB boundary's BIOS area, where no RAM will be.
@@ -56,6 +58,10 @@ public final class Machine {
                     slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress)
             }
             vcpu = try vm.createVCPU(id: 0)
+            // Without KVM_SET_CPUID2 the guest's CPUID has no long-mode bit, and
+            // KVM refuses a guest WRMSR that sets EFER.LME (#GP): guests that
+            // enter long mode themselves (the demo) would triple fault.
+            try vcpu.setCPUID(try kvm.supportedCPUID())
         } catch { throw .kvm(error) }
 
         serialOutput = configuration.serialOutput ?? FileSerialOutput.standardOutput()
@@ -108,6 +114,7 @@ public final class Machine {
 
     /// Runs the guest until its next exit and returns it, undispatched.
     public func nextExit() throws(MachineError) -> VMExit {
+        exitCount &+= 1
         do { return try vcpu.run() } catch { throw .kvm(error) }
     }
 

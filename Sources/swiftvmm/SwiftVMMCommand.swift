@@ -59,6 +59,9 @@ struct Run: ParsableCommand {
     @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Flag(help: "Print the number of VM exits, the time the guest ran and the VMM's peak RSS on stderr at the end.")
+    var stats = false
+
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
 
@@ -99,6 +102,15 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         let reason: StopReason
+        let start = ContinuousClock.now
+        defer {
+            if stats {
+                let elapsed = ContinuousClock.now - start
+                let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
+                let rss = ProcessStatistics.peakResidentSetKiB().map { "\($0) KiB" } ?? "unknown"
+                Self.report("stats: \(machine.exitCount) exits, guest ran \((milliseconds * 10).rounded() / 10) ms, peak RSS \(rss)")
+            }
+        }
         do {
             reason = try machine.run()
         } catch {
