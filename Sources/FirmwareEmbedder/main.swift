@@ -33,7 +33,9 @@ func fail(_ message: String) -> Never {
 var options: [String: String] = [:]
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
-    guard flag.hasPrefix("--"), let value = arguments.popFirst() else { fail("usage: --clang P --lld P --firmware DIR --work DIR --output FILE") }
+    guard flag.hasPrefix("--"), let value = arguments.popFirst() else {
+        fail("usage: --clang P --lld P --firmware DIR --work DIR --output FILE")
+    }
     options[String(flag.dropFirst(2))] = value
 }
 guard let clang = options["clang"], let lld = options["lld"], let firmware = options["firmware"],
@@ -76,7 +78,10 @@ for kind in kinds {
         run(clang, ["-c", "-target", "x86_64-unknown-none-elf", "-nostdinc", "-I", include, "-o", object, folder + "/" + source])
         // The image base is only a default for -Ttext; ld.lld wants it at or below
         // the text and page-aligned, and 0 is both.
-        var linkArgs = ["--image-base=0", "-nostdlib", "--no-dynamic-linker", "-static", "-e", "_start", "-Ttext=0x\(String(kind.loadAddress, radix: 16))", "-o", image, object]
+        var linkArgs = [
+            "--image-base=0", "-nostdlib", "--no-dynamic-linker", "-static", "-e", "_start",
+            "-Ttext=0x\(String(kind.loadAddress, radix: 16))", "-o", image, object,
+        ]
         if kind.elf {
             linkArgs = ["-nostdlib", "-static", "-T", include + "/elf.ld", "-o", image, object]
         } else {

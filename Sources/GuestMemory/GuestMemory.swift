@@ -1,9 +1,10 @@
+import VMCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import VMCore
 
 /// The guest's RAM: anonymous host mappings, each backing a range of
 /// guest-physical addresses.

@@ -7,7 +7,8 @@ public struct CPUIDEntry: Hashable, Sendable {
     public var flags: UInt32
     public var eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32
 
-    public init(function: UInt32, index: UInt32 = 0, flags: UInt32 = 0, eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0) {
+    public init(function: UInt32, index: UInt32 = 0, flags: UInt32 = 0, eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0)
+    {
         self.function = function
         self.index = index
         self.flags = flags

@@ -124,8 +124,6 @@ public enum KVMError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-
-
 /// Turns a shim result (value or `-errno`) into a value or a thrown `KVMError`.
 /// The one place the `-errno` convention of `CKVM` is decoded.
 @inline(__always)

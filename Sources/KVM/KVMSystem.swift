@@ -82,7 +82,8 @@ public struct KVMSystem: ~Copyable {
     public func supportedCPUID() throws(KVMError) -> [CPUIDEntry] {
         var capacity = 128
         while true {
-            let entries: [CPUIDEntry]? = try withCPUIDBuffer(capacity: capacity) { (buffer: UnsafeMutablePointer<kvm_cpuid2>) throws(KVMError) -> [CPUIDEntry]? in
+            let entries: [CPUIDEntry]? = try withCPUIDBuffer(capacity: capacity) {
+                (buffer: UnsafeMutablePointer<kvm_cpuid2>) throws(KVMError) -> [CPUIDEntry]? in
                 let result = ckvm_get_supported_cpuid(fd, buffer)
                 if result == -E2BIG { return nil }
                 _ = try check(result, .getSupportedCPUID)

@@ -35,8 +35,9 @@ struct RunPage: ~Copyable {
     }
 
     /// An address another thread may use to set `immediate_exit` (see `VCPUKicker`).
+    /// (`immediate_exit` is a stored field, byte 1 of `struct kvm_run`, so the offset always exists.)
     var immediateExitAddress: UInt {
-        UInt(bitPattern: base) + UInt(MemoryLayout<kvm_run>.offset(of: \kvm_run.immediate_exit)!)
+        UInt(bitPattern: base) + UInt(MemoryLayout<kvm_run>.offset(of: \kvm_run.immediate_exit) ?? 1)
     }
 
     /// The exit KVM just reported, copied out of the page.
@@ -109,7 +110,9 @@ struct RunPage: ~Copyable {
             guard let start = checkedRange(offset: io.data_offset, length: length) else { return }
             if length <= 8 {
                 let value = data.value
-                for i in 0..<length { base.storeBytes(of: UInt8(truncatingIfNeeded: value >> (UInt64(i) * 8)), toByteOffset: start + i, as: UInt8.self) }
+                for i in 0..<length {
+                    base.storeBytes(of: UInt8(truncatingIfNeeded: value >> (UInt64(i) * 8)), toByteOffset: start + i, as: UInt8.self)
+                }
             } else {
                 let bytes = data.bytes
                 bytes.withUnsafeBytes { source in

@@ -22,7 +22,8 @@ public enum CPUStateReport {
             lines.append("CR0=\(pad(s.cr0)) CR2=\(pad(s.cr2)) CR3=\(pad(s.cr3)) CR4=\(pad(s.cr4)) EFER=\(pad(s.efer))")
             for (name, segment) in [("CS", s.cs), ("DS", s.ds), ("ES", s.es), ("FS", s.fs), ("GS", s.gs), ("SS", s.ss), ("TR", s.tr)] {
                 lines.append(
-                    "\(name) =\(hex(segment.selector)) base=\(pad(segment.base)) limit=\(hex(segment.limit)) type=\(hex(segment.type)) dpl=\(segment.dpl) db=\(segment.db ? 1 : 0) l=\(segment.l ? 1 : 0)")
+                    "\(name) =\(hex(segment.selector)) base=\(pad(segment.base)) limit=\(hex(segment.limit)) type=\(hex(segment.type)) dpl=\(segment.dpl) db=\(segment.db ? 1 : 0) l=\(segment.l ? 1 : 0)"
+                )
             }
             lines.append("GDT=\(pad(s.gdt.base)) limit \(hex(s.gdt.limit))  IDT=\(pad(s.idt.base)) limit \(hex(s.idt.limit))")
         } else {

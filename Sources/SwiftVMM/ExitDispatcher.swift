@@ -54,14 +54,17 @@ public struct ExitDispatcher {
         case .mmioWrite(let address, let data):
             let result = mmio.write(address: address, size: data.count, value: data.value)
             if result.unclaimed == .firstTime {
-                logger.info("MMIO write to \(address), where there is no RAM and no device (ignored; further accesses to its page are not logged)")
+                logger.info(
+                    "MMIO write to \(address), where there is no RAM and no device (ignored; further accesses to its page are not logged)")
             }
             if let request = result.request { return .stop(Self.stopReason(for: request)) }
             return .resume
         case .mmioRead(let address, let size):
             let result = mmio.read(address: address, size: Int(size))
             if result.unclaimed == .firstTime {
-                logger.info("MMIO read from \(address), where there is no RAM and no device (reads as all ones; further accesses to its page are not logged)")
+                logger.info(
+                    "MMIO read from \(address), where there is no RAM and no device (reads as all ones; further accesses to its page are not logged)"
+                )
             }
             return .completeRead(IOData(value: result.value, size: Int(size)))
         case .halt:

@@ -47,7 +47,10 @@ public final class FileSerialOutput: SerialOutput {
     public func flush() {
         var written = 0
         while written < buffer.count {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = buffer.withUnsafeBytes { bytes in
+                guard let base = bytes.baseAddress else { return 0 }
+                return Glibc.write(fd, base + written, bytes.count - written)
+            }
             if n < 0 && errno == EINTR { continue }
             // A closed pipe or full disk must not stop the guest: drop the output.
             if n <= 0 { break }

@@ -34,7 +34,10 @@ public enum GuestFile {
         var bytes = [UInt8](repeating: 0, count: Int(size))
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeMutableBytes { buffer in
+                guard let base = buffer.baseAddress else { return 0 }
+                return Glibc.read(fd, base + done, buffer.count - done)
+            }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw .readFailed(errno: errno) }
             if n == 0 { break }  // the file shrank while we read it

@@ -30,7 +30,8 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
         case .imageOutsideRAM(let what, let address, let size, let ramSize):
             return "\(what) (\(size) bytes at \(hex(address))) does not fit in guest RAM (\(ramSize) bytes)"
         case .overlapsVMMStructures(let what, let address, let size):
-            return "\(what) (\(size) bytes at \(hex(address))) overlaps the VMM's GDT, page tables and boot stack below \(hex(X86Layout.minimumProtectedLoadAddress)); load it at \(hex(X86Layout.minimumProtectedLoadAddress)) or above"
+            return
+                "\(what) (\(size) bytes at \(hex(address))) overlaps the VMM's GDT, page tables and boot stack below \(hex(X86Layout.minimumProtectedLoadAddress)); load it at \(hex(X86Layout.minimumProtectedLoadAddress)) or above"
         case .entryOutsideImage(let entry):
             return "entry point \(hex(entry)) is outside the loaded image"
         case .realModeEntryTooHigh(let entry):

@@ -73,8 +73,12 @@ public struct ELF64Image: Hashable, Sendable {
         guard Self.hasMagic(bytes) else {
             throw .invalidField(field: "ELF magic", found: reader.u32(0), expected: "0x464c457f (\\x7fELF)")
         }
-        guard bytes[4] == 2 else { throw .invalidField(field: "ELF class (e_ident[EI_CLASS])", found: UInt64(bytes[4]), expected: "2 (ELFCLASS64)") }
-        guard bytes[5] == 1 else { throw .invalidField(field: "ELF data encoding (e_ident[EI_DATA])", found: UInt64(bytes[5]), expected: "1 (little-endian)") }
+        guard bytes[4] == 2 else {
+            throw .invalidField(field: "ELF class (e_ident[EI_CLASS])", found: UInt64(bytes[4]), expected: "2 (ELFCLASS64)")
+        }
+        guard bytes[5] == 1 else {
+            throw .invalidField(field: "ELF data encoding (e_ident[EI_DATA])", found: UInt64(bytes[5]), expected: "1 (little-endian)")
+        }
         let type = reader.u16(16)
         guard type == 2 else { throw .invalidField(field: "ELF e_type", found: type, expected: "2 (ET_EXEC)") }
         let machine = reader.u16(18)
@@ -98,18 +102,23 @@ public struct ELF64Image: Hashable, Sendable {
                 fileOffset: reader.u64(header + 8), fileSize: reader.u64(header + 32),
                 memorySize: reader.u64(header + 40), physicalAddress: reader.u64(header + 24))
             guard segment.fileSize <= segment.memorySize else {
-                throw .invalidField(field: "ELF program header \(i) p_filesz", found: segment.fileSize, expected: "at most p_memsz (\(segment.memorySize))")
+                throw .invalidField(
+                    field: "ELF program header \(i) p_filesz", found: segment.fileSize, expected: "at most p_memsz (\(segment.memorySize))")
             }
             let (fileEnd, overflow) = segment.fileOffset.addingReportingOverflow(segment.fileSize)
             guard !overflow, fileEnd <= UInt64(bytes.count) else {
                 throw .truncated(what: "ELF segment \(i)", needed: overflow ? .max : fileEnd, available: UInt64(bytes.count))
             }
             guard segment.physicalAddress.addingReportingOverflow(segment.memorySize).overflow == false else {
-                throw .invalidField(field: "ELF program header \(i) p_paddr + p_memsz", found: segment.physicalAddress, expected: "an address range below 2^64")
+                throw .invalidField(
+                    field: "ELF program header \(i) p_paddr + p_memsz", found: segment.physicalAddress,
+                    expected: "an address range below 2^64")
             }
             if segment.memorySize > 0 { segments.append(segment) }
         }
-        guard !segments.isEmpty else { throw .invalidField(field: "ELF program headers", found: 0, expected: "at least one PT_LOAD segment") }
+        guard !segments.isEmpty else {
+            throw .invalidField(field: "ELF program headers", found: 0, expected: "at least one PT_LOAD segment")
+        }
         let entry = self.entry
         guard segments.contains(where: { entry >= $0.physicalAddress && entry - $0.physicalAddress < $0.memorySize }) else {
             throw .entryOutsideImage(entry: entry)
@@ -128,7 +137,8 @@ public struct ELF64Image: Hashable, Sendable {
             for segment in segments {
                 let start = Int(segment.fileOffset)
                 try memory.write(bytes[start..<start + Int(segment.fileSize)], at: GuestAddress(segment.physicalAddress))
-                try memory.fill(0, count: segment.memorySize - segment.fileSize, at: GuestAddress(segment.physicalAddress + segment.fileSize))
+                try memory.fill(
+                    0, count: segment.memorySize - segment.fileSize, at: GuestAddress(segment.physicalAddress + segment.fileSize))
             }
         } catch { throw .memory(error) }
         let lowest = segments.map(\.physicalAddress).min() ?? 0

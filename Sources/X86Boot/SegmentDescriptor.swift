@@ -14,11 +14,14 @@ public struct SegmentDescriptor: Hashable, Sendable {
     public var granularity4K: Bool
 
     /// Flat 4 GiB 32-bit ring-0 code.
-    public static let flatCode32 = SegmentDescriptor(base: 0, limit: 0xfffff, type: 0xb, dpl: 0, longMode: false, defaultSize32: true, granularity4K: true)
+    public static let flatCode32 = SegmentDescriptor(
+        base: 0, limit: 0xfffff, type: 0xb, dpl: 0, longMode: false, defaultSize32: true, granularity4K: true)
     /// Flat 4 GiB ring-0 data.
-    public static let flatData = SegmentDescriptor(base: 0, limit: 0xfffff, type: 0x3, dpl: 0, longMode: false, defaultSize32: true, granularity4K: true)
+    public static let flatData = SegmentDescriptor(
+        base: 0, limit: 0xfffff, type: 0x3, dpl: 0, longMode: false, defaultSize32: true, granularity4K: true)
     /// 64-bit ring-0 code (base and limit are ignored in long mode; D must be 0 when L is 1).
-    public static let code64 = SegmentDescriptor(base: 0, limit: 0xfffff, type: 0xb, dpl: 0, longMode: true, defaultSize32: false, granularity4K: true)
+    public static let code64 = SegmentDescriptor(
+        base: 0, limit: 0xfffff, type: 0xb, dpl: 0, longMode: true, defaultSize32: false, granularity4K: true)
 
     /// The descriptor as the CPU reads it from the GDT.
     public var encoded: UInt64 {

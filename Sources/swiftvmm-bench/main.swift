@@ -95,7 +95,8 @@ print(String(format: "  median:  swiftvmm %8.0f ns/exit   C loop %8.0f ns/exit",
 print(String(format: "  exit-loop ratio (median of per-round ratios): %.3f  (target <= 1.10)", median(ratios)))
 
 // Process start to the demo guest's end, and peak RSS, for `swiftvmm run`.
-let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("swiftvmm").path
+let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("swiftvmm")
+    .path
 guard FileManager.default.isExecutableFile(atPath: binary) else { fail("\(binary) not found; build the swiftvmm product first") }
 var wallTimes: [Double] = []
 var peakRSS: [Double] = []
@@ -128,5 +129,8 @@ for _ in 0..<5 {
     peakRSS.append(kib / 1024)
 }
 print("swiftvmm run (built-in demo guest, 128M RAM), 5 runs:")
-print(String(format: "  process start to guest end: median %.1f ms (min %.1f, max %.1f)", median(wallTimes), wallTimes.min() ?? 0, wallTimes.max() ?? 0))
+print(
+    String(
+        format: "  process start to guest end: median %.1f ms (min %.1f, max %.1f)", median(wallTimes), wallTimes.min() ?? 0,
+        wallTimes.max() ?? 0))
 print(String(format: "  peak RSS: median %.1f MiB (max %.1f)  (target <= 16 MiB)", median(peakRSS), peakRSS.max() ?? 0))

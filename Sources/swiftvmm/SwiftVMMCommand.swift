@@ -47,7 +47,9 @@ struct Run: ParsableCommand {
     @Option(help: "The CPU mode a flat binary is entered in: real, protected or long.")
     var mode: CPUMode?
 
-    @Option(help: ArgumentHelp("Where a flat binary is loaded (hex 0x... or decimal). Default: 0x7c00 in real mode, 0x100000 otherwise.", valueName: "addr"))
+    @Option(
+        help: ArgumentHelp(
+            "Where a flat binary is loaded (hex 0x... or decimal). Default: 0x7c00 in real mode, 0x100000 otherwise.", valueName: "addr"))
     var loadAddress: String?
 
     @Option(help: ArgumentHelp("Where execution starts. Default: the load address.", valueName: "addr"))
@@ -66,7 +68,9 @@ struct Run: ParsableCommand {
     var guest: String?
 
     func validate() throws {
-        let memoryBytes = try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) }
+        let memoryBytes = try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in
+            try CommandLineValue.parseSize(text)
+        }
         if memoryBytes < MachineConfiguration.minimumMemorySize {
             throw ValidationError("--memory: \(memory) is too small; the minimum is 1M")
         }
@@ -74,7 +78,8 @@ struct Run: ParsableCommand {
         if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
     }
 
-    static func parse(_ text: String, as option: String, _ parser: (String) throws(CommandLineValue.ParseError) -> UInt64) throws -> UInt64 {
+    static func parse(_ text: String, as option: String, _ parser: (String) throws(CommandLineValue.ParseError) -> UInt64) throws -> UInt64
+    {
         do { return try parser(text) } catch { throw ValidationError("\(option): \(error)") }
     }
 
@@ -90,7 +95,9 @@ struct Run: ParsableCommand {
         let guestConfiguration = try makeGuest()
         let configuration = MachineConfiguration(
             guest: guestConfiguration,
-            memorySize: try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) },
+            memorySize: try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in
+                try CommandLineValue.parseSize(text)
+            },
             logger: logger)
 
         let machine: Machine
@@ -136,7 +143,9 @@ struct Run: ParsableCommand {
         if bytes.isEmpty { throw ValidationError("\(guest): the file is empty") }
         if GuestFile.isELF(bytes) {
             if loadAddress != nil || entry != nil || (mode != nil && mode != .long) {
-                throw ValidationError("\(guest): is an ELF executable, loaded by its program headers and entered in long mode at its entry point; --mode, --load-address and --entry apply to flat binaries only")
+                throw ValidationError(
+                    "\(guest): is an ELF executable, loaded by its program headers and entered in long mode at its entry point; --mode, --load-address and --entry apply to flat binaries only"
+                )
             }
             return .elf(bytes: bytes)
         }
