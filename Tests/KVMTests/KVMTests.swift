@@ -34,7 +34,9 @@ func openKVM() throws -> KVMSystem {
         }
         let message = KVMError.failed(.open(path: "/dev/kvm"), .permissionDenied).description
         #expect(message == "cannot open /dev/kvm: Permission denied (EACCES); add your user to the kvm group or run as root")
-        #expect(KVMError.failed(.setUserMemoryRegion(slot: 0), .invalidArgument).description == "KVM_SET_USER_MEMORY_REGION (slot 0) failed: Invalid argument (EINVAL)")
+        #expect(
+            KVMError.failed(.setUserMemoryRegion(slot: 0), .invalidArgument).description
+                == "KVM_SET_USER_MEMORY_REGION (slot 0) failed: Invalid argument (EINVAL)")
     }
 
     @Test func aDeviceThatIsNotKVMIsRefused() {

@@ -12,7 +12,8 @@ func withRealModeGuest(_ code: [UInt8], _ body: (inout KVMVCPU) throws -> Void) 
     try memory.write(code, at: GuestAddress(0x1000))
     let vm = try kvm.createVM()
     for (slot, mapping) in memory.hostMappings.enumerated() {
-        try vm.setUserMemoryRegion(slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress)
+        try vm.setUserMemoryRegion(
+            slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress)
     }
     var vcpu = try vm.createVCPU(id: 0)
     var special = try vcpu.specialRegisters()

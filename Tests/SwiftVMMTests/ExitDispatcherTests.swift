@@ -92,7 +92,9 @@ struct DispatcherFixture {
 
     @Test func mmioWithNothingBehindItReadsAllOnesAndIsLoggedOncePerPage() throws {
         let f = try DispatcherFixture()
-        #expect(f.dispatcher.handle(.mmioRead(address: GuestAddress(0xd000_0000), size: 4)) == .completeRead(IOData(value: 0xffff_ffff, size: 4)))
+        #expect(
+            f.dispatcher.handle(.mmioRead(address: GuestAddress(0xd000_0000), size: 4))
+                == .completeRead(IOData(value: 0xffff_ffff, size: 4)))
         #expect(f.dispatcher.handle(.mmioWrite(address: GuestAddress(0xd000_0ff8), data: IOData(value: 7, size: 8))) == .resume)
         #expect(f.dispatcher.handle(.mmioRead(address: GuestAddress(0xd000_1000), size: 8)) == .completeRead(IOData(value: .max, size: 8)))
         #expect(f.log.messages.count == 2)

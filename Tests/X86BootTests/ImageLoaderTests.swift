@@ -71,17 +71,23 @@ func makeELF(
         }
         expectError(.truncated(what: "the ELF header", needed: 64, available: 10), Array(makeELF().prefix(10)))
         expectError(.invalidField(field: "ELF class (e_ident[EI_CLASS])", found: 1, expected: "2 (ELFCLASS64)"), makeELF { $0[4] = 1 })
-        expectError(.invalidField(field: "ELF data encoding (e_ident[EI_DATA])", found: 2, expected: "1 (little-endian)"), makeELF { $0[5] = 2 })
+        expectError(
+            .invalidField(field: "ELF data encoding (e_ident[EI_DATA])", found: 2, expected: "1 (little-endian)"), makeELF { $0[5] = 2 })
         expectError(.invalidField(field: "ELF e_machine", found: 3, expected: "62 (EM_X86_64)"), makeELF { $0[18] = 3 })
         expectError(.invalidField(field: "ELF e_type", found: 3, expected: "2 (ET_EXEC)"), makeELF { $0[16] = 3 })
         expectError(.invalidField(field: "ELF e_phentsize", found: 8, expected: "at least 56"), makeELF { $0[54] = 8 })
         expectError(.truncated(what: "the ELF program header table", needed: 64 + 56 * 200, available: 121), makeELF { $0[56] = 200 })
-        expectError(.truncated(what: "the ELF program header table", needed: .max, available: 121), makeELF { for i in 32..<40 { $0[i] = 0xff } })
+        expectError(
+            .truncated(what: "the ELF program header table", needed: .max, available: 121), makeELF { for i in 32..<40 { $0[i] = 0xff } })
         expectError(.entryOutsideImage(entry: 0x30_0000), makeELF(entry: 0x30_0000))
         expectError(
             .invalidField(field: "ELF program header 0 p_filesz", found: 3, expected: "at most p_memsz (2)"),
             makeELF(segments: [(0x10_0000, [1, 2, 3], 2)]))
-        expectError(.truncated(what: "ELF segment 0", needed: 121 + 0x100, available: 121), makeELF { $0[64 + 32] = 0x01; $0[64 + 33] = 0x01; $0[64 + 40] = 0x01; $0[64 + 41] = 0x01 })
+        expectError(
+            .truncated(what: "ELF segment 0", needed: 121 + 0x100, available: 121),
+            makeELF {
+                $0[64 + 32] = 0x01; $0[64 + 33] = 0x01; $0[64 + 40] = 0x01; $0[64 + 41] = 0x01
+            })
         var notELF = makeELF()
         notELF[0] = 0
         #expect(throws: BootError.self) { _ = try ELF64Image(parsing: notELF) }
