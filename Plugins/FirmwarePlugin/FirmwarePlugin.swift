@@ -7,10 +7,17 @@ import PackagePlugin
 ///
 /// A `.S` file inside a Swift target is refused as a mixed-language target,
 /// which is why the sources live in the package's top-level `firmware/`.
+///
+/// Applied to any other target (a test target, say), it assembles that
+/// target's `Guests/` folder instead, which the target must `exclude:`; the
+/// guests become `FirmwareImage.<name>` members listed in `FirmwareImage.testGuests`.
 @main struct FirmwarePlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let firmware = context.package.directoryURL.appending(path: "firmware")
-        let inputs = try Self.files(under: firmware)
+        let firmwareFolder = context.package.directoryURL.appending(path: "firmware")
+        let isFirmware = target.name == "Firmware"
+        let sources = isFirmware ? firmwareFolder : target.directoryURL.appending(path: "Guests")
+        let include = firmwareFolder.appending(path: "include")
+        let inputs = try Self.files(under: sources) + (isFirmware ? [] : try Self.files(under: include))
         let output = context.pluginWorkDirectoryURL.appending(path: "FirmwareImages.generated.swift")
         let objects = context.pluginWorkDirectoryURL.appending(path: "objects")
         return [
@@ -20,9 +27,12 @@ import PackagePlugin
                 arguments: [
                     "--clang", try context.tool(named: "clang").url.path,
                     "--lld", try context.tool(named: "ld.lld").url.path,
-                    "--firmware", firmware.path,
+                    "--firmware", sources.path,
+                    "--include", include.path,
                     "--work", objects.path,
                     "--output", output.path,
+                    "--collection", isFirmware ? "all" : "testGuests",
+                    "--import-firmware", isFirmware ? "no" : "yes",
                 ],
                 inputFiles: inputs,
                 outputFiles: [output])

@@ -6,7 +6,12 @@
 //   protectedmode/       flat binary linked at 0x100000, 32-bit protected mode
 //   longmode/            flat binary linked at 0x100000, 64-bit long mode
 //   elf/                 ELF64 executable linked at 0x100000, loaded by its headers
-// firmware/include/ holds shared macros and is never built on its own.
+// Sources are assembly (.S) or freestanding C (.c; `_start` in section
+// `.text.start`). firmware/include/ holds shared macros, headers and linker
+// scripts and is never built on its own.
+//
+// Options: --clang P --lld P --firmware DIR --work DIR --output FILE
+//          [--include DIR] [--collection NAME] [--import-firmware yes]
 import Foundation
 
 struct Kind {
@@ -63,30 +68,55 @@ func identifier(prefix: String, file: String) -> String {
 }
 
 try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-let include = firmware + "/include"
+let include = options["include"] ?? firmware + "/include"
+let collection = options["collection"] ?? "all"
+let importFirmware = options["import-firmware"] == "yes"
 var declarations: [String] = []
 var names: [String] = []
+
+/// A linker script for a flat binary at `base`: `.text.start` (where a C guest
+/// puts `_start`) comes first so the entry is the first byte, and `.bss` is
+/// placed inside the file as zeros, because nothing clears it after a flat load.
+func flatLinkerScript(base: UInt64) -> String {
+    let path = "\(work)/flat-\(String(base, radix: 16)).ld"
+    let script = """
+        ENTRY(_start)
+        SECTIONS {
+            . = 0x\(String(base, radix: 16));
+            .text : { *(.text.start) *(.text .text.*) }
+            .rodata : { *(.rodata .rodata.*) }
+            .data : { *(.data .data.*) *(.bss .bss.*) *(COMMON) }
+            /DISCARD/ : { *(.note.*) *(.comment) *(.eh_frame*) }
+        }
+        """
+    do { try script.write(toFile: path, atomically: true, encoding: .utf8) } catch { fail("cannot write \(path): \(error)") }
+    return path
+}
 
 for kind in kinds {
     let folder = firmware + "/" + kind.folder
     let sources = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-        .filter { $0.hasSuffix(".S") }.sorted()
+        .filter { $0.hasSuffix(".S") || $0.hasSuffix(".c") }.sorted()
     for source in sources {
+        let isC = source.hasSuffix(".c")
         let stem = String(source.dropLast(2))
-        let object = "\(work)/\(kind.folder)-\(stem).o"
+        let object = "\(work)/\(kind.folder)-\(stem)\(isC ? "-c" : "").o"
         let image = "\(work)/\(kind.folder)-\(stem).\(kind.elf ? "elf" : "bin")"
-        run(clang, ["-c", "-target", "x86_64-unknown-none-elf", "-nostdinc", "-I", include, "-o", object, folder + "/" + source])
-        // The image base is only a default for -Ttext; ld.lld wants it at or below
-        // the text and page-aligned, and 0 is both.
-        var linkArgs = [
-            "--image-base=0", "-nostdlib", "--no-dynamic-linker", "-static", "-e", "_start",
-            "-Ttext=0x\(String(kind.loadAddress, radix: 16))", "-o", image, object,
-        ]
-        if kind.elf {
-            linkArgs = ["-nostdlib", "-static", "-T", include + "/elf.ld", "-o", image, object]
-        } else {
-            linkArgs.insert("--oformat=binary", at: 0)
+        // Protected-mode C is compiled for i386; everything else (assembly for
+        // any mode, which says .code16/.code32 itself, and 64-bit C) as x86-64.
+        let target = isC && kind.mode == "protected" ? "i386-unknown-none-elf" : "x86_64-unknown-none-elf"
+        var compile = ["-c", "-target", target, "-nostdinc", "-I", include, "-o", object, folder + "/" + source]
+        if isC {
+            compile += [
+                "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-fno-builtin", "-mno-red-zone",
+                "-fno-asynchronous-unwind-tables", "-Os", "-std=c11", "-Wall", "-Werror",
+            ]
         }
+        run(clang, compile)
+        let script = kind.elf ? include + "/elf.ld" : flatLinkerScript(base: kind.loadAddress)
+        var linkArgs = ["-nostdlib", "-static", "-T", script, "-o", image, object]
+        if !kind.elf { linkArgs.insert("--oformat=binary", at: 0) }
+        if target.hasPrefix("i386") { linkArgs += ["-m", "elf_i386"] }
         run(lld, linkArgs)
         guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image) was not written") }
         let name = identifier(prefix: kind.prefix, file: stem)
@@ -96,7 +126,7 @@ for kind in kinds {
         }
         declarations.append(
             """
-                /// `firmware/\(kind.folder)/\(source)`, \(bytes.count) bytes.
+                /// `\(kind.folder)/\(source)`, \(bytes.count) bytes.
                 public static let \(name) = FirmwareImage(
                     name: "\(kind.folder)/\(stem)", mode: .\(kind.mode), loadAddress: 0x\(String(kind.loadAddress, radix: 16)),
                     format: .\(kind.elf ? "elf" : "flat"), bytes: [
@@ -107,14 +137,14 @@ for kind in kinds {
 }
 
 let text = """
-    // Generated by FirmwareEmbedder from firmware/ at build time. Do not edit.
-    import VMCore
+    // Generated by FirmwareEmbedder at build time from \(firmware). Do not edit.
+    \(importFirmware ? "import Firmware\n" : "")import VMCore
 
     extension FirmwareImage {
     \(declarations.joined(separator: "\n\n"))
 
-        /// Every guest in `firmware/`.
-        public static let all: [FirmwareImage] = [\(names.joined(separator: ", "))]
+        /// Every guest assembled from this folder.
+        public static let \(collection): [FirmwareImage] = [\(names.joined(separator: ", "))]
     }
 
     """

@@ -9,11 +9,12 @@
  *   swiftvmm demo: real mode, 16-bit, loaded at 0x7c00
  *   swiftvmm demo: protected mode, 32-bit, own GDT
  *   swiftvmm demo: long mode, 64-bit, own page tables at 0x10000
- *   swiftvmm demo: user mode, ring 3 with IOPL 3
+ *   swiftvmm demo: user mode, ring 3
  *   swiftvmm demo: trap: #GP from user mode, emulated mov %cr3, %rax
  *   swiftvmm demo: user mode: back from trap, rax = 0x00010000 (cr3)
- * and exits with status 0 from ring 3. Status 2 means an exception the demo
- * did not expect, 4 that the emulated value did not arrive.
+ * and exits with status 0 from ring 3. Status 2 means an exception (or a
+ * trapping ring-3 instruction) the demo did not expect, 4 that the emulated
+ * value did not arrive.
  *
  * Memory it uses: 0x7c00 and up (the image), below 0x7c00 (the ring-0
  * stack), 0x10000-0x12fff (page tables), below 0x20000 (the ring-3 stack).
@@ -130,7 +131,8 @@ long_entry:
     ltr %ax
 
     /* Enter ring 3 by returning to it: iretq pops RIP, CS, RFLAGS, RSP, SS.
-     * IOPL 3 in RFLAGS lets ring 3 print; IF stays clear. */
+     * IOPL 3 in RFLAGS lets ring 3 print and exit with OUT (where the host
+     * honours it; see gp_handler for where it does not); IF stays clear. */
     pushq $(SEL_USER_DATA | RPL3)
     pushq $USER_STACK
     pushq $(RFLAGS_IOPL3 | RFLAGS_FIXED)
@@ -153,7 +155,7 @@ user_entry:
     PUTS64 msg_back_end
     cmp $PML4, %rbx
     jne user_wrong_value
-    /* IOPL 3 also lets ring 3 end the VM. */
+    /* Ring 3 ends the VM itself, through IOPL 3 or gp_handler. */
     EXIT 0
 user_wrong_value:
     EXIT 4
@@ -161,15 +163,29 @@ user_wrong_value:
 /* ---------------------------------------------------------- ring-0 handlers */
 
 /* #GP: the CPU switched to RSP0 and pushed SS, RSP, RFLAGS, CS, RIP and an
- * error code. Emulate `mov %cr3, %rax` (0f 20 d8) from ring 3; anything else
- * is unexpected. */
+ * error code. Two kinds of ring-3 instruction are emulated, recognised by
+ * their bytes at the saved RIP; anything else is unexpected.
+ *
+ *   mov %cr3, %rax (0f 20 d8): privileged whatever IOPL says. Put CR3 in RAX,
+ *   say so on COM1, and resume after the 3-byte instruction.
+ *
+ *   out %al, %dx (ee) and out %eax, %dx (ef) to COM1 or the debug-exit port:
+ *   with IOPL 3 these never trap on hardware KVM, but KVM's PVM back end
+ *   runs guest ring 3 with IOPL 0 whatever the iretq frame said, so each one
+ *   traps here. Doing the OUT on ring 3's behalf keeps the output the same
+ *   on both, silently, as a VMM emulates a port. */
 gp_handler:
     push %rsi
     push %rdx
-    /* Now: RDX, RSI, error code, RIP at 24, CS at 32. */
+    /* Now: RDX, RSI, error code, RIP at 24, CS at 32. RAX and RDX still hold
+     * ring 3's values, which the OUT emulation needs. */
     testb $3, 32(%rsp)
     jz unexpected               /* from ring 0: a bug in the demo */
     mov 24(%rsp), %rsi
+    cmpb $0xee, (%rsi)
+    je emulate_out
+    cmpb $0xef, (%rsi)
+    je emulate_out
     cmpw $0x200f, (%rsi)        /* 0f 20: mov from a control register */
     jne unexpected
     cmpb $0xd8, 2(%rsi)         /* ModRM d8: CR3 into RAX */
@@ -177,6 +193,22 @@ gp_handler:
     PUTS64 msg_trap
     mov %cr3, %rax              /* the emulation: the result ring 3 asked for */
     addq $3, 24(%rsp)           /* resume after the 3-byte instruction */
+    jmp gp_return
+
+emulate_out:
+    /* Only the two ports ring 3 has any business with. */
+    cmp $COM1, %dx
+    je 1f
+    cmp $DEBUG_EXIT, %dx
+    jne unexpected
+1:  cmpb $0xee, (%rsi)
+    jne 2f
+    out %al, %dx
+    jmp 3f
+2:  out %eax, %dx               /* the debug-exit write: the VM stops here */
+3:  addq $1, 24(%rsp)           /* both forms are one byte long */
+
+gp_return:
     pop %rdx
     pop %rsi
     add $8, %rsp                /* the error code; iretq does not pop it */
@@ -262,7 +294,7 @@ idt_descriptor:                 /* lidt in 64-bit mode: 16-bit limit, 64-bit bas
 msg_real:       .asciz "swiftvmm demo: real mode, 16-bit, loaded at 0x7c00\n"
 msg_protected:  .asciz "swiftvmm demo: protected mode, 32-bit, own GDT\n"
 msg_long:       .asciz "swiftvmm demo: long mode, 64-bit, own page tables at 0x10000\n"
-msg_user:       .asciz "swiftvmm demo: user mode, ring 3 with IOPL 3\n"
+msg_user:       .asciz "swiftvmm demo: user mode, ring 3\n"
 msg_trap:       .asciz "swiftvmm demo: trap: #GP from user mode, emulated mov %cr3, %rax\n"
 msg_back:       .asciz "swiftvmm demo: user mode: back from trap, rax = 0x"
 msg_back_end:   .asciz " (cr3)\n"

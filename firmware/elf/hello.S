@@ -14,6 +14,9 @@
     .globl _start
     .text
 _start:
+    /* The ELF format promises an entry point no stack, so bring one rather
+     * than depend on where the VMM happens to put RSP. */
+    lea stack_top(%rip), %rsp
     PUTS64 msg_hello
 
     /* repe scasq stops at the first quadword that differs from RAX = 0. */
@@ -39,4 +42,10 @@ msg_hello:      .asciz "Hello from an ELF guest!\n"
 msg_bss_ok:     .asciz "bss ok\n"
 msg_bss_dirty:  .asciz "bss not zero\n"
 
+    /* .bss: no bytes in the file, p_memsz > p_filesz in the program header. */
     .lcomm buffer, BUFFER_SIZE
+    .bss
+    .balign 16
+stack:
+    .skip 4096
+stack_top:
