@@ -28,6 +28,8 @@ let package = Package(
         .target(
             name: "KVM",
             dependencies: ["CKVM", "VMCore", .product(name: "SystemPackage", package: "swift-system")]),
+        // ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) built as bytes. Pure.
+        .target(name: "ACPI", dependencies: ["VMCore"]),
         // x86 boot setup: GDT, page tables, CPU entry state, image loaders.
         .target(name: "X86Boot", dependencies: ["VMCore", "GuestMemory"]),
         // Guests from firmware/, assembled from source at build time.
@@ -38,7 +40,7 @@ let package = Package(
         .target(
             name: "SwiftVMM",
             dependencies: [
-                "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "Firmware",
+                "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),

@@ -1,0 +1,1 @@
+// The ACPI module: see README.md.
