@@ -25,6 +25,14 @@ struct AddressRangeTable<Device> {
         entries.insert(Entry(first: first, last: last, device: device), at: index)
     }
 
+    /// Removes every entry that shares an address with `first...last` and
+    /// returns the devices removed, so a replacement can take their place.
+    mutating func removeAll(overlapping first: UInt64, _ last: UInt64) -> [Device] {
+        let removed = entries.filter { $0.first <= last && $0.last >= first }.map(\.device)
+        entries.removeAll { $0.first <= last && $0.last >= first }
+        return removed
+    }
+
     /// The entry whose range contains `address`.
     func lookup(_ address: UInt64) -> Entry? {
         let index = firstIndex(after: address)

@@ -41,6 +41,15 @@ public final class MMIOBus {
         try table.insert(device, first: base.rawValue, last: last)
     }
 
+    /// Takes every device that uses any address in `base..<base + length` off
+    /// the bus and returns them.
+    @discardableResult
+    public func unregister(overlapping base: GuestAddress, length: UInt64) -> [any MMIODevice] {
+        guard length > 0 else { return [] }
+        let (last, overflow) = base.rawValue.addingReportingOverflow(length - 1)
+        return table.removeAll(overlapping: base.rawValue, overflow ? .max : last)
+    }
+
     /// A guest read of `size` (1 to 8) bytes at `address`.
     public func read(address: GuestAddress, size: Int) -> BusReadResult {
         let mask = AccessWidth.mask(size: size)

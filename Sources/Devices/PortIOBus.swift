@@ -40,6 +40,15 @@ public final class PortIOBus {
         try table.insert(device, first: UInt64(base), last: last)
     }
 
+    /// Takes every device that uses any of the ports `base..<base + length`
+    /// off the bus (whole devices, even if they also use other ports) and
+    /// returns them. Used to put a scripted or replacement device in their place.
+    @discardableResult
+    public func unregister(overlapping base: UInt16, length: UInt16) -> [any PortIODevice] {
+        guard length > 0 else { return [] }
+        return table.removeAll(overlapping: UInt64(base), min(UInt64(base) + UInt64(length) - 1, UInt64(Self.lastPort)))
+    }
+
     /// A guest `in` of `size` (1, 2 or 4) bytes from `port`.
     public func read(port: UInt16, size: Int) -> BusReadResult {
         let mask = AccessWidth.mask(size: size)

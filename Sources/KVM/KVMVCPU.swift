@@ -36,7 +36,7 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
             let result = ckvm_run(fd)
             if result >= 0 { return page.decodeExit() }
             if result == -EINTR {
-                page.immediateExit = false
+                page.setImmediateExit(false)
                 return .interrupted
             }
             if result == -EAGAIN { continue }
@@ -51,7 +51,10 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
     }
 
     /// A handle another thread can use to make this vCPU leave `KVM_RUN`.
-    public var kicker: VCPUKicker { VCPUKicker(immediateExitAddress: page.immediateExitAddress) }
+    public var kicker: VCPUKicker { VCPUKicker(runPageAddress: page.address) }
+
+    /// Withdraws a `VCPUKicker.requestExit()` that the vCPU has not acted on yet.
+    public func clearExitRequest() { page.setImmediateExit(false) }
 
     /// The general-purpose registers. The corresponding ioctl is `KVM_GET_REGS`.
     public func registers() throws(KVMError) -> Registers {
@@ -152,12 +155,11 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
 /// caller also sends the vCPU's thread a signal so that a vCPU already inside
 /// `KVM_RUN` exits with `EINTR`. Valid only while the vCPU exists.
 public struct VCPUKicker: Sendable {
-    let immediateExitAddress: UInt
+    let runPageAddress: UInt
 
     /// Asks the vCPU to return `.interrupted` from its current or next `run()`.
     public func requestExit() {
-        guard let pointer = UnsafeMutablePointer<UInt8>(bitPattern: immediateExitAddress) else { return }
-        // A volatile-enough store: KVM reads the byte on entry to KVM_RUN.
-        UnsafeMutableRawPointer(pointer).storeBytes(of: 1, as: UInt8.self)
+        guard let run = UnsafeMutablePointer<kvm_run>(bitPattern: runPageAddress) else { return }
+        ckvm_store_immediate_exit(run, 1)
     }
 }

@@ -29,16 +29,12 @@ struct RunPage: ~Copyable {
     private var run: UnsafeMutablePointer<kvm_run> { base.assumingMemoryBound(to: kvm_run.self) }
 
     /// Makes the next `KVM_RUN` return at once with `EINTR` (`kvm_run.immediate_exit`).
-    var immediateExit: Bool {
-        get { run.pointee.immediate_exit != 0 }
-        nonmutating set { run.pointee.immediate_exit = newValue ? 1 : 0 }
+    func setImmediateExit(_ value: Bool) {
+        ckvm_store_immediate_exit(run, value ? 1 : 0)
     }
 
-    /// An address another thread may use to set `immediate_exit` (see `VCPUKicker`).
-    /// (`immediate_exit` is a stored field, byte 1 of `struct kvm_run`, so the offset always exists.)
-    var immediateExitAddress: UInt {
-        UInt(bitPattern: base) + UInt(MemoryLayout<kvm_run>.offset(of: \kvm_run.immediate_exit) ?? 1)
-    }
+    /// The page's address, for `VCPUKicker`, which sets `immediate_exit` from another thread.
+    var address: UInt { UInt(bitPattern: base) }
 
     /// The exit KVM just reported, copied out of the page.
     ///

@@ -10,6 +10,7 @@ public enum CommandLineValue {
         case overflow(String)
         case unknownSuffix(String)
         case notPageMultiple(String, UInt64)
+        case unknownUnit(String)
 
         public var description: String {
             switch self {
@@ -18,6 +19,7 @@ public enum CommandLineValue {
             case .overflow(let text): return "'\(text)' does not fit in 64 bits"
             case .unknownSuffix(let text): return "'\(text)' has an unknown size suffix (use K, M, G or none for bytes)"
             case .notPageMultiple(let text, let value): return "'\(text)' (\(value) bytes) is not a whole number of 4096-byte pages"
+            case .unknownUnit(let text): return "'\(text)' has an unknown unit (use ms, s, m or h; a bare number is seconds)"
             }
         }
     }
@@ -54,6 +56,30 @@ public enum CommandLineValue {
         guard !overflow else { throw .overflow(text) }
         if pageMultiple && value % 4096 != 0 { throw .notPageMultiple(text, value) }
         return value
+    }
+}
+
+extension CommandLineValue {
+    /// A duration: a whole number with an optional unit `ms`, `s`, `m` or `h`
+    /// (seconds when there is none), e.g. `500ms`, `30s`, `2m`.
+    public static func parseDuration(_ text: String) throws(ParseError) -> Duration {
+        let body = text.replacingUnderscores().lowercased()
+        guard !body.isEmpty else { throw .empty }
+        let digits = body.prefix { $0.isNumber }
+        let unit = body.dropFirst(digits.count)
+        guard !digits.isEmpty else { throw .notANumber(text) }
+        guard let value = Int64(digits) else { throw .overflow(text) }
+        let scale: Int64
+        switch unit {
+        case "ms": return .milliseconds(value)
+        case "", "s": scale = 1
+        case "m": scale = 60
+        case "h": scale = 3600
+        default: throw .unknownUnit(text)
+        }
+        let (seconds, overflow) = value.multipliedReportingOverflow(by: scale)
+        guard !overflow else { throw .overflow(text) }
+        return .seconds(seconds)
     }
 }
 

@@ -104,13 +104,41 @@ public final class Machine {
     ///
     /// Per exit this does the `KVM_RUN` ioctl and the dispatch, nothing else:
     /// no allocation and no other system call for port and MMIO accesses.
-    public func run() throws(MachineError) -> StopReason {
+    /// With a `timeout`, a guest still running when it passes is stopped
+    /// (`.deadlineExpired`); without one, the guest may run forever.
+    public func run(timeout: Duration? = nil) throws(MachineError) -> StopReason {
         defer { serialOutput.flush() }
+        guard let timeout else { return try runLoop() }
+        return try withDeadline(timeout) { () throws(MachineError) -> StopReason in try runLoop() }
+    }
+
+    private func runLoop() throws(MachineError) -> StopReason {
         while true {
             let exit = try nextExit()
             if let reason = try dispatch(exit) { return reason }
         }
     }
+
+    private var activeDeadline: RunDeadline?
+
+    /// Runs `body`, which drives this machine's vCPU on the calling thread, with
+    /// a deadline: once `timeout` has passed, the vCPU's current or next
+    /// `KVM_RUN` returns at once (`nextExit()` gives `.interrupted`, and
+    /// `dispatch` turns it into `.deadlineExpired`). Deadlines do not nest.
+    public func withDeadline<R, E: Error>(_ timeout: Duration, _ body: () throws(E) -> R) throws(E) -> R {
+        let deadline = RunDeadline(after: timeout, kicker: vcpu.kicker)
+        activeDeadline = deadline
+        defer {
+            activeDeadline = nil
+            // A kick that landed after the guest had stopped anyway must not
+            // interrupt the next run.
+            if deadline.disarm() { vcpu.clearExitRequest() }
+        }
+        return try body()
+    }
+
+    /// Whether the current `withDeadline` has expired.
+    public var deadlineHasExpired: Bool { activeDeadline?.hasFired ?? false }
 
     /// Runs the guest until its next exit and returns it, undispatched.
     public func nextExit() throws(MachineError) -> VMExit {
@@ -131,6 +159,8 @@ public final class Machine {
             // No device of this machine raises interrupts, so a halted CPU
             // stays halted whatever RFLAGS.IF says; report which it was.
             return .halted(interruptsEnabled: try registers().interruptsEnabled)
+        case .stop(.interrupted) where deadlineHasExpired:
+            return .deadlineExpired
         case .stop(let reason):
             return reason
         }

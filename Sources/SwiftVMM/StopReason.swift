@@ -18,8 +18,10 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     case reset
     /// A device asked for power-off, or KVM reported a shutdown system event.
     case powerOff
-    /// The VMM asked the vCPU to stop (a deadline or a signal).
+    /// The VMM asked the vCPU to stop (a signal).
     case interrupted
+    /// The run's deadline passed before the guest stopped by itself.
+    case deadlineExpired
     /// An exit no device or handler takes (a debug exit with no debugger, an unknown reason).
     case unhandled(VMExit)
 
@@ -53,6 +55,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
         case .reset: return "guest reset the machine"
         case .powerOff: return "guest powered the machine off"
         case .interrupted: return "stopped by the VMM"
+        case .deadlineExpired: return "the guest was still running when its deadline passed"
         case .unhandled(let exit): return "unhandled exit \(exit)"
         }
     }

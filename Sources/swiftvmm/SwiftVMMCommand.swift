@@ -41,7 +41,7 @@ struct Run: ParsableCommand {
         discussion: """
             Exit status: the byte the guest wrote to the debug-exit port (0xf4); 0 if it halted \
             with interrupts disabled; 1 if it crashed (triple fault, internal error, failed entry) \
-            or KVM failed; 64 for a bad option or guest file.
+            or KVM failed, or outlived --timeout; 64 for a bad option or guest file.
             """)
 
     @Option(help: "The CPU mode a flat binary is entered in: real, protected or long.")
@@ -57,6 +57,11 @@ struct Run: ParsableCommand {
 
     @Option(help: ArgumentHelp("Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages).", valueName: "size"))
     var memory: String = "128M"
+
+    @Option(
+        help: ArgumentHelp(
+            "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
+    var timeout: String?
 
     @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
@@ -76,6 +81,9 @@ struct Run: ParsableCommand {
         }
         if let loadAddress { _ = try Self.parse(loadAddress, as: "--load-address", CommandLineValue.parseAddress) }
         if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
+        if let timeout {
+            do { _ = try CommandLineValue.parseDuration(timeout) } catch { throw ValidationError("--timeout: \(error)") }
+        }
     }
 
     static func parse(_ text: String, as option: String, _ parser: (String) throws(CommandLineValue.ParseError) -> UInt64) throws -> UInt64
@@ -119,7 +127,7 @@ struct Run: ParsableCommand {
             }
         }
         do {
-            reason = try machine.run()
+            reason = try machine.run(timeout: timeout.flatMap { try? CommandLineValue.parseDuration($0) })
         } catch {
             Self.report("error: \(error)")
             Self.report(machine.cpuStateReport())

@@ -47,4 +47,11 @@ static inline int ckvm_set_msrs(int vcpu_fd, const struct kvm_msrs *msrs) { CKVM
 static inline int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid)); }
 static inline int ckvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *debug) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, debug)); }
 
+// MARK: kvm_run fields another thread writes
+
+// `immediate_exit` is written by a thread that wants the vCPU out of KVM_RUN
+// while the vCPU thread reads and clears it; an atomic byte store keeps that
+// well-defined (and quiet under ThreadSanitizer).
+static inline void ckvm_store_immediate_exit(struct kvm_run *run, __u8 value) { __atomic_store_n(&run->immediate_exit, value, __ATOMIC_SEQ_CST); }
+
 #endif
