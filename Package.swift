@@ -8,7 +8,10 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "SwiftVMM", targets: ["SwiftVMM"]),
+        .library(name: "VMMTesting", targets: ["VMMTesting"]),
         .executable(name: "swiftvmm", targets: ["swiftvmm"]),
+        // Lets other packages assemble guests in a target's Guests/ folder at build time.
+        .plugin(name: "FirmwarePlugin", targets: ["FirmwarePlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,6 +46,8 @@ let package = Package(
                 "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Drive a guest exit by exit from tests: scripted devices, breakpoints, hypercalls.
+        .target(name: "VMMTesting", dependencies: ["SwiftVMM", "Firmware", "Devices", "VMCore", "GuestMemory"]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
         .executableTarget(
             name: "swiftvmm",
@@ -61,6 +66,9 @@ let package = Package(
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
+        .testTarget(
+            name: "VMMTestingTests", dependencies: ["VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore"],
+            exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm"]),
     ],
     swiftLanguageModes: [.v6]

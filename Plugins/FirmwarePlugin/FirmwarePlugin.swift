@@ -10,7 +10,8 @@ import PackagePlugin
 ///
 /// Applied to any other target (a test target, say), it assembles that
 /// target's `Guests/` folder instead, which the target must `exclude:`; the
-/// guests become `FirmwareImage.<name>` members listed in `FirmwareImage.testGuests`.
+/// guests become members of an enum `TestGuest` in that target
+/// (`TestGuest.realBreakpoint`, …, and `TestGuest.all`).
 @main struct FirmwarePlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let firmwareFolder = context.package.directoryURL.appending(path: "firmware")
@@ -31,9 +32,8 @@ import PackagePlugin
                     "--include", include.path,
                     "--work", objects.path,
                     "--output", output.path,
-                    "--collection", isFirmware ? "all" : "testGuests",
                     "--import-firmware", isFirmware ? "no" : "yes",
-                ],
+                ] + (isFirmware ? [] : ["--namespace", "TestGuest"]),
                 inputFiles: inputs,
                 outputFiles: [output])
         ]

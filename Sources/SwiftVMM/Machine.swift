@@ -193,6 +193,16 @@ public final class Machine {
         do { try vcpu.setMSRs(msrs) } catch { throw .kvm(error) }
     }
 
+    /// Turns single-stepping, software breakpoints (`int3` exits to the VMM
+    /// instead of reaching the guest's own handler) and up to four hardware
+    /// instruction breakpoints on or off; hits come back as `.debug` exits.
+    public func setGuestDebug(singleStep: Bool, softwareBreakpoints: Bool, hardwareBreakpoints: [UInt64]) throws(MachineError) {
+        do {
+            try vcpu.setGuestDebug(
+                singleStep: singleStep, softwareBreakpoints: softwareBreakpoints, hardwareBreakpoints: hardwareBreakpoints)
+        } catch { throw .kvm(error) }
+    }
+
     /// A handle another thread may use to make the vCPU stop (see `VCPUKicker`).
     public var kicker: VCPUKicker { vcpu.kicker }
 

@@ -1,6 +1,4 @@
-import Dispatch
 import KVM
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -30,46 +28,112 @@ public enum VCPUSignal {
 /// the vCPU is kicked out of `KVM_RUN` (its next `run()` returns `.interrupted`),
 /// so a guest that spins forever cannot hang its caller.
 ///
-/// Costs one timer for the whole deadline, nothing per exit.
+/// The timer is a thread of its own, not a queue of a shared pool: when every
+/// pool thread is busy running guests (parallel tests on two cores), a pooled
+/// timer would fire late or never. One thread per deadline, nothing per exit.
 final class RunDeadline {
-    private final class State: Sendable {
-        struct Flags {
-            var armed = true
-            var fired = false
+    /// What the timer thread and the owner share, under `mutex`.
+    private final class Watch {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        var armed = true
+        var fired = false
+        let deadline: timespec
+        let kicker: VCPUKicker
+        let target: pthread_t
+
+        init(deadline: timespec, kicker: VCPUKicker, target: pthread_t) {
+            self.deadline = deadline
+            self.kicker = kicker
+            self.target = target
+            pthread_mutex_init(mutex, nil)
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(condition, &attributes)
+            pthread_condattr_destroy(&attributes)
         }
-        let flags = Mutex(Flags())
+
+        deinit {
+            pthread_cond_destroy(condition)
+            pthread_mutex_destroy(mutex)
+            condition.deallocate()
+            mutex.deallocate()
+        }
+
+        /// The timer thread's body.
+        func wait() {
+            pthread_mutex_lock(mutex)
+            var deadline = self.deadline
+            while armed, pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT {}
+            if armed {
+                // Under the lock, so `disarm()` cannot return (and the target
+                // thread move on or exit) between this check and the signal.
+                fired = true
+                kicker.requestExit()
+                pthread_kill(target, VCPUSignal.number)
+            }
+            pthread_mutex_unlock(mutex)
+        }
     }
 
-    private let state = State()
-    private let item: DispatchWorkItem
+    private let watch: Watch
+    private var thread = pthread_t()
+    private var started = false
+    private var previousMask = sigset_t()
 
     init(after timeout: Duration, kicker: VCPUKicker) {
         VCPUSignal.install()
-        let thread = pthread_self()
-        let state = self.state
-        item = DispatchWorkItem { [state] in
-            state.flags.withLock { s in
-                // Under the lock, so `disarm()` cannot return (and the thread
-                // move on or exit) between the check and the signal.
-                guard s.armed else { return }
-                s.fired = true
-                kicker.requestExit()
-                pthread_kill(thread, VCPUSignal.number)
-            }
+        // Threads of Dispatch's pool (where Swift concurrency, and so most
+        // tests, run) block signals; a blocked signal would never interrupt
+        // KVM_RUN. Unblock ours on this thread for the deadline's lifetime.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, VCPUSignal.number)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, &previousMask)
+
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let seconds = max(0, timeout.components.seconds)
+        let nanoseconds = Int(max(0, timeout.components.attoseconds) / 1_000_000_000)
+        var deadline = now
+        deadline.tv_sec += Int(min(seconds, Int64(Int32.max)))
+        deadline.tv_nsec += nanoseconds
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
         }
-        let nanoseconds = max(0, timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(nanoseconds, Int64(Int.max)))), execute: item)
+        watch = Watch(deadline: deadline, kicker: kicker, target: pthread_self())
+        let context = Unmanaged.passRetained(watch).toOpaque()
+        started =
+            pthread_create(
+                &thread, nil,
+                { context in
+                    guard let context else { return nil }
+                    Unmanaged<Watch>.fromOpaque(context).takeRetainedValue().wait()
+                    return nil
+                }, context) == 0
+        if !started { Unmanaged<Watch>.fromOpaque(context).release() }
     }
 
     /// Whether the deadline has passed and the vCPU was kicked.
-    var hasFired: Bool { state.flags.withLock { $0.fired } }
+    var hasFired: Bool {
+        pthread_mutex_lock(watch.mutex)
+        defer { pthread_mutex_unlock(watch.mutex) }
+        return watch.fired
+    }
 
-    /// Stops the timer; returns whether the deadline had already passed.
+    /// Stops the timer and waits for its thread; returns whether the deadline
+    /// had already passed. No kick can arrive after this returns.
     func disarm() -> Bool {
-        item.cancel()
-        return state.flags.withLock { s in
-            s.armed = false
-            return s.fired
-        }
+        pthread_mutex_lock(watch.mutex)
+        watch.armed = false
+        pthread_cond_signal(watch.condition)
+        pthread_mutex_unlock(watch.mutex)
+        if started { pthread_join(thread, nil) }
+        // A kick that is still pending (sent but not yet delivered) is taken
+        // now, by the no-op handler, before the thread's old mask returns.
+        pthread_sigmask(SIG_SETMASK, &previousMask, nil)
+        return watch.fired
     }
 }

@@ -22,6 +22,24 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Guest RAM is too small for the VMM's structures.
     case memoryTooSmall(size: UInt64, minimum: UInt64)
     case memory(GuestMemoryError)
+    /// The kernel's boot protocol (setup header `version`) is older than the oldest one supported.
+    case unsupportedBootProtocol(version: UInt16, minimum: UInt16)
+    /// A kernel command line byte is not printable ASCII (0x20-0x7e); `offset` counts from the line's start.
+    case commandLineInvalidCharacter(byte: UInt8, offset: Int)
+    /// The kernel command line (without its terminating NUL) is longer than the kernel or the layout accepts.
+    case commandLineTooLong(length: Int, capacity: Int)
+    /// A range the kernel needs is not inside one RAM entry of the E820 memory map.
+    case notUsableRAM(what: String, address: UInt64, size: UInt64)
+    /// No page-aligned place in RAM at or above `lowest` and ending at or below `limit` holds the initrd.
+    case initrdDoesNotFit(size: UInt64, lowest: UInt64, limit: UInt64)
+    /// An E820 entry is empty or wraps past the end of the address space.
+    case memoryMapInvalidEntry(address: UInt64, size: UInt64)
+    /// Two E820 entries (given by their start addresses) overlap.
+    case memoryMapOverlap(first: UInt64, second: UInt64)
+    /// The E820 map has more entries than the zero page holds.
+    case memoryMapTooManyEntries(count: Int, maximum: Int)
+    /// The ELF file has no Xen `XEN_ELFNOTE_PHYS32_ENTRY` note, so it cannot be entered by PVH.
+    case pvhEntryNoteMissing
 
     public var description: String {
         switch self {
@@ -44,6 +62,33 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
             return "guest RAM of \(size) bytes is too small; at least \(minimum) bytes are needed"
         case .memory(let error):
             return error.description
+        case .unsupportedBootProtocol(let version, let minimum):
+            return
+                "the kernel's boot protocol is \(protocolVersion(version)) (setup header version \(hex(version))), expected \(protocolVersion(minimum)) or later"
+        case .commandLineInvalidCharacter(let byte, let offset):
+            return "kernel command line byte \(offset) is \(hex(byte)), expected printable ASCII (0x20-0x7e)"
+        case .commandLineTooLong(let length, let capacity):
+            return "kernel command line is \(length) bytes, the kernel accepts at most \(capacity)"
+        case .notUsableRAM(let what, let address, let size):
+            return "\(what) (\(size) bytes at \(hex(address))) is not inside usable RAM of the memory map; give the guest more memory"
+        case .initrdDoesNotFit(let size, let lowest, let limit):
+            return
+                "the initrd (\(size) bytes) does not fit in RAM between \(hex(lowest)) (the kernel's end) and \(hex(limit)) (the end of where it may go); give the guest more memory or use a smaller initrd"
+        case .memoryMapInvalidEntry(let address, let size):
+            return "E820 entry at \(hex(address)) with size \(hex(size)) is empty or wraps past 2^64"
+        case .memoryMapOverlap(let first, let second):
+            return "E820 entries at \(hex(first)) and \(hex(second)) overlap"
+        case .memoryMapTooManyEntries(let count, let maximum):
+            return "the E820 map has \(count) entries, the zero page holds at most \(maximum)"
+        case .pvhEntryNoteMissing:
+            return
+                "the ELF file has no Xen XEN_ELFNOTE_PHYS32_ENTRY note (PT_NOTE, name \"Xen\", type 18), so it has no PVH entry point; build the kernel with CONFIG_PVH=y"
         }
     }
+}
+
+/// `2.15` for a setup header `version` of 0x020f, `2.06` for 0x0206: how boot.rst writes them.
+private func protocolVersion(_ version: UInt16) -> String {
+    let minor = version & 0xff
+    return "\(version >> 8).\(minor < 10 ? "0" : "")\(minor)"
 }

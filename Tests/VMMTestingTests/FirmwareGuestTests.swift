@@ -3,20 +3,21 @@ import Firmware
 import SwiftVMM
 import Testing
 import VMCore
+import VMMTesting
 
-/// One guest from `firmware/`, run to completion on a fresh machine.
+/// One guest from `firmware/`, run to completion in a `TestVM`.
 private struct GuestRun {
-    let machine: Machine
-    let output: SerialBufferOutput
+    let vm: TestVM
     let reason: StopReason
+    var machine: Machine { vm.machine }
+    var output: SerialBufferOutput { vm.serialOutput }
 
-    /// Builds a 16 MiB machine for `image`, lets `prepare` set it up (queue
-    /// serial input, write memory), and runs it until it stops.
-    init(_ image: FirmwareImage, prepare: (Machine) throws -> Void = { _ in }) throws {
-        output = SerialBufferOutput()
-        machine = try Machine(MachineConfiguration(guest: .firmware(image), memorySize: 16 << 20, serialOutput: output))
-        try prepare(machine)
-        reason = try machine.run()
+    /// Builds a 16 MiB VM for `image`, lets `prepare` set it up (queue serial
+    /// input, write memory), and runs it until it stops.
+    init(_ image: FirmwareImage, prepare: (TestVM) throws -> Void = { _ in }) throws {
+        vm = try TestVM(image)
+        try prepare(vm)
+        reason = try vm.runToCompletion()
     }
 }
 
@@ -110,8 +111,8 @@ private struct GuestRun {
 
     @Test func memoryGuestComputesFromHostInputAndLeavesRegisters() throws {
         let value: UInt64 = 0x0123_4567_89ab_cdef
-        let run = try GuestRun(.longMemory) { machine in
-            try machine.memory.writeInteger(value, at: GuestAddress(0x20_0000))
+        let run = try GuestRun(.longMemory) { vm in
+            try vm.writeInteger(value, at: 0x20_0000)
         }
         #expect(run.output.text == "")
         #expect(run.reason == .halted(interruptsEnabled: false))
@@ -145,8 +146,8 @@ private struct GuestRun {
     // MARK: Serial input
 
     @Test func serialInputIsEchoedUppercasedUpToTheNewline() throws {
-        let run = try GuestRun(.realSerialIn) { machine in
-            #expect(machine.serial.enqueueInput(Array("hello\n".utf8)) == 6)
+        let run = try GuestRun(.realSerialIn) { vm in
+            #expect(vm.typeSerial("hello\n") == 6)
         }
         #expect(run.output.text == "HELLO\n")
         #expect(run.reason == .debugExit(status: 0))
@@ -154,8 +155,8 @@ private struct GuestRun {
     }
 
     @Test func serialInputStopsAtTheFirstNewlineAndLeavesTheRest() throws {
-        let run = try GuestRun(.realSerialIn) { machine in
-            #expect(machine.serial.enqueueInput(Array("Ab-z{\nmore".utf8)) == 10)
+        let run = try GuestRun(.realSerialIn) { vm in
+            #expect(vm.typeSerial("Ab-z{\nmore") == 10)
         }
         // Only a-z change: '-', '{' and the capital stay as they are.
         #expect(run.output.text == "AB-Z{\n")
@@ -170,8 +171,8 @@ private struct GuestRun {
     }
 
     @Test func serialInputThatRunsOutBeforeANewlineExitsThree() throws {
-        let run = try GuestRun(.realSerialIn) { machine in
-            _ = machine.serial.enqueueInput(Array("hi".utf8))
+        let run = try GuestRun(.realSerialIn) { vm in
+            vm.typeSerial("hi")
         }
         #expect(run.output.text == "HIno input\n")
         #expect(run.reason == .debugExit(status: 3))

@@ -1,1 +1,0 @@
-// The ACPI module: see README.md.

@@ -1,0 +1,237 @@
+import VMCore
+
+/// The PC's CMOS RAM and real-time clock (a Motorola MC146818A), at ports
+/// 0x70 (index) and 0x71 (data).
+///
+/// Register it with length `portCount` at 0x70:
+///
+/// | offset | read                      | write                                   |
+/// |--------|---------------------------|-----------------------------------------|
+/// | 0      | all ones (write-only)     | index: bits 6-0 select a byte; bit 7 (NMI disable) is ignored |
+/// | 1      | the selected byte         | the selected byte                       |
+///
+/// A wider access covers consecutive offsets, low byte first, so `outw` to
+/// 0x70 sets the index and then writes the data, as the ISA bus would split
+/// it; bytes past offset 1 read as all ones.
+///
+/// The time registers read the injected clock on every access, so the clock
+/// never stops and status A's UIP bit is never set: a guest waiting for the
+/// update cycle to end never waits. The guest cannot set the clock: writes
+/// to the time registers (and status B's SET bit) are ignored, so a guest
+/// always reads the host's time and `hwclock --systohc` is harmless. The
+/// alarm registers and all other bytes are plain RAM.
+///
+/// No interrupt is emulated (there is no IRQ 8 line), so status C never has
+/// a flag to report and reads 0.
+///
+/// At creation, the memory-size bytes hold the guest's RAM the way QEMU and
+/// SeaBIOS lay them out, for firmware and boot loaders that size memory from CMOS.
+///
+/// Not thread-safe: the machine serialises guest accesses to its buses.
+public final class CMOSRTC: PortIODevice {
+    /// The ports the RTC decodes: index and data.
+    public static let portCount: UInt16 = 2
+    /// The bytes of CMOS RAM, clock registers included.
+    public static let ramSize = 128
+    /// Where RAM below 4 GiB ends by default: 3 GiB, leaving the last GiB for
+    /// 32-bit MMIO (QEMU's q35 and i440fx use 2-3.5 GiB depending on size).
+    public static let defaultLowMemoryLimit: UInt64 = 0xc000_0000
+
+    // MARK: Register indexes, named as in the MC146818A datasheet
+
+    private enum Index {
+        static let seconds: UInt8 = 0x00
+        static let minutes: UInt8 = 0x02
+        static let hours: UInt8 = 0x04
+        static let dayOfWeek: UInt8 = 0x06
+        static let dayOfMonth: UInt8 = 0x07
+        static let month: UInt8 = 0x08
+        static let year: UInt8 = 0x09
+        static let statusA: UInt8 = 0x0a
+        static let statusB: UInt8 = 0x0b
+        static let statusC: UInt8 = 0x0c
+        static let statusD: UInt8 = 0x0d
+        /// Not in the MC146818A: the PC AT's century byte, the one the ACPI
+        /// FADT's CENTURY field points Linux to.
+        static let century: UInt8 = 0x32
+        /// Memory sizes, as IBM's AT BIOS and then QEMU/SeaBIOS place them.
+        static let baseMemoryKiB: UInt8 = 0x15  // and 0x16: KiB below 640 KiB
+        static let extendedMemoryKiB: UInt8 = 0x17  // and 0x18: KiB from 1 MiB, at most 65535
+        static let extendedMemoryKiBCopy: UInt8 = 0x30  // and 0x31: the same, as POST found it
+        static let memoryAbove16MiB: UInt8 = 0x34  // and 0x35: 64 KiB units from 16 MiB to the low limit
+        static let memoryAbove4GiB: UInt8 = 0x5b  // 0x5b-0x5d: 64 KiB units above 4 GiB
+    }
+
+    /// Index port: bit 7 gates NMI on a PC, bits 6-0 select the byte.
+    private static let indexMask: UInt8 = 0b0111_1111
+
+    /// Status register A.
+    private enum StatusA {
+        /// Update In Progress. Read-only, and never set: see the type's comment.
+        static let uip: UInt8 = 0b1000_0000
+        /// Divider 010 (32.768 kHz time base) and rate 0110 (1024 Hz periodic
+        /// interrupt): the power-on value a PC BIOS programs and Linux expects.
+        static let powerOn: UInt8 = 0b0010_0110
+    }
+
+    /// Status register B.
+    private enum StatusB {
+        /// Data Mode: 1 = binary, 0 = BCD.
+        static let dm: UInt8 = 0b0000_0100
+        /// 24/12: 1 = 24-hour mode, 0 = 12-hour mode with the PM flag in the hours' bit 7.
+        static let twentyFourHour: UInt8 = 0b0000_0010
+        /// 24-hour BCD, no interrupts: what a PC BIOS leaves and Linux's
+        /// rtc-cmos driver insists on ("only 24-hr supported").
+        static let powerOn: UInt8 = twentyFourHour
+    }
+
+    /// Status register D.
+    private enum StatusD {
+        /// Valid RAM and Time: the battery is good. Always set.
+        static let vrt: UInt8 = 0b1000_0000
+    }
+
+    /// Bit 7 of the hours register in 12-hour mode: afternoon.
+    private static let pm: UInt8 = 0b1000_0000
+
+    // MARK: State
+
+    private let clock: () -> RTCDateTime
+    /// CMOS RAM, allocated once. The bytes of the time and status registers
+    /// are unused: those registers are computed on each read.
+    private var ram = [UInt8](repeating: 0, count: CMOSRTC.ramSize)
+    /// The byte the data port reaches, 0-127.
+    public private(set) var index: UInt8 = 0
+
+    /// A CMOS RTC that reads the time from `clock` and reports
+    /// `memorySize` bytes of guest RAM in the memory-size bytes.
+    ///
+    /// - Parameters:
+    ///   - memorySize: Guest RAM in bytes.
+    ///   - lowMemoryLimit: The guest-physical address where RAM below 4 GiB
+    ///     ends (the start of the 32-bit MMIO hole); RAM beyond it is
+    ///     reported above 4 GiB. Pass the machine's real split.
+    ///   - clock: The current date and time, called on every read of a
+    ///     time register. Tests pass a fixed value; the machine passes the host's UTC time.
+    public init(
+        memorySize: UInt64, lowMemoryLimit: UInt64 = CMOSRTC.defaultLowMemoryLimit,
+        clock: @escaping () -> RTCDateTime
+    ) {
+        self.clock = clock
+        ram[Int(Index.statusA)] = StatusA.powerOn
+        ram[Int(Index.statusB)] = StatusB.powerOn
+        storeMemorySize(memorySize, lowMemoryLimit: lowMemoryLimit)
+    }
+
+    // MARK: PortIODevice
+
+    /// Reads `size` bytes from consecutive offsets, lowest first.
+    public func read(offset: UInt16, size: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for byte in 0..<min(max(size, 0), 8) {
+            let port = Int(offset) + byte
+            let registerValue = port == 1 ? readRegister(index) : 0xff
+            value |= UInt64(registerValue) << (UInt64(byte) * 8)
+        }
+        return value
+    }
+
+    /// Writes `size` bytes to consecutive offsets, lowest first. The RTC
+    /// never asks anything of the machine.
+    public func write(offset: UInt16, size: Int, value: UInt64) -> DeviceRequest? {
+        for byte in 0..<min(max(size, 0), 8) {
+            let port = Int(offset) + byte
+            let byteValue = UInt8(truncatingIfNeeded: value >> (UInt64(byte) * 8))
+            if port == 0 {
+                index = byteValue & Self.indexMask
+            } else if port == 1 {
+                writeRegister(index, byteValue)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Registers
+
+    /// The byte at `index` as the guest would read it (reads of status C have
+    /// no side effect here, since no flag is ever set).
+    public func readRegister(_ index: UInt8) -> UInt8 {
+        let index = index & Self.indexMask
+        switch index {
+        case Index.seconds: return encode(clock().second)
+        case Index.minutes: return encode(clock().minute)
+        case Index.hours: return encodeHours(clock().hour)
+        case Index.dayOfWeek: return encode(clock().weekday)
+        case Index.dayOfMonth: return encode(clock().day)
+        case Index.month: return encode(clock().month)
+        case Index.year: return encode(clock().year)
+        case Index.century: return encode(clock().year / 100)
+        case Index.statusA: return ram[Int(index)] & ~StatusA.uip
+        case Index.statusC: return 0
+        case Index.statusD: return StatusD.vrt
+        default: return ram[Int(index)]
+        }
+    }
+
+    /// Stores `value` at `index` as a guest write would.
+    public func writeRegister(_ index: UInt8, _ value: UInt8) {
+        let index = index & Self.indexMask
+        switch index {
+        case Index.seconds, Index.minutes, Index.hours, Index.dayOfWeek, Index.dayOfMonth, Index.month,
+            Index.year, Index.century:
+            // The guest cannot move the host's clock; see the type's comment.
+            break
+        case Index.statusA:
+            ram[Int(index)] = value & ~StatusA.uip
+        case Index.statusC, Index.statusD:
+            // Read-only.
+            break
+        default:
+            ram[Int(index)] = value
+        }
+    }
+
+    // MARK: Encoding
+
+    private var binaryMode: Bool { ram[Int(Index.statusB)] & StatusB.dm != 0 }
+    private var twentyFourHourMode: Bool { ram[Int(Index.statusB)] & StatusB.twentyFourHour != 0 }
+
+    /// `value` reduced to two decimal digits, in BCD or binary as status B says.
+    private func encode(_ value: Int) -> UInt8 {
+        var twoDigits = value % 100
+        if twoDigits < 0 { twoDigits += 100 }
+        if binaryMode { return UInt8(twoDigits) }
+        return UInt8(twoDigits / 10) << 4 | UInt8(twoDigits % 10)
+    }
+
+    private func encodeHours(_ hour: Int) -> UInt8 {
+        var hour = hour % 24
+        if hour < 0 { hour += 24 }
+        if twentyFourHourMode { return encode(hour) }
+        // 12-hour mode counts 12, 1, ..., 11 in each half of the day.
+        let clockHour = hour % 12 == 0 ? 12 : hour % 12
+        return encode(clockHour) | (hour >= 12 ? Self.pm : 0)
+    }
+
+    // MARK: Memory size
+
+    private func storeMemorySize(_ memorySize: UInt64, lowMemoryLimit: UInt64) {
+        let kiB: UInt64 = 1024
+        let miB = 1024 * kiB
+        let low = min(memorySize, lowMemoryLimit, 4 << 30)
+        let high = memorySize - low
+        storeLittleEndian(min(low / kiB, 640), at: Index.baseMemoryKiB, bytes: 2)
+        let extended = min(low > miB ? (low - miB) / kiB : 0, 0xffff)
+        storeLittleEndian(extended, at: Index.extendedMemoryKiB, bytes: 2)
+        storeLittleEndian(extended, at: Index.extendedMemoryKiBCopy, bytes: 2)
+        let above16MiB = min(low > 16 * miB ? (low - 16 * miB) / (64 * kiB) : 0, 0xffff)
+        storeLittleEndian(above16MiB, at: Index.memoryAbove16MiB, bytes: 2)
+        storeLittleEndian(min(high / (64 * kiB), 0xff_ffff), at: Index.memoryAbove4GiB, bytes: 3)
+    }
+
+    private func storeLittleEndian(_ value: UInt64, at index: UInt8, bytes: Int) {
+        for byte in 0..<bytes {
+            ram[Int(index) + byte] = UInt8(truncatingIfNeeded: value >> (UInt64(byte) * 8))
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import SwiftVMM
+import VMCore
+
+/// A condition on VM exits that a test runs the guest until.
+///
+/// ```swift
+/// try vm.run(until: .io(port: 0x64))
+/// try vm.run(until: .mmio(0xfee0_0000..<0xfee0_1000))
+/// try vm.run(until: .halt)
+/// ```
+public struct ExitPredicate: Sendable, CustomStringConvertible {
+    public let description: String
+    private let test: @Sendable (VMExit) -> Bool
+
+    public init(_ description: String, matching test: @escaping @Sendable (VMExit) -> Bool) {
+        self.description = description
+        self.test = test
+    }
+
+    public func matches(_ exit: VMExit) -> Bool { test(exit) }
+
+    /// Any exit at all.
+    public static let any = ExitPredicate("any exit") { _ in true }
+
+    /// An `IN` or `OUT` (single or string) on `port`.
+    public static func io(port: UInt16) -> ExitPredicate {
+        ExitPredicate("I/O on port \(hex(port))") { exit in
+            switch exit {
+            case .ioIn(port, _, _), .ioOut(port, _, _, _): return true
+            default: return false
+            }
+        }
+    }
+
+    /// An `OUT` to `port`.
+    public static func ioOut(port: UInt16) -> ExitPredicate {
+        ExitPredicate("OUT to port \(hex(port))") { if case .ioOut(port, _, _, _) = $0 { true } else { false } }
+    }
+
+    /// An `IN` from `port`.
+    public static func ioIn(port: UInt16) -> ExitPredicate {
+        ExitPredicate("IN from port \(hex(port))") { if case .ioIn(port, _, _) = $0 { true } else { false } }
+    }
+
+    /// An MMIO read or write at an address in `range`.
+    public static func mmio(_ range: Range<UInt64>) -> ExitPredicate {
+        ExitPredicate("MMIO in [\(hex(range.lowerBound)), \(hex(range.upperBound)))") { exit in
+            switch exit {
+            case .mmioRead(let address, _), .mmioWrite(let address, _): return range.contains(address.rawValue)
+            default: return false
+            }
+        }
+    }
+
+    /// `HLT`.
+    public static let halt = ExitPredicate("HLT") { $0 == .halt }
+
+    /// A shutdown (triple fault), or the internal error some hosts report for one.
+    public static let shutdown = ExitPredicate("shutdown") { exit in
+        switch exit {
+        case .shutdown, .internalError: return true
+        default: return false
+        }
+    }
+
+    /// A write to the debug-exit port, optionally with a given status.
+    public static func debugExit(status: UInt32? = nil) -> ExitPredicate {
+        ExitPredicate("debug exit\(status.map { " with status \(hex($0))" } ?? "")") { exit in
+            guard case .ioOut(PortMap.debugExit.base, let size, 1, let data) = exit else { return false }
+            return status.map { UInt64($0) == data.value & (size == 4 ? 0xffff_ffff : (1 << (UInt64(size) * 8)) - 1) } ?? true
+        }
+    }
+
+    /// A debug exit (breakpoint or single step), optionally at a given guest address.
+    public static func debug(at address: UInt64? = nil) -> ExitPredicate {
+        ExitPredicate("debug exit\(address.map { " at \(hex($0))" } ?? "")") { exit in
+            guard case .debug(let info) = exit else { return false }
+            return address.map { $0 == info.pc } ?? true
+        }
+    }
+
+    /// A hypercall (an `OUT` to `Hypercall.port`).
+    public static let hypercall = ExitPredicate("hypercall") { exit in
+        if case .ioOut(Hypercall.port, _, _, _) = exit { true } else { false }
+    }
+
+    /// Either predicate.
+    public static func || (lhs: ExitPredicate, rhs: ExitPredicate) -> ExitPredicate {
+        ExitPredicate("\(lhs) or \(rhs)") { lhs.matches($0) || rhs.matches($0) }
+    }
+}

@@ -1,0 +1,147 @@
+import GuestMemory
+import SwiftVMM
+import VMCore
+
+/// The breakpoints and stepping a `TestVM` has asked KVM for.
+struct DebugState {
+    var hardwareBreakpoints: [UInt64] = []
+    /// Address -> the guest's own byte that `int3` replaced.
+    var softwareBreakpoints: [UInt64: UInt8] = [:]
+    var singleStep = false
+}
+
+/// The resume flag: set in RFLAGS, the CPU does not report an instruction
+/// breakpoint again for the instruction it resumes at (Intel SDM 17.3.1.1).
+private let rflagsRF: UInt64 = 1 << 16
+
+extension TestVM {
+    /// Stops the guest with a `.debug` exit (exception 1) before it executes
+    /// the instruction at linear address `address`. Uses one of the CPU's
+    /// four hardware breakpoints, so guest memory is untouched.
+    public func setBreakpoint(at address: UInt64) throws(VMTestError) {
+        guard !debug.hardwareBreakpoints.contains(address) else { return }
+        guard debug.hardwareBreakpoints.count < 4 else {
+            throw error(.invalidRequest("x86 has four hardware breakpoints; use setSoftwareBreakpoint(at:) for more"))
+        }
+        debug.hardwareBreakpoints.append(address)
+        try applyDebugState()
+    }
+
+    public func removeBreakpoint(at address: UInt64) throws(VMTestError) {
+        debug.hardwareBreakpoints.removeAll { $0 == address }
+        try applyDebugState()
+    }
+
+    /// Stops the guest with a `.debug` exit (exception 3) when it reaches
+    /// `address`, by writing `int3` there. `address` is guest-physical, which
+    /// is the linear address for real-mode code at CS = 0 and for identity-mapped guests.
+    /// When the guest is resumed, the original instruction runs and the breakpoint stays.
+    public func setSoftwareBreakpoint(at address: UInt64) throws(VMTestError) {
+        guard debug.softwareBreakpoints[address] == nil else { return }
+        let original = try read(count: 1, at: address)[0]
+        try write([0xcc], at: address)
+        debug.softwareBreakpoints[address] = original
+        try applyDebugState()
+    }
+
+    public func removeSoftwareBreakpoint(at address: UInt64) throws(VMTestError) {
+        guard let original = debug.softwareBreakpoints.removeValue(forKey: address) else { return }
+        try write([original], at: address)
+        try applyDebugState()
+    }
+
+    /// With single-stepping on, every instruction ends in a `.debug` exit.
+    public func setSingleStep(_ enabled: Bool) throws(VMTestError) {
+        debug.singleStep = enabled
+        try applyDebugState()
+    }
+
+    /// Executes one guest instruction and returns the RIP after it. Exits the
+    /// instruction causes on the way (an OUT, say) are handled as usual.
+    @discardableResult
+    public func step(timeout: Duration? = nil) throws(VMTestError) -> UInt64 {
+        let wasStepping = debug.singleStep
+        try setSingleStep(true)
+        defer { try? setSingleStep(wasStepping) }
+        try run(until: .debug(), timeout: timeout)
+        return try registers().rip
+    }
+
+    func applyDebugState() throws(VMTestError) {
+        do {
+            try machine.setGuestDebug(
+                singleStep: debug.singleStep, softwareBreakpoints: !debug.softwareBreakpoints.isEmpty,
+                hardwareBreakpoints: debug.hardwareBreakpoints)
+        } catch { throw self.error(.machine(error.description)) }
+    }
+
+    /// Lets the guest go on after a debug exit without stopping at the same
+    /// breakpoint again: the breakpoint (the hardware one, or the `int3` byte)
+    /// is lifted for one single step over the instruction, then put back.
+    /// Re-entering with RFLAGS.RF would be the textbook way for hardware
+    /// breakpoints, but not every KVM back end honours it (PVM does not).
+    func resumeFromDebugExit(_ info: DebugExitInfo) throws(VMTestError) -> StopReason? {
+        let software = info.exception == 3 && debug.softwareBreakpoints[info.pc] != nil
+        let hardware = info.exception == 1 && info.dr6 & 0xf != 0 && debug.hardwareBreakpoints.contains(info.pc)
+        guard software || hardware else { return nil }
+        if software {
+            try modifyRegisters { if $0.rip == info.pc &+ 1 { $0.rip = info.pc } }
+            try write([debug.softwareBreakpoints[info.pc] ?? 0xcc], at: info.pc)
+        }
+        let savedBreakpoints = debug.hardwareBreakpoints
+        debug.hardwareBreakpoints.removeAll { $0 == info.pc }
+        let wasStepping = debug.singleStep
+        debug.singleStep = true
+        try applyDebugState()
+        var reason: StopReason?
+        stepping: while true {
+            let exit: VMExit
+            do { exit = try machine.nextExit() } catch { throw self.error(.machine(error.description)) }
+            switch exit {
+            case .debug:
+                // A test that is single-stepping sees this step as its next exit.
+                if wasStepping { deferredExit = exit }
+                break stepping
+            case .interrupted where machine.deadlineHasExpired:
+                throw error(.timeout(.zero, waitingFor: "the step over the breakpoint at \(hex(info.pc))"))
+            default:
+                trace.append(exit)
+                do { reason = try machine.dispatch(exit) } catch { throw self.error(.machine(error.description)) }
+                if reason != nil { break stepping }
+            }
+        }
+        if software { try write([0xcc], at: info.pc) }
+        debug.hardwareBreakpoints = savedBreakpoints
+        debug.singleStep = wasStepping
+        try applyDebugState()
+        return reason
+    }
+
+    /// An internal error at a software breakpoint means the host's KVM could
+    /// not deliver `int3` to the VMM (seen with the PVM back end).
+    func softwareBreakpointFailure(_ exit: VMExit) throws(VMTestError) -> VMTestError? {
+        guard case .internalError = exit, !debug.softwareBreakpoints.isEmpty else { return nil }
+        let rip = try registers().rip
+        guard debug.softwareBreakpoints[rip] != nil || debug.softwareBreakpoints[rip &- 1] != nil else { return nil }
+        return error(
+            .invalidRequest(
+                "this host's KVM cannot deliver the int3 of the software breakpoint at \(hex(rip)) to the VMM (internal error instead); use setBreakpoint(at:), a hardware breakpoint"
+            ))
+    }
+}
+
+extension TestVM {
+    /// Whether this host's KVM delivers `int3` software breakpoints to the VMM
+    /// in real and long mode (hardware VT-x/AMD-V does; the PVM back end does
+    /// not). Found out once per process by running two tiny guests.
+    public static let softwareBreakpointsWork: Bool = {
+        // nop; int3-patched nop; mov $0,%al; out %al,$0xf4 — in each mode.
+        let code: [UInt8] = [0x90, 0x90, 0xb0, 0x00, 0xe6, 0xf4, 0xf4]
+        for mode in [CPUMode.real, .long] {
+            guard let vm = try? TestVM(code: code, mode: mode), (try? vm.setSoftwareBreakpoint(at: vm.machine.image.entry + 1)) != nil,
+                let exit = try? vm.nextExit(timeout: .seconds(2)), case .debug(let info) = exit, info.exception == 3
+            else { return false }
+        }
+        return true
+    }()
+}
