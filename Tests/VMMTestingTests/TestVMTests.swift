@@ -246,6 +246,34 @@ import VMMTesting
         #expect(throws: VMTestError.self) { _ = try vm.read(count: 8, at: 0xffff_fff0_0000) }
     }
 
+    // The README's worked examples, run as written there.
+
+    @Test func readmeExampleBootSectorGreets() throws {
+        let vm = try TestVM(TestGuest.realBoot)
+        #expect(TestGuest.realBoot.bytes.count == 512 && TestGuest.realBoot.bytes.suffix(2) == [0x55, 0xaa])
+        try vm.run(untilOutputContains: "Hello", timeout: .seconds(2))
+        #expect(try vm.runToCompletion() == .debugExit(status: 0))
+        #expect(vm.serialText == "Hello from real mode!\n")
+    }
+
+    @Test func readmeExampleFindTheFault() throws {
+        let vm = try TestVM(TestGuest.longBreakpoint)
+        try vm.setBreakpoint(at: 0x10_0040)
+        try vm.run(until: .debug(at: 0x10_0040))
+        #expect(try vm.registers().rax == 0x1234)
+        var rip = try vm.registers().rip
+        var stopped: VMTestError?
+        while stopped == nil {
+            do { rip = try vm.step() } catch { stopped = error }
+        }
+        #expect(rip == 0x10_0047, "the ud2")
+        guard case .stoppedBeforeMatch(let reason, _) = stopped?.kind else {
+            Issue.record("expected the machine to stop, got \(String(describing: stopped))")
+            return
+        }
+        #expect(reason.isFailure)
+    }
+
     @Test func badRequestsAreErrorsNotCrashes() throws {
         let vm = try TestVM(FirmwareImage.realHello)
         #expect(throws: VMTestError.self) { try vm.onMMIO(0x1000..<0x2000) { _ in nil } }
