@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
         .testTarget(
-            name: "VMMTestingTests", dependencies: ["VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore"],
+            name: "VMMTestingTests", dependencies: ["VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot"],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm"]),
     ],

@@ -28,6 +28,7 @@ let kinds = [
     Kind(folder: "protectedmode", prefix: "protected", mode: "protected", loadAddress: 0x10_0000, elf: false),
     Kind(folder: "longmode", prefix: "long", mode: "long", loadAddress: 0x10_0000, elf: false),
     Kind(folder: "elf", prefix: "elf", mode: "long", loadAddress: 0x10_0000, elf: true),
+    Kind(folder: "bzimage", prefix: "bzImage", mode: "long", loadAddress: 0, elf: false),
 ]
 
 func fail(_ message: String) -> Never {

@@ -23,6 +23,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case getMSRs, setMSRs
     case getSupportedCPUID, setCPUID
     case setGuestDebug
+    case getLAPIC, setLAPIC
+    case getMPState, setMPState
 
     public var description: String {
         switch self {
@@ -51,6 +53,10 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .getSupportedCPUID: return "KVM_GET_SUPPORTED_CPUID"
         case .setCPUID: return "KVM_SET_CPUID2"
         case .setGuestDebug: return "KVM_SET_GUEST_DEBUG"
+        case .getLAPIC: return "KVM_GET_LAPIC"
+        case .setLAPIC: return "KVM_SET_LAPIC"
+        case .getMPState: return "KVM_GET_MP_STATE"
+        case .setMPState: return "KVM_SET_MP_STATE"
         }
     }
 }

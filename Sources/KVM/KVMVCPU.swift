@@ -124,6 +124,37 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
         }
     }
 
+    /// The local APIC's 1 KiB register page. The corresponding ioctl is `KVM_GET_LAPIC`.
+    public func lapicRegisters() throws(KVMError) -> [UInt8] {
+        var state = kvm_lapic_state()
+        _ = try check(ckvm_get_lapic(fd, &state), .getLAPIC)
+        return withUnsafeBytes(of: state.regs) { Array($0) }
+    }
+
+    /// The corresponding ioctl is `KVM_SET_LAPIC`.
+    public func setLAPICRegisters(_ registers: [UInt8]) throws(KVMError) {
+        var state = kvm_lapic_state()
+        withUnsafeMutableBytes(of: &state.regs) { raw in
+            for (i, byte) in registers.prefix(raw.count).enumerated() { raw[i] = byte }
+        }
+        _ = try check(ckvm_set_lapic(fd, &state), .setLAPIC)
+    }
+
+    /// The vCPU's multiprocessing state (`KVM_MP_STATE_*`: 0 runnable,
+    /// 1 uninitialized, 2 init-received, 3 halted, 4 SIPI-received).
+    /// The corresponding ioctl is `KVM_GET_MP_STATE`.
+    public func mpState() throws(KVMError) -> UInt32 {
+        var state = kvm_mp_state()
+        _ = try check(ckvm_get_mp_state(fd, &state), .getMPState)
+        return state.mp_state
+    }
+
+    /// The corresponding ioctl is `KVM_SET_MP_STATE`.
+    public func setMPState(_ value: UInt32) throws(KVMError) {
+        var state = kvm_mp_state(mp_state: value)
+        _ = try check(ckvm_set_mp_state(fd, &state), .setMPState)
+    }
+
     /// Enables or disables guest debugging: single-stepping, software breakpoints
     /// (`int3` exits to the VMM instead of the guest) and up to four hardware
     /// breakpoints on instruction addresses. The corresponding ioctl is `KVM_SET_GUEST_DEBUG`.

@@ -1,4 +1,5 @@
 internal import CKVM
+import Synchronization
 import SystemPackage
 import VMCore
 
@@ -59,6 +60,17 @@ public struct KVMVirtualMachine: ~Copyable {
         _ = try check(ckvm_create_irqchip(fd), .createIRQChip)
     }
 
+    /// Creates the in-kernel i8254 PIT, whose IRQ 0 goes to the in-kernel PIC
+    /// and IOAPIC. Requires `createIRQChip()` first. The corresponding ioctl is `KVM_CREATE_PIT2`.
+    public func createPIT() throws(KVMError) {
+        var config = kvm_pit_config()
+        _ = try check(ckvm_create_pit2(fd, &config), .createPIT)
+    }
+
+    /// A handle devices can use to drive in-kernel interrupt line `irq` from
+    /// any thread. It does not own the VM: use it only while the VM exists.
+    public func interruptLine(_ irq: UInt32) -> KVMInterruptLine { KVMInterruptLine(vmFD: fd, irq: irq) }
+
     /// Drives in-kernel interrupt line `irq` to `level`. The corresponding ioctl is `KVM_IRQ_LINE`.
     public func setIRQLine(_ irq: UInt32, level: Bool) throws(KVMError) {
         var line = kvm_irq_level()
@@ -72,5 +84,31 @@ public struct KVMVirtualMachine: ~Copyable {
     public func createVCPU(id: UInt32) throws(KVMError) -> KVMVCPU {
         let vcpuFD = try check(ckvm_create_vcpu(fd, UInt(id)), .createVCPU(id: id))
         return try KVMVCPU(fd: vcpuFD, runPageSize: vcpuMmapSize)
+    }
+}
+
+/// An in-kernel interrupt line (PIC and IOAPIC input `irq`), driven with
+/// `KVM_IRQ_LINE`. Valid only while its VM exists; the machine that made it
+/// owns both. Safe from any thread: KVM serialises the ioctl.
+public final class KVMInterruptLine: InterruptLine, Sendable {
+    let vmFD: Int32
+    public let irq: UInt32
+    private let failureCount = Atomic<Int>(0)
+
+    /// How many `KVM_IRQ_LINE` calls failed. They only fail for a VM without
+    /// an irqchip or a bad irq number, a VMM bug that tests check for.
+    public var failures: Int { failureCount.load(ordering: .relaxed) }
+
+    init(vmFD: Int32, irq: UInt32) {
+        self.vmFD = vmFD
+        self.irq = irq
+    }
+
+    public func setLevel(_ high: Bool) {
+        var line = kvm_irq_level()
+        line.irq = irq
+        line.level = high ? 1 : 0
+        let result = ckvm_irq_line(vmFD, &line)
+        if result < 0 { failureCount.add(1, ordering: .relaxed) }
     }
 }

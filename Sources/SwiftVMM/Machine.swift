@@ -1,10 +1,16 @@
+import ACPI
 import Devices
 import Firmware
 import GuestMemory
 import KVM
 import Logging
+import Synchronization
 import VMCore
 import X86Boot
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A virtual PC with one vCPU: guest RAM, the PC devices, and a guest loaded
 /// and ready to enter.
@@ -35,12 +41,14 @@ public final class Machine {
     /// The number of VM exits so far; a counter on the machine, not a global.
     public private(set) var exitCount = 0
 
-    /// The TSS VT-x needs for real-mode code without unrestricted guest: three
-    /// pages just below the 4 GiB boundary's BIOS area, where no RAM will be.
-    static let tssAddress = GuestAddress(0xfffb_d000)
+    /// The platform the machine was built as.
+    public let platform: MachineConfiguration.Platform
+    /// The ACPI tables, on the PC platform.
+    public let acpiTables: ACPITables?
 
     public init(_ configuration: MachineConfiguration) throws(MachineError) {
         logger = configuration.logger
+        platform = configuration.resolvedPlatform
         let size = configuration.memorySize
         guard size >= MachineConfiguration.minimumMemorySize, size % GuestMemory.pageSize == 0 else {
             throw .invalidMemorySize(size, minimum: MachineConfiguration.minimumMemorySize)
@@ -49,55 +57,39 @@ public final class Machine {
             kvm = try KVMSystem()
             if try kvm.checkExtension(.userMemory) == 0 { throw .missingCapability("KVM_CAP_USER_MEMORY") }
             vm = try kvm.createVM()
-            if try kvm.checkExtension(.setTSSAddress) > 0 { try vm.setTSSAddress(Self.tssAddress) }
+            try PlatformSetup.prepareVM(vm, kvm: kvm, platform: platform)
         } catch { throw .kvm(error) }
-        do { memory = try GuestMemory(size: size) } catch { throw .memory(error) }
+        do { memory = try GuestMemory(regions: PlatformSetup.ramLayout(size: size, platform: platform)) } catch { throw .memory(error) }
         do {
             for (slot, mapping) in memory.hostMappings.enumerated() {
                 try vm.setUserMemoryRegion(
                     slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress)
             }
             vcpu = try vm.createVCPU(id: 0)
-            // Without KVM_SET_CPUID2 the guest's CPUID has no long-mode bit, and
-            // KVM refuses a guest WRMSR that sets EFER.LME (#GP): guests that
-            // enter long mode themselves (the demo) would triple fault.
-            try vcpu.setCPUID(try kvm.supportedCPUID())
+            try PlatformSetup.prepareVCPU(vcpu, id: 0, kvm: kvm, platform: platform, hiding: configuration.hiddenCPUFeatures)
         } catch { throw .kvm(error) }
 
         serialOutput = configuration.serialOutput ?? FileSerialOutput.standardOutput()
-        serial = Serial16550(output: serialOutput)
+        serial = Serial16550(output: serialOutput, interrupt: platform == .pc ? vm.interruptLine(PortMap.com1.irq) : nil)
         do {
             try ports.register(serial, at: PortMap.com1.base, length: PortMap.com1.length)
             try ports.register(postCodes, at: PortMap.postCode.base, length: PortMap.postCode.length)
             try ports.register(DebugExitPort(), at: PortMap.debugExit.base, length: PortMap.debugExit.length)
+            if platform == .pc { try PlatformSetup.addPCDevices(to: ports, vm: vm, memorySize: size) }
         } catch { throw .bus(error) }
         dispatcher = ExitDispatcher(ports: ports, mmio: mmio, logger: logger)
 
+        acpiTables = platform == .pc ? try PlatformSetup.writeACPITables(vcpuCount: 1, into: memory) : nil
         let entryState: EntryState
         do {
-            (mode, image) = try Self.load(configuration.guest, into: memory)
-            entryState = try CPUSetup.entryState(mode: mode, entry: image.entry, stackTop: image.lowestAddress, memory: memory)
+            let loaded = try GuestLoader.load(configuration.guest, acpi: acpiTables, into: memory)
+            (mode, image, entryState) = (loaded.mode, loaded.image, loaded.entryState)
         } catch { throw .boot(error) }
         do {
             try vcpu.setSpecialRegisters(entryState.specialRegisters)
             try vcpu.setRegisters(entryState.registers)
         } catch { throw .kvm(error) }
         logger.debug("guest loaded at \(hex(image.lowestAddress))..<\(hex(image.endAddress)), entering \(mode) mode at \(hex(image.entry))")
-    }
-
-    static func load(_ guest: MachineConfiguration.Guest, into memory: borrowing GuestMemory) throws(BootError) -> (CPUMode, LoadedImage) {
-        switch guest {
-        case .flat(let bytes, let mode, let loadAddress, let entry):
-            let address = loadAddress ?? (mode == .real ? X86Layout.defaultRealModeLoadAddress : X86Layout.defaultLoadAddress)
-            return (mode, try FlatImage.load(bytes, at: address, entry: entry, mode: mode, into: memory))
-        case .elf(let bytes):
-            return (.long, try ELF64Image(parsing: bytes).load(mode: .long, into: memory))
-        case .firmware(let firmware):
-            switch firmware.format {
-            case .flat: return try load(.flat(bytes: firmware.bytes, mode: firmware.mode, loadAddress: firmware.loadAddress), into: memory)
-            case .elf: return try load(.elf(bytes: firmware.bytes), into: memory)
-            }
-        }
     }
 
     /// Runs the guest until it stops, dispatching every exit to the devices.
@@ -113,6 +105,13 @@ public final class Machine {
     }
 
     private func runLoop() throws(MachineError) -> StopReason {
+        control.attach(thread: pthread_self())
+        defer { control.detach() }
+        // On a PC, look in on the vCPU a few times a second so that a guest
+        // halted for good (which KVM keeps to itself) ends the run.
+        let probe =
+            platform == .pc ? PeriodicKick(every: .milliseconds(200)) { [control, kicker = vcpu.kicker] in control.kick(kicker) } : nil
+        defer { probe?.stop() }
         while true {
             let exit = try nextExit()
             if let reason = try dispatch(exit) { return reason }
@@ -156,14 +155,52 @@ public final class Machine {
             vcpu.completeRead(data)
             return nil
         case .halt:
-            // No device of this machine raises interrupts, so a halted CPU
-            // stays halted whatever RFLAGS.IF says; report which it was.
+            // HLT reaches the VMM only without an in-kernel irqchip, where no
+            // device raises interrupts: a halted CPU stays halted whatever
+            // RFLAGS.IF says; report which it was.
             return .halted(interruptsEnabled: try registers().interruptsEnabled)
-        case .stop(.interrupted) where deadlineHasExpired:
-            return .deadlineExpired
+        case .stop(.interrupted):
+            return try handleKick()
         case .stop(let reason):
             return reason
         }
+    }
+
+    // MARK: Kicks from other threads
+
+    private let control = MachineControl()
+
+    /// Runs on the vCPU thread, each time another thread kicked it (console
+    /// input arrived, say), before the guest runs again.
+    public var onKick: (() -> Void)?
+
+    /// Makes the vCPU leave `KVM_RUN` soon and run `onKick`; safe from any thread.
+    public func kick() { control.kick(vcpu.kicker) }
+
+    /// Makes `run()` return `.stopRequested`; safe from any thread.
+    public func requestStop() {
+        control.stopRequested.store(true, ordering: .sequentiallyConsistent)
+        kick()
+    }
+
+    /// Why the vCPU was interrupted, and what follows.
+    private func handleKick() throws(MachineError) -> StopReason? {
+        if deadlineHasExpired { return .deadlineExpired }
+        if control.stopRequested.load(ordering: .sequentiallyConsistent) { return .stopRequested }
+        onKick?()
+        // With an in-kernel irqchip, HLT never comes back to the VMM: a guest
+        // that halts with interrupts off (Linux's `halt`) just sleeps in KVM.
+        // The idle probe's periodic kicks find it here.
+        if platform == .pc, try isHaltedWithInterruptsOff() { return .halted(interruptsEnabled: false) }
+        return nil
+    }
+
+    /// KVM_MP_STATE_HALTED with RFLAGS.IF clear: only an NMI could wake it, and no device sends one.
+    private func isHaltedWithInterruptsOff() throws(MachineError) -> Bool {
+        let halted: Bool
+        do { halted = try vcpu.mpState() == 3 } catch { throw .kvm(error) }
+        guard halted else { return false }
+        return try !registers().interruptsEnabled
     }
 
     /// Answers the pending `ioIn` or `mmioRead` exit with `data`.

@@ -15,6 +15,21 @@ public struct MachineConfiguration {
         case elf(bytes: [UInt8])
         /// A guest from `firmware/`.
         case firmware(FirmwareImage)
+        /// A Linux kernel, booted the way a micro-VM monitor does, with no
+        /// firmware: a bzImage through the x86 boot protocol's 64-bit entry, or
+        /// an ELF `vmlinux` with a PVH entry note in 32-bit protected mode.
+        case linux(kernel: [UInt8], initrd: [UInt8]? = nil, commandLine: String = "")
+    }
+
+    /// Which devices the machine has.
+    public enum Platform: Sendable {
+        /// COM1 (polled), the debug-exit and POST ports: enough for small guests,
+        /// and nothing that could interrupt them, so HLT always comes back to the VMM.
+        case minimal
+        /// A PC as Linux expects it: KVM's in-kernel PIC, IOAPIC, LAPIC and PIT,
+        /// COM1 on IRQ 4, an i8042, the CMOS RTC, PCI configuration ports, and
+        /// ACPI tables with sleep-control and reset registers.
+        case pc
     }
 
     public var guest: Guest
@@ -23,18 +38,39 @@ public struct MachineConfiguration {
     /// Where COM1's output goes; `nil` means standard output.
     public var serialOutput: (any SerialOutput)?
     public var logger: Logger
+    /// The device set; `nil` chooses `.pc` for Linux guests and `.minimal` otherwise.
+    public var platform: Platform?
+    /// CPU features hidden from the guest (see `CPUIDFeature.known`).
+    public var hiddenCPUFeatures: [CPUIDFeature] = []
+
+    /// The platform in effect.
+    public var resolvedPlatform: Platform {
+        if let platform { return platform }
+        if case .linux = guest { return .pc }
+        return .minimal
+    }
 
     /// 128 MiB, as `swiftvmm run` uses by default.
     public static let defaultMemorySize: UInt64 = 128 << 20
+    /// 256 MiB, the default when a kernel is given.
+    public static let defaultLinuxMemorySize: UInt64 = 256 << 20
     /// Below 1 MiB a PC memory map (and the VMM's own structures) makes no sense.
     public static let minimumMemorySize: UInt64 = 1 << 20
 
     public init(
-        guest: Guest, memorySize: UInt64 = defaultMemorySize, serialOutput: (any SerialOutput)? = nil,
-        logger: Logger = Logger(label: "swiftvmm")
+        guest: Guest, memorySize: UInt64? = nil, serialOutput: (any SerialOutput)? = nil,
+        logger: Logger = Logger(label: "swiftvmm"), platform: Platform? = nil, hiddenCPUFeatures: [CPUIDFeature] = []
     ) {
         self.guest = guest
-        self.memorySize = memorySize
+        if let memorySize {
+            self.memorySize = memorySize
+        } else if case .linux = guest {
+            self.memorySize = Self.defaultLinuxMemorySize
+        } else {
+            self.memorySize = Self.defaultMemorySize
+        }
+        self.platform = platform
+        self.hiddenCPUFeatures = hiddenCPUFeatures
         self.serialOutput = serialOutput
         self.logger = logger
     }

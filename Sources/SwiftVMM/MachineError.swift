@@ -1,3 +1,4 @@
+import ACPI
 import Devices
 import GuestMemory
 import KVM
@@ -9,6 +10,7 @@ public enum MachineError: Error, CustomStringConvertible {
     case memory(GuestMemoryError)
     case boot(BootError)
     case bus(BusError)
+    case acpi(ACPIError)
     /// Guest RAM must be a whole number of pages and at least `minimum` bytes.
     case invalidMemorySize(UInt64, minimum: UInt64)
     case cannotOpenOutput(path: String, errno: Int32)
@@ -19,6 +21,7 @@ public enum MachineError: Error, CustomStringConvertible {
         case .memory(let error): return error.description
         case .boot(let error): return error.description
         case .bus(let error): return error.description
+        case .acpi(let error): return "cannot build the ACPI tables: \(error)"
         case .invalidMemorySize(let size, let minimum):
             return "memory size \(size) bytes is invalid: it must be a multiple of 4096 and at least \(minimum) bytes"
         case .cannotOpenOutput(let path, let errno):

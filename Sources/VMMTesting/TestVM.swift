@@ -148,6 +148,14 @@ public final class TestVM {
 
     // MARK: While stopped
 
+    /// Handles the pending exit now, as the next run call would (devices see
+    /// the access, reads are answered), without running the guest further.
+    /// Returns why the machine must stop, if the exit says so.
+    @discardableResult
+    public func handlePendingExit() throws(VMTestError) -> StopReason? {
+        try settlePending()
+    }
+
     /// Answers the pending `IN` or MMIO read with `value` (its low bytes, as many as the read wants).
     public func answer(_ value: UInt64) throws(VMTestError) {
         switch pending {

@@ -55,8 +55,24 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Where execution starts. Default: the load address.", valueName: "addr"))
     var entry: String?
 
-    @Option(help: ArgumentHelp("Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages).", valueName: "size"))
-    var memory: String = "128M"
+    @Option(
+        help: ArgumentHelp(
+            "Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages). Default: 128M, or 256M with --kernel.", valueName: "size"))
+    var memory: String?
+
+    @Option(help: ArgumentHelp("A Linux kernel to boot: a bzImage, or an ELF vmlinux with a PVH entry note.", valueName: "image"))
+    var kernel: String?
+
+    @Option(help: ArgumentHelp("An initramfs for --kernel.", valueName: "file"))
+    var initrd: String?
+
+    @Option(help: ArgumentHelp("The kernel command line for --kernel.", valueName: "text"))
+    var cmdline: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "CPU features to hide from the guest, comma-separated (e.g. xsave,cx16); see CPUIDFeature.known.", valueName: "features"))
+    var cpuidMask: String?
 
     @Option(
         help: ArgumentHelp(
@@ -73,17 +89,28 @@ struct Run: ParsableCommand {
     var guest: String?
 
     func validate() throws {
-        let memoryBytes = try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in
-            try CommandLineValue.parseSize(text)
+        if let memoryBytes = try memoryBytes(), memoryBytes < MachineConfiguration.minimumMemorySize {
+            throw ValidationError("--memory: \(memory ?? "") is too small; the minimum is 1M")
         }
-        if memoryBytes < MachineConfiguration.minimumMemorySize {
-            throw ValidationError("--memory: \(memory) is too small; the minimum is 1M")
+        if kernel != nil, guest != nil { throw ValidationError("--kernel and a GUEST file cannot be given together") }
+        if kernel == nil, initrd != nil { throw ValidationError("--initrd needs --kernel") }
+        if kernel == nil, cmdline != nil { throw ValidationError("--cmdline needs --kernel") }
+        if kernel != nil, mode != nil || loadAddress != nil || entry != nil {
+            throw ValidationError(
+                "--mode, --load-address and --entry apply to flat binaries; a --kernel is entered as its boot protocol says")
         }
+        _ = try hiddenFeatures()
         if let loadAddress { _ = try Self.parse(loadAddress, as: "--load-address", CommandLineValue.parseAddress) }
         if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
         if let timeout {
             do { _ = try CommandLineValue.parseDuration(timeout) } catch { throw ValidationError("--timeout: \(error)") }
         }
+    }
+
+    /// --memory in bytes, or nil for the default.
+    func memoryBytes() throws -> UInt64? {
+        guard let memory else { return nil }
+        return try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) }
     }
 
     static func parse(_ text: String, as option: String, _ parser: (String) throws(CommandLineValue.ParseError) -> UInt64) throws -> UInt64
@@ -103,16 +130,13 @@ struct Run: ParsableCommand {
         let guestConfiguration = try makeGuest()
         let configuration = MachineConfiguration(
             guest: guestConfiguration,
-            memorySize: try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in
-                try CommandLineValue.parseSize(text)
-            },
-            logger: logger)
+            memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures())
 
         let machine: Machine
         do {
             machine = try Machine(configuration)
         } catch {
-            if case .boot = error { throw ValidationError("\(guest ?? "demo guest"): \(error)") }
+            if case .boot = error { throw ValidationError("\(kernel ?? guest ?? "demo guest"): \(error)") }
             Self.report("error: \(error)")
             throw ExitCode(1)
         }
@@ -138,8 +162,31 @@ struct Run: ParsableCommand {
         throw ExitCode(reason.exitStatus)
     }
 
+    /// The features named by --cpuid-mask.
+    func hiddenFeatures() throws -> [CPUIDFeature] {
+        guard let cpuidMask else { return [] }
+        return try cpuidMask.split(separator: ",").map { name in
+            guard let feature = CPUIDFeature.named(String(name.trimmingPrefix(while: { $0 == " " }))) else {
+                throw ValidationError(
+                    "--cpuid-mask: unknown feature '\(name)'; known: \(CPUIDFeature.known.map(\.name).joined(separator: ", "))")
+            }
+            return feature
+        }
+    }
+
     /// Reads the guest file and decides how to load it.
     func makeGuest() throws -> MachineConfiguration.Guest {
+        if let kernel {
+            let image: [UInt8]
+            do { image = try GuestFile.read(kernel) } catch { throw ValidationError("\(kernel): \(error)") }
+            if image.isEmpty { throw ValidationError("\(kernel): the file is empty") }
+            var initrdBytes: [UInt8]?
+            if let initrd {
+                do { initrdBytes = try GuestFile.read(initrd) } catch { throw ValidationError("\(initrd): \(error)") }
+                if initrdBytes?.isEmpty == true { throw ValidationError("\(initrd): the file is empty") }
+            }
+            return .linux(kernel: image, initrd: initrdBytes, commandLine: cmdline ?? "console=ttyS0")
+        }
         guard let guest else {
             if mode != nil || loadAddress != nil || entry != nil {
                 throw ValidationError("--mode, --load-address and --entry need a GUEST file; the built-in demo guest chooses its own")

@@ -45,6 +45,10 @@ static inline int ckvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu) { CKVM_FO
 static inline int ckvm_get_msrs(int vcpu_fd, struct kvm_msrs *msrs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_MSRS, msrs)); }
 static inline int ckvm_set_msrs(int vcpu_fd, const struct kvm_msrs *msrs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_MSRS, msrs)); }
 static inline int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid)); }
+static inline int ckvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *lapic) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_LAPIC, lapic)); }
+static inline int ckvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_LAPIC, lapic)); }
+static inline int ckvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_MP_STATE, state)); }
+static inline int ckvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_MP_STATE, state)); }
 static inline int ckvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *debug) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, debug)); }
 
 // MARK: kvm_run fields another thread writes

@@ -1,0 +1,73 @@
+import ACPI
+import Firmware
+import GuestMemory
+import VMCore
+import X86Boot
+
+/// Puts a guest into memory and says how to enter it.
+enum GuestLoader {
+    struct Loaded {
+        var mode: CPUMode
+        var image: LoadedImage
+        var entryState: EntryState
+    }
+
+    static func load(_ guest: MachineConfiguration.Guest, acpi: ACPITables?, into memory: borrowing GuestMemory) throws(BootError) -> Loaded
+    {
+        switch guest {
+        case .flat(let bytes, let mode, let loadAddress, let entry):
+            let address = loadAddress ?? (mode == .real ? X86Layout.defaultRealModeLoadAddress : X86Layout.defaultLoadAddress)
+            let image = try FlatImage.load(bytes, at: address, entry: entry, mode: mode, into: memory)
+            return Loaded(mode: mode, image: image, entryState: try entryState(mode, image, memory))
+        case .elf(let bytes):
+            let image = try ELF64Image(parsing: bytes).load(mode: .long, into: memory)
+            return Loaded(mode: .long, image: image, entryState: try entryState(.long, image, memory))
+        case .firmware(let firmware):
+            switch firmware.format {
+            case .flat:
+                return try load(
+                    .flat(bytes: firmware.bytes, mode: firmware.mode, loadAddress: firmware.loadAddress), acpi: acpi, into: memory)
+            case .elf: return try load(.elf(bytes: firmware.bytes), acpi: acpi, into: memory)
+            }
+        case .linux(let kernel, let initrd, let commandLine):
+            return try loadLinux(kernel: kernel, initrd: initrd, commandLine: commandLine, acpi: acpi, into: memory)
+        }
+    }
+
+    static func entryState(_ mode: CPUMode, _ image: LoadedImage, _ memory: borrowing GuestMemory) throws(BootError) -> EntryState {
+        try CPUSetup.entryState(mode: mode, entry: image.entry, stackTop: image.lowestAddress, memory: memory)
+    }
+
+    /// A bzImage through the 64-bit boot protocol, or an ELF `vmlinux` through
+    /// its PVH entry; the format is told by the ELF magic.
+    static func loadLinux(
+        kernel: [UInt8], initrd: [UInt8]?, commandLine text: String, acpi: ACPITables?, into memory: borrowing GuestMemory
+    ) throws(BootError) -> Loaded {
+        let reserved = acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []
+        let memoryMap = try E820Map(guestRAM: memory.ranges, reserved: reserved)
+        if ELF64Image.hasMagic(kernel) {
+            let pvh = try PVHImage(parsing: kernel)
+            let commandLine = try KernelCommandLine(text)
+            let plan = try pvh.load(
+                commandLine: commandLine, initrd: initrd, memoryMap: memoryMap, acpiRSDP: acpi?.rsdpAddress, into: memory)
+            // PVH: 32-bit protected mode, paging off, flat segments, EBX = hvm_start_info.
+            var state = try CPUSetup.protectedMode(
+                entry: plan.entry32.rawValue, stackTop: LinuxLayout.bootStackTop.rawValue, memory: memory)
+            state.registers.rbx = plan.startInfo.rawValue
+            let image = LoadedImage(
+                entry: plan.entry32.rawValue, lowestAddress: plan.kernelStart.rawValue, endAddress: plan.kernelEnd.rawValue)
+            return Loaded(mode: .protected, image: image, entryState: state)
+        }
+        let loader = try LinuxBootLoader(bzImage: kernel)
+        let commandLine = try KernelCommandLine(text, capacity: Int(loader.header.commandLineSize))
+        let plan = try loader.load(
+            commandLine: commandLine, initrd: initrd, memoryMap: memoryMap, acpiRSDP: acpi?.rsdpAddress, into: memory)
+        // The 64-bit boot protocol: long mode, identity-mapped, RSI = boot_params.
+        var state = try CPUSetup.longMode(entry: plan.entry64.rawValue, stackTop: plan.stackTop.rawValue, memory: memory)
+        state.registers.rsi = plan.zeroPage.rawValue
+        let image = LoadedImage(
+            entry: plan.entry64.rawValue, lowestAddress: plan.kernelAddress.rawValue,
+            endAddress: plan.kernelAddress.rawValue + plan.kernelSize)
+        return Loaded(mode: .long, image: image, entryState: state)
+    }
+}

@@ -1,0 +1,119 @@
+import ACPI
+import Devices
+import GuestMemory
+import KVM
+import VMCore
+import X86Boot
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The steps that make a VM a PC: each a small function the `Machine` recipe calls.
+enum PlatformSetup {
+    /// The TSS VT-x needs for real-mode code without unrestricted guest: three
+    /// pages below the 4 GiB boundary, where no RAM will be.
+    static let tssAddress = GuestAddress(0xfffb_d000)
+    /// The page VT-x uses as an identity map in real mode, just below the TSS.
+    static let identityMapAddress = GuestAddress(0xfffb_c000)
+    /// RAM above this goes above 4 GiB on a PC, leaving room for MMIO (the
+    /// IOAPIC at 0xfec00000, the LAPIC at 0xfee00000, future PCI BARs).
+    static let lowRAMLimit: UInt64 = 0xc000_0000
+    /// Where the ACPI tables go: the BIOS area 0xE0000-0xFFFFF, where kernels
+    /// without a pointer to the RSDP scan for it.
+    static let acpiBase = GuestAddress(0xe_0000)
+
+    static func prepareVM(_ vm: borrowing KVMVirtualMachine, kvm: borrowing KVMSystem, platform: MachineConfiguration.Platform)
+        throws(KVMError)
+    {
+        if try kvm.checkExtension(.setTSSAddress) > 0 { try vm.setTSSAddress(tssAddress) }
+        guard platform == .pc else { return }
+        if try kvm.checkExtension(.setIdentityMapAddress) > 0 { try vm.setIdentityMapAddress(identityMapAddress) }
+        try vm.createIRQChip()
+        try vm.createPIT()
+    }
+
+    /// Guest RAM: one region, or on a PC with more than 3 GiB, the rest above 4 GiB.
+    static func ramLayout(size: UInt64, platform: MachineConfiguration.Platform) -> [(base: GuestAddress, size: UInt64)] {
+        guard platform == .pc, size > lowRAMLimit else { return [(GuestAddress(0), size)] }
+        return [(GuestAddress(0), lowRAMLimit), (GuestAddress(1 << 32), size - lowRAMLimit)]
+    }
+
+    /// CPUID for every guest (without it the guest's CPUID lacks long mode, and
+    /// KVM refuses a guest WRMSR that sets EFER.LME); on a PC also the boot
+    /// MSRs, the FPU state after FNINIT, and the LAPIC's LINT0/LINT1 wiring.
+    static func prepareVCPU(
+        _ vcpu: borrowing KVMVCPU, id: UInt32, kvm: borrowing KVMSystem, platform: MachineConfiguration.Platform,
+        hiding hidden: [CPUIDFeature]
+    ) throws(KVMError) {
+        try vcpu.setCPUID(CPUIDConfiguration.entries(supported: try kvm.supportedCPUID(), vcpuID: id, hiding: hidden))
+        guard platform == .pc else { return }
+        try vcpu.setMSRs(bootMSRs)
+        try vcpu.setFPU(FPUState())
+        try vcpu.setLAPICRegisters(LocalAPIC.wireLINTs(try vcpu.lapicRegisters()))
+    }
+
+    /// MSRs a kernel expects to find at their reset values, as Firecracker
+    /// and kvmtool set them; IA32_MISC_ENABLE gets fast-string operations on.
+    static let bootMSRs: [(index: UInt32, value: UInt64)] = [
+        (MSR.sysenterCS, 0), (0x175, 0), (0x176, 0),  // SYSENTER_CS/ESP/EIP
+        (MSR.star, 0), (MSR.lstar, 0), (0xc000_0083, 0), (0xc000_0084, 0),  // STAR, LSTAR, CSTAR, SYSCALL_MASK
+        (MSR.kernelGSBase, 0), (MSR.tsc, 0), (MSR.miscEnable, 1),
+    ]
+
+    /// The PC devices beyond COM1: i8042, CMOS/RTC, PCI configuration ports,
+    /// and the ACPI sleep and reset registers the FADT advertises.
+    static func addPCDevices(to ports: PortIOBus, vm: borrowing KVMVirtualMachine, memorySize: UInt64) throws(BusError) {
+        let i8042 = I8042Controller(
+            keyboardInterrupt: vm.interruptLine(PortMap.i8042KeyboardIRQ), auxInterrupt: vm.interruptLine(PortMap.i8042AuxIRQ))
+        try ports.register(i8042.dataPort, at: PortMap.i8042Data, length: I8042Controller.Port.portCount)
+        try ports.register(i8042.statusCommandPort, at: PortMap.i8042StatusCommand, length: I8042Controller.Port.portCount)
+        let rtc = CMOSRTC(memorySize: memorySize, lowMemoryLimit: lowRAMLimit) { RTCDateTime(secondsSince1970: Int64(time(nil))) }
+        try ports.register(rtc, at: PortMap.cmos.base, length: PortMap.cmos.length)
+        try ports.register(PCIConfigSpaceStub(), at: PortMap.pciConfig.base, length: PortMap.pciConfig.length)
+        let acpi = acpiConfiguration(vcpuCount: 1)
+        try ports.register(
+            ACPISleepControl(softOffSleepType: acpi.s5SleepType), at: PortMap.acpiSleep.base, length: PortMap.acpiSleep.length)
+        try ports.register(ACPIResetRegister(resetValue: acpi.resetValue), at: PortMap.acpiReset.base, length: PortMap.acpiReset.length)
+    }
+
+    /// What the ACPI tables say about this machine; the devices above match it.
+    static func acpiConfiguration(vcpuCount: Int) -> ACPIConfiguration {
+        var configuration = ACPIConfiguration(vCPUCount: vcpuCount)
+        configuration.bootArchitecture = [.i8042, .vgaNotPresent]
+        configuration.sleepControlPort = PortMap.acpiSleep.base
+        configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
+        configuration.resetPort = PortMap.acpiReset.base
+        return configuration
+    }
+
+    /// Builds the ACPI tables and writes them at `acpiBase`.
+    static func writeACPITables(vcpuCount: Int, into memory: borrowing GuestMemory) throws(MachineError) -> ACPITables {
+        let tables: ACPITables
+        do { tables = try ACPITableBuilder.build(acpiConfiguration(vcpuCount: vcpuCount), at: acpiBase) } catch { throw .acpi(error) }
+        do { try memory.write(tables.image, at: tables.base) } catch { throw .memory(error) }
+        return tables
+    }
+}
+
+/// The local APIC's register page as `KVM_GET_LAPIC` returns it.
+enum LocalAPIC {
+    static let lvtLINT0Offset = 0x350
+    static let lvtLINT1Offset = 0x360
+    /// Delivery mode field (bits 8-10) values.
+    static let extINT: UInt32 = 0b111 << 8
+    static let nmi: UInt32 = 0b100 << 8
+
+    /// LINT0 delivers the PIC's interrupts (ExtINT) and LINT1 NMIs, as a PC's
+    /// firmware leaves them (the MP specification's virtual-wire mode).
+    static func wireLINTs(_ registers: [UInt8]) -> [UInt8] {
+        var registers = registers
+        for (offset, mode) in [(lvtLINT0Offset, extINT), (lvtLINT1Offset, nmi)] where offset + 4 <= registers.count {
+            var value = UInt32(registers[offset]) | UInt32(registers[offset + 1]) << 8 | UInt32(registers[offset + 2]) << 16
+            value |= UInt32(registers[offset + 3]) << 24
+            value = (value & ~0x0001_0700) | mode  // unmask (bit 16), set the delivery mode
+            for i in 0..<4 { registers[offset + i] = UInt8(truncatingIfNeeded: value >> (UInt32(i) * 8)) }
+        }
+        return registers
+    }
+}
