@@ -4,6 +4,7 @@ import SwiftVMM
 import Testing
 import VMCore
 import VMMTesting
+import X86Boot
 
 /// Debian's stock kernel, installed by `.ci/run` (package linux-image-amd64).
 /// Missing, it is a failure with the reason, not a skip.
@@ -43,5 +44,58 @@ func debianKernelPath() throws -> String {
         #expect(vm.machine.serial.lineControl == 0x03)
         let rip = try vm.registers().rip
         #expect(rip >= 0x100000, "running the kernel's own code, not ours")
+    }
+}
+
+/// The PVH path on Debian's own kernel: `vmlinux` extracted from the bzImage
+/// by scripts/extract-vmlinux.sh, entered at its XEN_ELFNOTE_PHYS32_ENTRY.
+@Suite(.serialized) struct PVHBootTests {
+    /// Extracts vmlinux once per test process.
+    static let vmlinux: Result<[UInt8], any Error> = Result {
+        let kernel = try debianKernelPath()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("swiftvmm-vmlinux-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/extract-vmlinux.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, kernel, output]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw GuestFile.ReadError.cannotOpen(errno: ENOENT) }
+        return try GuestFile.read(output)
+    }
+
+    /// The kernel prints its banner, the e820 map it was given (which must be
+    /// exactly the one swiftvmm built) and the ACPI tables it found. On a host
+    /// that emulates kernel code this takes tens of seconds.
+    @Test func debianVmlinuxBootsThroughPVHAndReportsOurMemoryMapAndACPITables() throws {
+        let vm = try TestVM(
+            .linux(kernel: try Self.vmlinux.get(), commandLine: "console=ttyS0 earlyprintk=ttyS0 nokaslr"), memory: 256 << 20)
+        try vm.run(untilOutputContains: "ACPI: Reserving APIC table memory", timeout: .seconds(600))
+        let output = vm.serialText
+        #expect(output.contains("Linux version 6."))
+        #expect(output.contains("Command line: console=ttyS0 earlyprintk=ttyS0 nokaslr"))
+
+        // "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable"
+        let printed = output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            guard let range = line.range(of: "BIOS-e820: ") else { return nil }
+            return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+        }
+        let tables = try #require(vm.machine.acpiTables)
+        let map = try E820Map(
+            guestRAM: vm.machine.memory.ranges, reserved: [E820Entry(address: tables.base.rawValue, size: tables.size, type: .acpi)])
+        let names: [UInt32: String] = [1: "usable", 2: "reserved", 3: "ACPI data"]
+        let expected = map.entries.map { entry in
+            String(format: "[mem 0x%016llx-0x%016llx] %@", entry.address, entry.address + entry.size - 1, names[entry.type.rawValue] ?? "?")
+        }
+        #expect(
+            printed == expected, "the kernel's e820 map:\n\(printed.joined(separator: "\n"))\nours:\n\(expected.joined(separator: "\n"))")
+
+        for (signature, table) in [("RSDP", "RSD PTR "), ("XSDT", "XSDT"), ("FACP", "FACP"), ("DSDT", "DSDT"), ("APIC", "APIC")] {
+            let address = String(format: "0x%016llX", try #require(tables[signature: table]).address.rawValue)
+            #expect(output.contains("ACPI: \(signature) \(address)"), "ACPI: \(signature) at \(address) missing")
+        }
+        #expect(output.contains("(v02 SWVMM )"))
     }
 }
