@@ -41,6 +41,10 @@ import PackagePlugin
 
     /// Every file under `directory`: any of them (a source, an include, a
     /// linker script) changing must rebuild the guests.
+    ///
+    /// SwiftPM caches the commands a build-tool plugin returns until one of
+    /// the target's inputs changes, so a newly *added* guest is picked up on
+    /// the next change to an existing one (`touch firmware/include/guest.inc`).
     static func files(under directory: URL) throws -> [URL] {
         guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey]) else {
             return []

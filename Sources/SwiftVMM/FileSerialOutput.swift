@@ -16,8 +16,16 @@ public final class FileSerialOutput: SerialOutput {
     private var buffer: [UInt8] = []
     private static let capacity = 4096
 
-    /// Output to standard output, which stays open afterwards.
-    public static func standardOutput() -> FileSerialOutput { FileSerialOutput(fd: STDOUT_FILENO, owns: false) }
+    /// Writes each byte at once instead of a line at a time: for a person at a
+    /// terminal, who must see a prompt or an echoed key without waiting.
+    public var unbuffered = false
+
+    /// Output to standard output, which stays open afterwards; unbuffered when it is a terminal.
+    public static func standardOutput() -> FileSerialOutput {
+        let output = FileSerialOutput(fd: STDOUT_FILENO, owns: false)
+        output.unbuffered = isatty(STDOUT_FILENO) == 1
+        return output
+    }
 
     /// Output to `path`, created or truncated.
     public init(path: String) throws(MachineError) {
@@ -41,7 +49,7 @@ public final class FileSerialOutput: SerialOutput {
 
     public func write(_ byte: UInt8) {
         buffer.append(byte)
-        if byte == UInt8(ascii: "\n") || buffer.count >= Self.capacity { flush() }
+        if unbuffered || byte == UInt8(ascii: "\n") || buffer.count >= Self.capacity { flush() }
     }
 
     public func flush() {

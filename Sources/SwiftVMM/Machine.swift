@@ -115,6 +115,7 @@ public final class Machine {
         while true {
             let exit = try nextExit()
             if let reason = try dispatch(exit) { return reason }
+            if serialInput != nil, case .ioIn(PortMap.com1.base...PortMap.com1.base + 7, _, _) = exit { drainSerialInput() }
         }
     }
 
@@ -175,18 +176,33 @@ public final class Machine {
     public var onKick: (() -> Void)?
 
     /// Makes the vCPU leave `KVM_RUN` soon and run `onKick`; safe from any thread.
-    public func kick() { control.kick(vcpu.kicker) }
+    public func kick() { remote.kick() }
 
     /// Makes `run()` return `.stopRequested`; safe from any thread.
-    public func requestStop() {
-        control.stopRequested.store(true, ordering: .sequentiallyConsistent)
-        kick()
+    public func requestStop() { remote.requestStop() }
+
+    /// A handle other threads (a console reader, a signal handler's helper)
+    /// use to kick or stop this machine.
+    public var remote: MachineRemote { MachineRemote(control: control, kicker: vcpu.kicker) }
+
+    /// Where COM1's input comes from (the console), drained into the UART's
+    /// receive FIFO as space frees up: on every kick and after every guest
+    /// access to COM1 (the guest reading RBR makes room).
+    public var serialInput: (any SerialInputSource)?
+
+    private func drainSerialInput() {
+        guard let source = serialInput, source.hasPendingInput else { return }
+        let space = serial.inputSpace
+        guard space > 0 else { return }
+        _ = serial.enqueueInput(source.takeInput(max: space))
     }
 
     /// Why the vCPU was interrupted, and what follows.
     private func handleKick() throws(MachineError) -> StopReason? {
         if deadlineHasExpired { return .deadlineExpired }
         if control.stopRequested.load(ordering: .sequentiallyConsistent) { return .stopRequested }
+        drainSerialInput()
+        serialOutput.flush()
         onKick?()
         // With an in-kernel irqchip, HLT never comes back to the VMM: a guest
         // that halts with interrupts off (Linux's `halt`) just sleeps in KVM.

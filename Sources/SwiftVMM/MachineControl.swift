@@ -77,3 +77,29 @@ final class PeriodicKick {
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 }
+
+/// Kicks or stops a running `Machine` from any thread.
+public struct MachineRemote: Sendable {
+    let control: MachineControl
+    let kicker: VCPUKicker
+
+    /// Makes the vCPU leave `KVM_RUN` soon; the machine then drains console
+    /// input, flushes output and runs its `onKick`.
+    public func kick() { control.kick(kicker) }
+
+    /// Makes `Machine.run()` return `.stopRequested`.
+    public func requestStop() {
+        control.stopRequested.store(true, ordering: .sequentiallyConsistent)
+        control.kick(kicker)
+    }
+}
+
+/// Bytes waiting to be typed into the guest's serial port.
+public protocol SerialInputSource: AnyObject {
+    /// Whether bytes are waiting; asked often, so it must be cheap.
+    var hasPendingInput: Bool { get }
+    /// Takes up to `max` bytes, oldest first, without waiting.
+    func takeInput(max: Int) -> [UInt8]
+}
+
+extension ConsoleInput: SerialInputSource {}

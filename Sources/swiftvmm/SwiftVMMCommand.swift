@@ -140,6 +140,31 @@ struct Run: ParsableCommand {
             Self.report("error: \(error)")
             throw ExitCode(1)
         }
+        // The console: keystrokes (or piped input) go to COM1. A terminal is
+        // put in raw mode, with Ctrl-A x to quit, and restored on every way out.
+        let interactive = Terminal.isTerminal(STDIN_FILENO)
+        var terminal: Terminal?
+        if interactive {
+            do { terminal = try Terminal.makeRaw(STDIN_FILENO) } catch {
+                Self.report("warning: the terminal stays in cooked mode: \(error)")
+            }
+        }
+        let remote = machine.remote
+        var console: ConsoleInput?
+        do {
+            console = try ConsoleInput(
+                fileDescriptor: STDIN_FILENO, mode: interactive ? .terminal : .passthrough,
+                onInput: { remote.kick() }, onQuit: { remote.requestStop() },
+                onHelp: { Self.writeToStandardError(ConsoleEscape.helpText) })
+        } catch {
+            Self.report("warning: console input unavailable: \(error)")
+        }
+        machine.serialInput = console
+        defer {
+            console?.stop()
+            terminal?.restore()
+        }
+
         let reason: StopReason
         let start = ContinuousClock.now
         defer {
@@ -153,10 +178,16 @@ struct Run: ParsableCommand {
         do {
             reason = try machine.run(timeout: timeout.flatMap { try? CommandLineValue.parseDuration($0) })
         } catch {
+            console?.stop()
+            terminal?.restore()
             Self.report("error: \(error)")
             Self.report(machine.cpuStateReport())
             throw ExitCode(1)
         }
+        console?.stop()
+        terminal?.restore()
+        // Ctrl-A x usually lands mid-line on the guest's output.
+        if interactive, reason == .stopRequested { Self.writeToStandardError("\n") }
         Self.report(reason.description)
         if reason.isFailure { Self.report(machine.cpuStateReport()) }
         throw ExitCode(reason.exitStatus)
@@ -208,6 +239,11 @@ struct Run: ParsableCommand {
             bytes: bytes, mode: mode ?? .real,
             loadAddress: try loadAddress.map { try Self.parse($0, as: "--load-address", CommandLineValue.parseAddress) },
             entry: try entry.map { try Self.parse($0, as: "--entry", CommandLineValue.parseAddress) })
+    }
+
+    static func writeToStandardError(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in _ = Glibc.write(STDERR_FILENO, buffer.baseAddress, buffer.count) }
     }
 
     static func report(_ message: String) {

@@ -34,7 +34,7 @@ func swiftvmmBinary() throws -> URL {
 }
 
 /// Runs `swiftvmm` with `arguments`, killing it if it runs longer than `timeout` seconds.
-func runSwiftVMM(_ arguments: [String], timeout: TimeInterval = 120) throws -> CommandResult {
+func runSwiftVMM(_ arguments: [String], input: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
     let process = Process()
     process.executableURL = try swiftvmmBinary()
     process.arguments = arguments
@@ -42,8 +42,16 @@ func runSwiftVMM(_ arguments: [String], timeout: TimeInterval = 120) throws -> C
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+        // Late, from another thread: the guest must wait for input, not find it there at once.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) {
+            stdin.fileHandleForWriting.write(input)
+            try? stdin.fileHandleForWriting.close()
+        }
+    }
     // Drain both pipes while the process runs so a chatty guest cannot block on a full pipe.
     nonisolated(unsafe) var stdoutData = Data()
     nonisolated(unsafe) var stderrData = Data()
