@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(
             name: "VMMTestingTests", dependencies: ["VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot"],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
-        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm"]),
+        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

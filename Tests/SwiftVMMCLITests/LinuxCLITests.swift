@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import VMMTesting
+
+/// `swiftvmm run --kernel` with Debian's kernel and the busybox initramfs from
+/// scripts/make-linux-guest.sh: every way the guest can end ends swiftvmm with
+/// status 0. Needs hardware virtualization; reported as skipped elsewhere.
+@Suite(
+    .serialized,
+    .enabled(if: HostCapabilities.hasHardwareVirtualization, Comment(rawValue: HostCapabilities.noHardwareVirtualizationReason)))
+struct LinuxCLITests {
+    static let guest: Result<String, any Error> = Result {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let output = repository.appendingPathComponent(".build/linux-guest").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [repository.appendingPathComponent("scripts/make-linux-guest.sh").path, output]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
+        return output
+    }
+
+    func run(mode: String) throws -> CommandResult {
+        let directory = try Self.guest.get()
+        return try runSwiftVMM(
+            [
+                "run", "--kernel", directory + "/bzImage", "--initrd", directory + "/initramfs.cpio.gz",
+                "--cmdline", "console=ttyS0 reboot=k panic=-1 swiftvmm.mode=\(mode)", "--timeout", "120s",
+            ], timeout: 180)
+    }
+
+    @Test(arguments: [
+        ("poweroff", "powered the machine off"), ("reboot", "reset the machine"), ("halt", "halted with interrupts disabled"),
+        ("panic", "reset the machine"),
+    ])
+    func everyWayOutEndsWithStatusZero(mode: String, message: String) throws {
+        let result = try run(mode: mode)
+        #expect(result.stdout.contains("SWIFTVMM-LINUX-READY"))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+}
