@@ -104,6 +104,41 @@ public final class Machine {
         return try withDeadline(timeout) { () throws(MachineError) -> StopReason in try runLoop() }
     }
 
+    /// Runs the guest like `run(timeout:)`, but on a thread of its own (the
+    /// vCPU thread), while the calling thread waits for it: the caller stays
+    /// free of `KVM_RUN` and its signal, and a stop request from any thread
+    /// (`remote.requestStop()`) ends the run cleanly.
+    public func runOnVCPUThread(timeout: Duration? = nil) throws(MachineError) -> StopReason {
+        // The calling thread only waits while the vCPU thread uses the machine,
+        // so the machine is never used from two threads at once.
+        final class Job: @unchecked Sendable {
+            let machine: Machine
+            let timeout: Duration?
+            var result: Result<StopReason, MachineError> = .success(.interrupted)
+            init(machine: Machine, timeout: Duration?) {
+                self.machine = machine
+                self.timeout = timeout
+            }
+            func run() { result = Result { () throws(MachineError) -> StopReason in try machine.run(timeout: timeout) } }
+        }
+        let job = Job(machine: self, timeout: timeout)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(job).toOpaque()
+        let created = pthread_create(
+            &thread, nil,
+            { context in
+                guard let context else { return nil }
+                Unmanaged<Job>.fromOpaque(context).takeRetainedValue().run()
+                return nil
+            }, context)
+        guard created == 0 else {
+            Unmanaged<Job>.fromOpaque(context).release()
+            return try run(timeout: timeout)  // no thread to be had: run here
+        }
+        pthread_join(thread, nil)
+        return try job.result.get()
+    }
+
     private func runLoop() throws(MachineError) -> StopReason {
         control.attach(thread: pthread_self())
         defer { control.detach() }

@@ -176,7 +176,7 @@ struct Run: ParsableCommand {
             }
         }
         do {
-            reason = try machine.run(timeout: timeout.flatMap { try? CommandLineValue.parseDuration($0) })
+            reason = try machine.runOnVCPUThread(timeout: timeout.flatMap { try? CommandLineValue.parseDuration($0) })
         } catch {
             console?.stop()
             terminal?.restore()
