@@ -92,3 +92,54 @@ final class TemporaryFile {
     }
     deinit { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
 }
+
+/// A shell in a detached tmux session, driven with send-keys and read with capture-pane.
+final class TmuxSession {
+    let name = "swiftvmm-\(getpid())-\(UUID().uuidString.prefix(8))"
+    let tmux: String
+
+    init() throws {
+        guard let tmux = ["/usr/bin/tmux", "/bin/tmux"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw CLITestError.binaryNotFound("tmux (.ci/run installs it)")
+        }
+        self.tmux = tmux
+        _ = try run(["new-session", "-d", "-s", name, "-x", "160", "-y", "40", "/bin/sh"])
+    }
+
+    deinit { _ = try? run(["kill-session", "-t", name]) }
+
+    @discardableResult
+    func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tmux)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Types `text` literally, then Enter if asked.
+    func type(_ text: String, enter: Bool = false) throws {
+        try run(["send-keys", "-t", name, "-l", text])
+        if enter { try run(["send-keys", "-t", name, "Enter"]) }
+    }
+
+    /// Sends tmux key names (`C-a`, `x`, `Enter`).
+    func keys(_ keys: [String]) throws { try run(["send-keys", "-t", name] + keys) }
+
+    var screenText: String { (try? run(["capture-pane", "-t", name, "-p"])) ?? "" }
+
+    /// Polls the screen until it contains `text` or `seconds` pass.
+    func waitFor(_ text: String, seconds: Double) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if screenText.contains(text) { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+}

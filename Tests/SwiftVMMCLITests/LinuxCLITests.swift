@@ -40,4 +40,20 @@ struct LinuxCLITests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
+
+    /// A person at a terminal: the shell's prompt, a command typed through
+    /// tmux and its answer, then Ctrl-A x.
+    @Test func anInteractiveShellThroughTmux() throws {
+        let directory = try Self.guest.get()
+        let terminal = try TmuxSession()
+        let command =
+            "\(try swiftvmmBinary().path) run --kernel \(directory)/bzImage --initrd \(directory)/initramfs.cpio.gz"
+            + " --cmdline 'console=ttyS0 swiftvmm.mode=shell'; echo STATUS=$?"
+        try terminal.type(command, enter: true)
+        #expect(try terminal.waitFor("SWIFTVMM-LINUX-READY", seconds: 120), "\(terminal.screenText)")
+        try terminal.type("echo $((6*7))", enter: true)
+        #expect(try terminal.waitFor("\n42", seconds: 30), "\(terminal.screenText)")
+        try terminal.keys(["C-a", "x"])
+        #expect(try terminal.waitFor("STATUS=0", seconds: 30), "\(terminal.screenText)")
+    }
 }
