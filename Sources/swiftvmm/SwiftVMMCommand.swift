@@ -127,19 +127,7 @@ struct Run: ParsableCommand {
         var logger = Logger(label: "swiftvmm")
         logger.logLevel = logLevel
 
-        let guestConfiguration = try makeGuest()
-        let configuration = MachineConfiguration(
-            guest: guestConfiguration,
-            memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures())
-
-        let machine: Machine
-        do {
-            machine = try Machine(configuration)
-        } catch {
-            if case .boot = error { throw ValidationError("\(kernel ?? guest ?? "demo guest"): \(error)") }
-            Self.report("error: \(error)")
-            throw ExitCode(1)
-        }
+        let machine = try makeMachine(logger: logger)
         // The console: keystrokes (or piped input) go to COM1. A terminal is
         // put in raw mode, with Ctrl-A x to quit, and restored on every way out.
         let interactive = Terminal.isTerminal(STDIN_FILENO)
@@ -191,6 +179,21 @@ struct Run: ParsableCommand {
         Self.report(reason.description)
         if reason.isFailure { Self.report(machine.cpuStateReport()) }
         throw ExitCode(reason.exitStatus)
+    }
+
+    /// Reads the guest and builds the machine. The file's bytes live only in
+    /// here: once they are in guest memory the VMM does not keep a second copy
+    /// (a 66 MB vmlinux would otherwise stay resident for the whole run).
+    func makeMachine(logger: Logger) throws -> Machine {
+        let configuration = MachineConfiguration(
+            guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures())
+        do {
+            return try Machine(configuration)
+        } catch {
+            if case .boot = error { throw ValidationError("\(kernel ?? guest ?? "demo guest"): \(error)") }
+            Self.report("error: \(error)")
+            throw ExitCode(1)
+        }
     }
 
     /// The features named by --cpuid-mask.
