@@ -25,6 +25,7 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case setGuestDebug
     case getLAPIC, setLAPIC
     case getMPState, setMPState
+    case getVCPUEvents, setVCPUEvents
 
     public var description: String {
         switch self {
@@ -57,6 +58,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .setLAPIC: return "KVM_SET_LAPIC"
         case .getMPState: return "KVM_GET_MP_STATE"
         case .setMPState: return "KVM_SET_MP_STATE"
+        case .getVCPUEvents: return "KVM_GET_VCPU_EVENTS"
+        case .setVCPUEvents: return "KVM_SET_VCPU_EVENTS"
         }
     }
 }

@@ -197,6 +197,18 @@ public final class Machine {
             return .halted(interruptsEnabled: try registers().interruptsEnabled)
         case .stop(.interrupted):
             return try handleKick()
+        case .stop(.internalError(1, let data)) where platform == .pc && Self.failedInstructionIsInt3(data):
+            // Some KVM back ends (PVM) cannot emulate a guest kernel's `int3`
+            // (Linux runs one in int3_selftest): deliver it as the CPU would, a
+            // #BP trap with RIP after the instruction, and let the guest go on.
+            do {
+                var registers = try vcpu.registers()
+                registers.rip &+= 1
+                try vcpu.setRegisters(registers)
+                try vcpu.injectException(vector: 3)
+            } catch { throw .kvm(error) }
+            int3Deliveries += 1
+            return nil
         case .stop(let reason):
             return reason
         }
@@ -252,6 +264,19 @@ public final class Machine {
         do { halted = try vcpu.mpState() == 3 } catch { throw .kvm(error) }
         guard halted else { return false }
         return try !registers().interruptsEnabled
+    }
+
+    /// How many `int3`s KVM could not deliver and the VMM delivered instead.
+    public private(set) var int3Deliveries = 0
+
+    /// Whether an emulation failure's report (`struct kvm_run.emulation_failure`:
+    /// flags, then the instruction's length and bytes) names a one-byte `int3`.
+    static func failedInstructionIsInt3(_ data: [UInt64]) -> Bool {
+        // KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES is bit 0 of the flags.
+        guard data.count >= 2, data[0] & 1 != 0 else { return false }
+        let length = data[1] & 0xff
+        let firstByte = (data[1] >> 8) & 0xff
+        return length >= 1 && firstByte == 0xcc
     }
 
     /// Answers the pending `ioIn` or `mmioRead` exit with `data`.

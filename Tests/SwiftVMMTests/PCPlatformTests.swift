@@ -76,3 +76,11 @@ import VMCore
         #expect(m.serial.interruptAsserted)
     }
 }
+
+@Suite struct PCPlatformInt3Tests {
+    @Test func aGuestKernelsInt3ReachesItsOwnHandler() throws {
+        let machine = try Machine(
+            MachineConfiguration(guest: .firmware(.longInt3), memorySize: 32 << 20, serialOutput: SerialBufferOutput(), platform: .pc))
+        #expect(try machine.run(timeout: .seconds(20)) == .debugExit(status: 0x33))
+    }
+}

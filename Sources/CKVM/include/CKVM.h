@@ -49,6 +49,8 @@ static inline int ckvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *lapic) { C
 static inline int ckvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_LAPIC, lapic)); }
 static inline int ckvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_MP_STATE, state)); }
 static inline int ckvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_MP_STATE, state)); }
+static inline int ckvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *events) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, events)); }
+static inline int ckvm_set_vcpu_events(int vcpu_fd, const struct kvm_vcpu_events *events) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, events)); }
 static inline int ckvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *debug) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, debug)); }
 
 // MARK: kvm_run fields another thread writes
