@@ -197,17 +197,9 @@ public final class Machine {
             return .halted(interruptsEnabled: try registers().interruptsEnabled)
         case .stop(.interrupted):
             return try handleKick()
-        case .stop(.internalError(1, let data)) where platform == .pc && Self.failedInstructionIsInt3(data):
-            // Some KVM back ends (PVM) cannot emulate a guest kernel's `int3`
-            // (Linux runs one in int3_selftest): deliver it as the CPU would, a
-            // #BP trap with RIP after the instruction, and let the guest go on.
-            do {
-                var registers = try vcpu.registers()
-                registers.rip &+= 1
-                try vcpu.setRegisters(registers)
-                try vcpu.injectException(vector: 3)
-            } catch { throw .kvm(error) }
-            int3Deliveries += 1
+        case .stop(.internalError(1, let data)) where platform == .pc:
+            guard let assist = InstructionAssist(emulationFailure: data) else { return .internalError(suberror: 1, data: data) }
+            try perform(assist)
             return nil
         case .stop(let reason):
             return reason
@@ -266,17 +258,40 @@ public final class Machine {
         return try !registers().interruptsEnabled
     }
 
-    /// How many `int3`s KVM could not deliver and the VMM delivered instead.
-    public private(set) var int3Deliveries = 0
+    /// How many instructions KVM could not run and the VMM carried out (see `InstructionAssist`).
+    public private(set) var assistedInstructions = 0
 
-    /// Whether an emulation failure's report (`struct kvm_run.emulation_failure`:
-    /// flags, then the instruction's length and bytes) names a one-byte `int3`.
-    static func failedInstructionIsInt3(_ data: [UInt64]) -> Bool {
-        // KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES is bit 0 of the flags.
-        guard data.count >= 2, data[0] & 1 != 0 else { return false }
-        let length = data[1] & 0xff
-        let firstByte = (data[1] >> 8) & 0xff
-        return length >= 1 && firstByte == 0xcc
+    /// Carries out an instruction KVM could not, as the CPU would, and moves RIP past it.
+    private func perform(_ assist: InstructionAssist) throws(MachineError) {
+        do {
+            var registers = try vcpu.registers()
+            switch assist {
+            case .breakpoint:
+                // #BP is a trap: the handler sees RIP after the int3.
+                registers.rip &+= 1
+                try vcpu.setRegisters(registers)
+                try vcpu.injectException(vector: 3)
+            case .fwait:
+                registers.rip &+= 1
+                try vcpu.setRegisters(registers)
+            case .fpuInit(let length):
+                var fpu = try vcpu.fpu()
+                fpu.fcw = 0x37f
+                fpu.fsw = 0
+                fpu.ftwx = 0
+                fpu.lastOpcode = 0
+                fpu.lastIP = 0
+                fpu.lastDP = 0
+                // Some back ends (PVM) read MXCSR back as 0; writing that would
+                // unmask every SSE exception. FNINIT leaves MXCSR alone.
+                if fpu.mxcsr == 0 { fpu.mxcsr = 0x1f80 }
+                try vcpu.setFPU(fpu)
+                registers.rip &+= length
+                try vcpu.setRegisters(registers)
+            }
+        } catch { throw .kvm(error) }
+        assistedInstructions += 1
+        logger.debug("carried out \(assist) for the guest")
     }
 
     /// Answers the pending `ioIn` or `mmioRead` exit with `data`.
