@@ -11,6 +11,7 @@ public enum CommandLineValue {
         case unknownSuffix(String)
         case notPageMultiple(String, UInt64)
         case unknownUnit(String)
+        case notADuration(String)
 
         public var description: String {
             switch self {
@@ -20,6 +21,7 @@ public enum CommandLineValue {
             case .unknownSuffix(let text): return "'\(text)' has an unknown size suffix (use K, M, G or none for bytes)"
             case .notPageMultiple(let text, let value): return "'\(text)' (\(value) bytes) is not a whole number of 4096-byte pages"
             case .unknownUnit(let text): return "'\(text)' has an unknown unit (use ms, s, m or h; a bare number is seconds)"
+            case .notADuration(let text): return "'\(text)' is not a duration (e.g. 500ms, 30s, 2m; a bare number is seconds)"
             }
         }
     }
@@ -67,7 +69,7 @@ extension CommandLineValue {
         guard !body.isEmpty else { throw .empty }
         let digits = body.prefix { $0.isNumber }
         let unit = body.dropFirst(digits.count)
-        guard !digits.isEmpty else { throw .notANumber(text) }
+        guard !digits.isEmpty else { throw .notADuration(text) }
         guard let value = Int64(digits) else { throw .overflow(text) }
         let scale: Int64
         switch unit {

@@ -1,3 +1,5 @@
+import X86Boot
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -47,5 +49,5 @@ public enum GuestFile {
     }
 
     /// Whether `bytes` look like an ELF file (start with `\x7fELF`).
-    public static func isELF(_ bytes: [UInt8]) -> Bool { bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) }
+    public static func isELF(_ bytes: [UInt8]) -> Bool { ELF64Image.hasMagic(bytes) }
 }

@@ -104,6 +104,21 @@ import Testing
         Case(arguments: ["run", "/tmp"], mentions: ["/tmp", "not a regular file"]),
         Case(arguments: ["run", "--mode", "long"], mentions: ["--mode", "need a GUEST file"]),
         Case(arguments: ["run", "--bogus", "@GUEST"], mentions: ["--bogus"]),
+        Case(arguments: ["run", "--timeout", "soon", "@GUEST"], mentions: ["--timeout", "'soon' is not a duration"]),
+        Case(arguments: ["run", "--timeout", "5fortnights", "@GUEST"], mentions: ["--timeout", "unknown unit"]),
+        Case(arguments: ["run", "--timeout", "99999999999999999999s", "@GUEST"], mentions: ["--timeout", "does not fit"]),
+        Case(arguments: ["run", "--initrd", "@GUEST"], mentions: ["--initrd needs --kernel"]),
+        Case(arguments: ["run", "--cmdline", "quiet", "@GUEST"], mentions: ["--cmdline needs --kernel"]),
+        Case(arguments: ["run", "--kernel", "@GUEST", "@GUEST"], mentions: ["--kernel and a GUEST file cannot be given together"]),
+        Case(arguments: ["run", "--kernel", "@GUEST", "--mode", "long"], mentions: ["apply to flat binaries"]),
+        Case(arguments: ["run", "--kernel", "/nonexistent/vmlinuz"], mentions: ["/nonexistent/vmlinuz", "No such file or directory"]),
+        Case(
+            arguments: ["run", "--kernel", "@GUEST"],
+            mentions: ["@GUEST", "truncated: the bzImage boot sector and setup header needs 518 bytes"]),
+        Case(
+            arguments: ["run", "--kernel", "@GUEST", "--initrd", "/nonexistent/initrd"], mentions: ["/nonexistent/initrd", "No such file"]),
+        Case(
+            arguments: ["run", "--kernel", "@GUEST", "--cpuid-mask", "cx16,bogus"], mentions: ["--cpuid-mask", "unknown feature 'bogus'"]),
     ]
 
     @Test(arguments: optionCases)
