@@ -14,11 +14,7 @@ final class MachineControl: Sendable {
 
     func attach(thread: pthread_t) {
         VCPUSignal.install()
-        // Unblock the kick signal on the vCPU thread (Dispatch's threads block it).
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        sigaddset(&unblock, VCPUSignal.number)
-        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        VCPUSignal.unblockOnCurrentThread()
         vcpuThread.withLock { $0 = thread }
     }
 

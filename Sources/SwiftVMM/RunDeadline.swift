@@ -22,6 +22,19 @@ public enum VCPUSignal {
 
     /// Installs the handler, once per process.
     public static func install() { _ = installation }
+
+    /// Unblocks the signal on the calling thread and returns the previous mask.
+    /// Threads of Dispatch's pool (where Swift concurrency, and so most tests,
+    /// run) block signals, and a blocked signal never interrupts KVM_RUN.
+    @discardableResult
+    static func unblockOnCurrentThread() -> sigset_t {
+        var unblock = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, number)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, &previous)
+        return previous
+    }
 }
 
 /// A deadline for code that runs a vCPU on the calling thread: when it passes,
@@ -84,13 +97,8 @@ final class RunDeadline {
 
     init(after timeout: Duration, kicker: VCPUKicker) {
         VCPUSignal.install()
-        // Threads of Dispatch's pool (where Swift concurrency, and so most
-        // tests, run) block signals; a blocked signal would never interrupt
-        // KVM_RUN. Unblock ours on this thread for the deadline's lifetime.
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        sigaddset(&unblock, VCPUSignal.number)
-        pthread_sigmask(SIG_UNBLOCK, &unblock, &previousMask)
+        // Unblocked for the deadline's lifetime, then the old mask comes back.
+        previousMask = VCPUSignal.unblockOnCurrentThread()
 
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

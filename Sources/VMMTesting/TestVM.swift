@@ -177,14 +177,10 @@ public final class TestVM {
 
     /// Answers the pending read with exactly these bytes.
     public func answer(bytes: [UInt8]) throws(VMTestError) {
-        guard case .ioIn = pending else {
-            guard case .mmioRead = pending else {
-                throw error(.noPendingRead("answer(bytes:) needs a pending IN or MMIO read"))
-            }
-            answer(IOData(bytes: bytes))
-            return
+        switch pending {
+        case .ioIn, .mmioRead: answer(IOData(bytes: bytes))
+        default: throw error(.noPendingRead("answer(bytes:) needs a pending IN or MMIO read"))
         }
-        answer(IOData(bytes: bytes))
     }
 
     private func answer(_ data: IOData) {
@@ -274,12 +270,7 @@ public final class TestVM {
     /// there (e.g. a fake UART at COM1). It gets every access; what it returns
     /// answers reads (`nil` reads as all ones). Other ports keep their devices.
     public func onPorts(_ ports: ClosedRange<UInt16>, _ handler: @escaping (PortAccess) -> UInt64?) throws(VMTestError) {
-        let length = UInt16(truncatingIfNeeded: Int(ports.upperBound) - Int(ports.lowerBound) + 1)
-        machine.ports.unregister(overlapping: ports.lowerBound, length: length == 0 ? .max : length)
-        do {
-            try machine.ports.register(
-                ScriptedPortDevice(base: ports.lowerBound, handler: handler), at: ports.lowerBound, length: length == 0 ? .max : length)
-        } catch { throw self.error(.invalidRequest("cannot script ports \(ports): \(error)")) }
+        try attach(ScriptedPortDevice(base: ports.lowerBound, handler: handler), ports: ports)
     }
 
     /// Puts `handler` on the guest-physical range `range` (which must not be RAM).
@@ -298,10 +289,12 @@ public final class TestVM {
 
     /// Puts a device object on `ports`, replacing whatever is there.
     public func attach(_ device: any PortIODevice, ports: ClosedRange<UInt16>) throws(VMTestError) {
-        let length = UInt16(truncatingIfNeeded: Int(ports.upperBound) - Int(ports.lowerBound) + 1)
+        // A length is a UInt16, so all 65536 ports (0...0xffff) become 0...0xfffe.
+        let count = Int(ports.upperBound) - Int(ports.lowerBound) + 1
+        let length = UInt16(min(count, Int(UInt16.max)))
         machine.ports.unregister(overlapping: ports.lowerBound, length: length)
         do { try machine.ports.register(device, at: ports.lowerBound, length: length) } catch {
-            throw self.error(.invalidRequest("cannot attach a device at \(ports): \(error)"))
+            throw self.error(.invalidRequest("cannot put a device on ports \(ports): \(error)"))
         }
     }
 
