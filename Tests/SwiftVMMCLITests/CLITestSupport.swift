@@ -11,10 +11,12 @@ struct CommandResult {
 enum CLITestError: Error, CustomStringConvertible {
     case binaryNotFound(String)
     case timedOut([String])
+    case spawnFailed(String, Int32)
     var description: String {
         switch self {
         case .binaryNotFound(let path): return "swiftvmm binary not found at \(path); build it with `swift build` first"
         case .timedOut(let arguments): return "swiftvmm \(arguments.joined(separator: " ")) did not finish within its deadline"
+        case .spawnFailed(let path, let code): return "cannot start \(path): \(String(cString: strerror(code)))"
         }
     }
 }
@@ -93,6 +95,17 @@ final class TemporaryFile {
     deinit { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
 }
 
+/// Makes a spawned child close every descriptor above standard error.
+///
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` does this atomically, but
+/// Swift's Glibc module does not import it (it is a GNU extension), so it is
+/// looked up at run time.
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+}
+
 /// A shell in a detached tmux session, driven with send-keys and read with capture-pane.
 final class TmuxSession {
     let name = "swiftvmm-\(getpid())-\(UUID().uuidString.prefix(8))"
@@ -108,18 +121,51 @@ final class TmuxSession {
 
     deinit { _ = try? run(["kill-session", "-t", name]) }
 
+    /// Runs `tmux arguments` and returns its standard output.
+    ///
+    /// Not through Foundation's `Process`: the first tmux command forks the
+    /// tmux server, which inherits every descriptor the client had, including
+    /// the socket `Process` watches to learn that its child exited; with the
+    /// server alive for the whole test, `waitUntilExit` then never returns
+    /// (swift-corelibs-foundation issue 4795). Here the child keeps only its
+    /// standard descriptors and the client is reaped by `waitpid` on its pid.
     @discardableResult
     func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tmux)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else { throw CLITestError.spawnFailed(tmux, errno) }
+        // Other children started meanwhile close what they inherit (Foundation's
+        // `Process` and `closeInheritedDescriptors` both do), so this is enough.
+        _ = fcntl(pipeEnds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(pipeEnds[1], F_SETFD, FD_CLOEXEC)
+        defer { close(pipeEnds[0]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        closeInheritedDescriptors(&actions)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([tmux] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, tmux, &actions, nil, argv, environ)
+        close(pipeEnds[1])
+        guard spawned == 0 else { throw CLITestError.spawnFailed(tmux, spawned) }
+        // The server redirects its standard descriptors to /dev/null, so the
+        // pipe ends when the client exits.
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+            if count > 0 {
+                output += buffer[..<count]
+            } else if count == 0 || errno != EINTR {
+                break
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// Types `text` literally, then Enter if asked.
