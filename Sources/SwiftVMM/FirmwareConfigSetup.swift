@@ -26,6 +26,7 @@ extension PlatformSetup {
         let commandLine: String?
         switch guest {
         case .linux(_, _, let text), .multiboot(_, _, _, let text): commandLine = text
+        case .firmware(let image) where image.format == .multiboot: commandLine = ""
         default: commandLine = nil
         }
         return FirmwareConfig(
