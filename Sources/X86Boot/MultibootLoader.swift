@@ -15,7 +15,7 @@ public struct MultibootModule: Hashable, Sendable {
 
 /// Where a Multiboot kernel and everything handed to it went, and how to enter it.
 public struct MultibootBootPlan: Hashable, Sendable {
-    /// A range of guest memory and the address of its command line.
+    /// Where a module went (its command line is in the information block).
     public struct Module: Hashable, Sendable {
         public var address: GuestAddress
         public var size: UInt64
