@@ -58,7 +58,8 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages). Default: 128M, or 256M with --kernel.", valueName: "size"))
+            "Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages). Default: 128M, or 256M with a Linux --kernel.", valueName: "size"
+        ))
     var memory: String?
 
     @Option(
