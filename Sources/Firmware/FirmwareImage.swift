@@ -10,6 +10,9 @@ public struct FirmwareImage: Sendable, Hashable {
         case flat
         /// An ELF64 executable, loaded by its program headers.
         case elf
+        /// A Multiboot (version 1) kernel: ELF32 with a Multiboot header, started
+        /// as QEMU's `-kernel` would (on the PC platform, no modules, empty command line).
+        case multiboot
     }
 
     /// The source's path under `firmware/` without `.S`, e.g. `realmode/hello`.

@@ -6,6 +6,8 @@
 //   protectedmode/       flat binary linked at 0x100000, 32-bit protected mode
 //   longmode/            flat binary linked at 0x100000, 64-bit long mode
 //   elf/                 ELF64 executable linked at 0x100000, loaded by its headers
+//   multiboot/           ELF32 Multiboot kernel linked at 0x100000 (include/multiboot.ld),
+//                        started by the Multiboot loader in 32-bit protected mode
 // Sources are assembly (.S) or freestanding C (.c; `_start` in section
 // `.text.start`). firmware/include/ holds shared macros, headers and linker
 // scripts and is never built on its own.
@@ -20,6 +22,8 @@ struct Kind {
     var mode: String
     var loadAddress: UInt64
     var elf: Bool
+    /// An ELF32 i386 Multiboot kernel rather than a flat binary or an ELF64 executable.
+    var multiboot = false
 }
 
 let kinds = [
@@ -29,6 +33,7 @@ let kinds = [
     Kind(folder: "longmode", prefix: "long", mode: "long", loadAddress: 0x10_0000, elf: false),
     Kind(folder: "elf", prefix: "elf", mode: "long", loadAddress: 0x10_0000, elf: true),
     Kind(folder: "bzimage", prefix: "bzImage", mode: "long", loadAddress: 0, elf: false),
+    Kind(folder: "multiboot", prefix: "multiboot", mode: "protected", loadAddress: 0x10_0000, elf: true, multiboot: true),
 ]
 
 func fail(_ message: String) -> Never {
@@ -108,16 +113,20 @@ for kind in kinds {
         let image = "\(work)/\(kind.folder)-\(stem).\(kind.elf ? "elf" : "bin")"
         // Protected-mode C is compiled for i386; everything else (assembly for
         // any mode, which says .code16/.code32 itself, and 64-bit C) as x86-64.
-        let target = isC && kind.mode == "protected" ? "i386-unknown-none-elf" : "x86_64-unknown-none-elf"
+        // A Multiboot kernel is an ELF32 file, so its assembly is i386 too.
+        let target = (isC && kind.mode == "protected") || kind.multiboot ? "i386-unknown-none-elf" : "x86_64-unknown-none-elf"
         var compile = ["-c", "-target", target, "-nostdinc", "-I", include, "-o", object, folder + "/" + source]
         if isC {
             compile += [
                 "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-fno-builtin", "-mno-red-zone",
                 "-fno-asynchronous-unwind-tables", "-Os", "-std=c11", "-Wall", "-Werror",
             ]
+            // 32-bit guests start with CR4.OSFXSR clear: SSE would fault, and the x87 is untouched.
+            if target.hasPrefix("i386") { compile += ["-mno-sse", "-mno-mmx", "-mno-80387"] }
         }
         run(clang, compile)
-        let script = kind.elf ? include + "/elf.ld" : flatLinkerScript(base: kind.loadAddress)
+        let script =
+            kind.multiboot ? include + "/multiboot.ld" : kind.elf ? include + "/elf.ld" : flatLinkerScript(base: kind.loadAddress)
         var linkArgs = ["-nostdlib", "-static", "-T", script, "-o", image, object]
         if !kind.elf { linkArgs.insert("--oformat=binary", at: 0) }
         if target.hasPrefix("i386") { linkArgs += ["-m", "elf_i386"] }
@@ -133,7 +142,7 @@ for kind in kinds {
                 /// `\(kind.folder)/\(source)`, \(bytes.count) bytes.
                 public static let \(name) = FirmwareImage(
                     name: "\(kind.folder)/\(stem)", mode: .\(kind.mode), loadAddress: 0x\(String(kind.loadAddress, radix: 16)),
-                    format: .\(kind.elf ? "elf" : "flat"), bytes: [
+                    format: .\(kind.multiboot ? "multiboot" : kind.elf ? "elf" : "flat"), bytes: [
             \(rows.joined(separator: "\n"))
                     ])
             """)

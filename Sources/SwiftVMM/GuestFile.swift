@@ -51,3 +51,15 @@ public enum GuestFile {
     /// Whether `bytes` look like an ELF file (start with `\x7fELF`).
     public static func isELF(_ bytes: [UInt8]) -> Bool { ELF64Image.hasMagic(bytes) }
 }
+
+extension GuestFile {
+    /// Whether `bytes` are a Linux bzImage: the boot-sector signature 0xAA55 at
+    /// 0x1fe and "HdrS" at 0x202 (Documentation/arch/x86/boot.rst).
+    public static func isBzImage(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 0x206 && bytes[0x1fe] == 0x55 && bytes[0x1ff] == 0xaa && Array(bytes[0x202..<0x206]) == Array("HdrS".utf8)
+    }
+
+    /// Whether `bytes` are a Multiboot kernel: a Multiboot header magic in the
+    /// first 8 KiB, and not a bzImage (which the Linux boot protocol takes).
+    public static func isMultiboot(_ bytes: [UInt8]) -> Bool { !isBzImage(bytes) && MultibootKernel.isMultiboot(bytes) }
+}

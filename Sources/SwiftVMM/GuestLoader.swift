@@ -28,10 +28,37 @@ enum GuestLoader {
                 return try load(
                     .flat(bytes: firmware.bytes, mode: firmware.mode, loadAddress: firmware.loadAddress), acpi: acpi, into: memory)
             case .elf: return try load(.elf(bytes: firmware.bytes), acpi: acpi, into: memory)
+            case .multiboot: return try load(.multiboot(kernel: firmware.bytes, name: firmware.name), acpi: acpi, into: memory)
             }
         case .linux(let kernel, let initrd, let commandLine):
             return try loadLinux(kernel: kernel, initrd: initrd, commandLine: commandLine, acpi: acpi, into: memory)
+        case .multiboot(let kernel, let name, let modules, let commandLine):
+            return try loadMultiboot(kernel: kernel, name: name, modules: modules, commandLine: commandLine, acpi: acpi, into: memory)
         }
+    }
+
+    /// The memory map a Multiboot guest (and fw_cfg's `etc/e820`) is told
+    /// about: RAM, the legacy hole, the ACPI tables; the Linux loader builds the same.
+    static func memoryMap(acpi: ACPITables?, memory: borrowing GuestMemory) throws(BootError) -> E820Map {
+        let reserved = acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []
+        return try E820Map(guestRAM: memory.ranges, reserved: reserved)
+    }
+
+    /// A Multiboot kernel: 32-bit protected mode, paging off, flat segments,
+    /// EAX = 0x2BADB002, EBX = the information structure.
+    static func loadMultiboot(
+        kernel: [UInt8], name: String, modules: [MultibootModule], commandLine: String, acpi: ACPITables?,
+        into memory: borrowing GuestMemory
+    ) throws(BootError) -> Loaded {
+        let image = try MultibootKernel(parsing: kernel)
+        let plan = try image.load(
+            commandLine: commandLine.isEmpty ? name : name + " " + commandLine, modules: modules,
+            memoryMap: try memoryMap(acpi: acpi, memory: memory), into: memory)
+        var state = try CPUSetup.protectedMode(entry: plan.entry.rawValue, stackTop: MultibootLayout.stackTop.rawValue, memory: memory)
+        state.registers.rax = UInt64(MultibootInfo.bootloaderMagic)
+        state.registers.rbx = plan.info.rawValue
+        let loaded = LoadedImage(entry: plan.entry.rawValue, lowestAddress: plan.kernelStart.rawValue, endAddress: plan.kernelEnd.rawValue)
+        return Loaded(mode: .protected, image: loaded, entryState: state)
     }
 
     static func entryState(_ mode: CPUMode, _ image: LoadedImage, _ memory: borrowing GuestMemory) throws(BootError) -> EntryState {

@@ -31,6 +31,10 @@ public final class Machine {
     /// COM1.
     public let serial: Serial16550
     public let serialOutput: any SerialOutput
+    /// COM2 (IRQ 3 on the PC platform), writing to `MachineConfiguration.serial2Output` or nowhere.
+    public let serial2: Serial16550
+    /// COM2's and the debug console's sinks, flushed whenever COM1's is.
+    private let otherOutputs: [any SerialOutput]
     public let postCodes = PostCodePort()
     public private(set) var dispatcher: ExitDispatcher
     /// Where the guest was loaded.
@@ -71,8 +75,16 @@ public final class Machine {
 
         serialOutput = configuration.serialOutput ?? FileSerialOutput.standardOutput()
         serial = Serial16550(output: serialOutput, interrupt: platform == .pc ? vm.interruptLine(PortMap.com1.irq) : nil)
+        let serial2Output = configuration.serial2Output ?? DiscardingSerialOutput()
+        serial2 = Serial16550(output: serial2Output, interrupt: platform == .pc ? vm.interruptLine(PortMap.com2.irq) : nil)
+        otherOutputs = [serial2Output] + (configuration.debugConsoleOutput.map { [$0] } ?? [])
         do {
             try ports.register(serial, at: PortMap.com1.base, length: PortMap.com1.length)
+            try ports.register(serial2, at: PortMap.com2.base, length: PortMap.com2.length)
+            if let debugConsole = configuration.debugConsoleOutput {
+                try ports.register(
+                    DebugConsolePort(output: debugConsole), at: PortMap.debugConsole.base, length: PortMap.debugConsole.length)
+            }
             try ports.register(postCodes, at: PortMap.postCode.base, length: PortMap.postCode.length)
             try ports.register(DebugExitPort(), at: PortMap.debugExit.base, length: PortMap.debugExit.length)
             if platform == .pc { try PlatformSetup.addPCDevices(to: ports, vm: vm, memorySize: size) }
@@ -80,6 +92,12 @@ public final class Machine {
         dispatcher = ExitDispatcher(ports: ports, mmio: mmio, logger: logger)
 
         acpiTables = platform == .pc ? try PlatformSetup.writeACPITables(vcpuCount: 1, into: memory) : nil
+        if platform == .pc {
+            let firmwareConfig = try PlatformSetup.firmwareConfig(guest: configuration.guest, cpuCount: 1, acpi: acpiTables, memory: memory)
+            do { try ports.register(firmwareConfig, at: PortMap.firmwareConfig.base, length: PortMap.firmwareConfig.length) } catch {
+                throw .bus(error)
+            }
+        }
         let entryState: EntryState
         do {
             let loaded = try GuestLoader.load(configuration.guest, acpi: acpiTables, into: memory)
@@ -99,7 +117,10 @@ public final class Machine {
     /// With a `timeout`, a guest still running when it passes is stopped
     /// (`.deadlineExpired`); without one, the guest may run forever.
     public func run(timeout: Duration? = nil) throws(MachineError) -> StopReason {
-        defer { serialOutput.flush() }
+        defer {
+            serialOutput.flush()
+            for output in otherOutputs { output.flush() }
+        }
         guard let timeout else { return try runLoop() }
         return try withDeadline(timeout) { () throws(MachineError) -> StopReason in try runLoop() }
     }

@@ -19,6 +19,13 @@ public struct MachineConfiguration {
         /// firmware: a bzImage through the x86 boot protocol's 64-bit entry, or
         /// an ELF `vmlinux` with a PVH entry note in 32-bit protected mode.
         case linux(kernel: [UInt8], initrd: [UInt8]? = nil, commandLine: String = "")
+        /// A Multiboot (version 1) kernel, started as QEMU's `-kernel` starts
+        /// one: loaded by its ELF32 program headers or header address fields,
+        /// with `modules` page-aligned after it, and entered in 32-bit protected
+        /// mode with EAX = 0x2BADB002 and EBX = the information structure. Its
+        /// command line is `name`, a space and `commandLine` (just `name` when
+        /// that is empty), as GRUB and QEMU pass it.
+        case multiboot(kernel: [UInt8], name: String, modules: [MultibootModule] = [], commandLine: String = "")
     }
 
     /// Which devices the machine has.
@@ -42,12 +49,19 @@ public struct MachineConfiguration {
     public var platform: Platform?
     /// CPU features hidden from the guest (see `CPUIDFeature.known`).
     public var hiddenCPUFeatures: [CPUIDFeature] = []
+    /// Where COM2's output goes; `nil` discards it (the UART is there either way).
+    public var serial2Output: (any SerialOutput)?
+    /// Where the debug console (port 0xe9) writes; `nil` means the machine has none.
+    public var debugConsoleOutput: (any SerialOutput)?
 
     /// The platform in effect.
     public var resolvedPlatform: Platform {
         if let platform { return platform }
-        if case .linux = guest { return .pc }
-        return .minimal
+        switch guest {
+        case .linux, .multiboot: return .pc
+        case .firmware(let image) where image.format == .multiboot: return .pc
+        default: return .minimal
+        }
     }
 
     /// 128 MiB, as `swiftvmm run` uses by default.

@@ -4,6 +4,12 @@
 public enum PortMap {
     /// COM1, the first 16550A UART: 8 ports, IRQ 4.
     public static let com1: (base: UInt16, length: UInt16, irq: UInt32) = (0x3f8, 8, 4)
+    /// COM2, the second 16550A UART: 8 ports, IRQ 3.
+    public static let com2: (base: UInt16, length: UInt16, irq: UInt32) = (0x2f8, 8, 3)
+    /// QEMU's debugcon (Bochs's "port e9 hack"): each byte written is console output.
+    public static let debugConsole: (base: UInt16, length: UInt16) = (0xe9, 1)
+    /// QEMU's fw_cfg: selector at 0x510 (16-bit write), data at 0x511 (byte reads).
+    public static let firmwareConfig: (base: UInt16, length: UInt16) = (0x510, 2)
     /// POST-code diagnostic port: firmware writes progress codes here; reads are meaningless.
     public static let postCode: (base: UInt16, length: UInt16) = (0x80, 1)
     /// QEMU's isa-debug-exit with iosize 4: a write of v ends the VM with status v & 0xff.

@@ -40,6 +40,12 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
     case memoryMapTooManyEntries(count: Int, maximum: Int)
     /// The ELF file has no Xen `XEN_ELFNOTE_PHYS32_ENTRY` note, so it cannot be entered by PVH.
     case pvhEntryNoteMissing
+    /// No Multiboot header magic (0x1BADB002, 32-bit aligned) in the image's first 8192 bytes.
+    case multibootHeaderMissing
+    /// A Multiboot module (`index` from 0) found no place in usable RAM below 4 GiB at or above `lowest`.
+    case moduleDoesNotFit(index: Int, size: UInt64, lowest: UInt64)
+    /// A Multiboot image would overwrite what the loader puts in low memory (GDT, stack, boot information) below `end`.
+    case overlapsBootInformation(what: String, address: UInt64, size: UInt64, end: UInt64)
 
     public var description: String {
         switch self {
@@ -83,6 +89,14 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
         case .pvhEntryNoteMissing:
             return
                 "the ELF file has no Xen XEN_ELFNOTE_PHYS32_ENTRY note (PT_NOTE, name \"Xen\", type 18), so it has no PVH entry point; build the kernel with CONFIG_PVH=y"
+        case .multibootHeaderMissing:
+            return "no Multiboot header: the magic 0x1badb002 is not at any 4-byte-aligned offset of the first 8192 bytes"
+        case .moduleDoesNotFit(let index, let size, let lowest):
+            return
+                "Multiboot module \(index) (\(size) bytes) does not fit in usable RAM between \(hex(lowest)) (the end of the kernel and the modules before it) and 4 GiB; give the guest more memory"
+        case .overlapsBootInformation(let what, let address, let size, let end):
+            return
+                "\(what) (\(size) bytes at \(hex(address))) overlaps the GDT, stack and Multiboot information swiftvmm places in [0x500, \(hex(end))); link it at \(hex(end)) or above (1 MiB is usual)"
         }
     }
 }

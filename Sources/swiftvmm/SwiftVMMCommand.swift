@@ -3,6 +3,7 @@ import Firmware
 import Logging
 import SwiftVMM
 import VMCore
+import X86Boot
 
 #if canImport(Glibc)
     import Glibc
@@ -57,13 +58,19 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages). Default: 128M, or 256M with --kernel.", valueName: "size"))
+            "Guest RAM: 64M, 1G, or a number of bytes (whole 4 KiB pages). Default: 128M, or 256M with a Linux --kernel.", valueName: "size"
+        ))
     var memory: String?
 
-    @Option(help: ArgumentHelp("A Linux kernel to boot: a bzImage, or an ELF vmlinux with a PVH entry note.", valueName: "image"))
+    @Option(
+        help: ArgumentHelp(
+            "A kernel to boot: a Linux bzImage, a Multiboot kernel, or an ELF vmlinux with a PVH entry note.", valueName: "image"))
     var kernel: String?
 
-    @Option(help: ArgumentHelp("An initramfs for --kernel.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "An initramfs for a Linux --kernel; for a Multiboot kernel, its modules: comma-separated, each 'FILE [ARGS]' (',,' for a comma).",
+            valueName: "file"))
     var initrd: String?
 
     @Option(help: ArgumentHelp("The kernel command line for --kernel.", valueName: "text"))
@@ -78,6 +85,12 @@ struct Run: ParsableCommand {
         help: ArgumentHelp(
             "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
     var timeout: String?
+
+    @Option(help: ArgumentHelp("Send COM2 (0x2f8) to a file, created or truncated.", valueName: "file:path"))
+    var serial2: String?
+
+    @Option(help: ArgumentHelp("Send the debug console (port 0xe9, QEMU's debugcon) to a file, created or truncated.", valueName: "path"))
+    var debugcon: String?
 
     @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
@@ -105,6 +118,22 @@ struct Run: ParsableCommand {
         if let timeout {
             do { _ = try CommandLineValue.parseDuration(timeout) } catch { throw ValidationError("--timeout: \(error)") }
         }
+        _ = try serial2Path()
+        if debugcon?.isEmpty == true { throw ValidationError("--debugcon: the path is empty") }
+    }
+
+    /// The file named by --serial2 `file:PATH`.
+    func serial2Path() throws -> String? {
+        guard let serial2 else { return nil }
+        guard serial2.hasPrefix("file:"), serial2.count > 5 else {
+            throw ValidationError("--serial2: '\(serial2)' is not file:PATH (COM2 can be sent to a file)")
+        }
+        return String(serial2.dropFirst(5))
+    }
+
+    /// A sink for --serial2 or --debugcon.
+    static func outputFile(_ path: String, for option: String) throws -> FileSerialOutput {
+        do { return try FileSerialOutput(path: path) } catch { throw ValidationError("\(option): \(error)") }
     }
 
     /// --memory in bytes, or nil for the default.
@@ -185,8 +214,10 @@ struct Run: ParsableCommand {
     /// here: once they are in guest memory the VMM does not keep a second copy
     /// (a 66 MB vmlinux would otherwise stay resident for the whole run).
     func makeMachine(logger: Logger) throws -> Machine {
-        let configuration = MachineConfiguration(
+        var configuration = MachineConfiguration(
             guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures())
+        configuration.serial2Output = try serial2Path().map { try Self.outputFile($0, for: "--serial2") }
+        configuration.debugConsoleOutput = try debugcon.map { try Self.outputFile($0, for: "--debugcon") }
         do {
             return try Machine(configuration)
         } catch {
@@ -214,6 +245,7 @@ struct Run: ParsableCommand {
             let image: [UInt8]
             do { image = try GuestFile.read(kernel) } catch { throw ValidationError("\(kernel): \(error)") }
             if image.isEmpty { throw ValidationError("\(kernel): the file is empty") }
+            if GuestFile.isMultiboot(image) { return try makeMultiboot(kernel: kernel, image: image) }
             var initrdBytes: [UInt8]?
             if let initrd {
                 do { initrdBytes = try GuestFile.read(initrd) } catch { throw ValidationError("\(initrd): \(error)") }
@@ -242,6 +274,22 @@ struct Run: ParsableCommand {
             bytes: bytes, mode: mode ?? .real,
             loadAddress: try loadAddress.map { try Self.parse($0, as: "--load-address", CommandLineValue.parseAddress) },
             entry: try entry.map { try Self.parse($0, as: "--entry", CommandLineValue.parseAddress) })
+    }
+
+    /// A Multiboot kernel: --initrd lists its modules as QEMU's -initrd does
+    /// (each module's command line is its whole item, file name included).
+    func makeMultiboot(kernel: String, image: [UInt8]) throws -> MachineConfiguration.Guest {
+        var modules: [MultibootModule] = []
+        if let initrd {
+            let items: [CommandLineValue.ModuleItem]
+            do { items = try CommandLineValue.parseModuleList(initrd) } catch { throw ValidationError("--initrd: \(error)") }
+            for item in items {
+                do { modules.append(MultibootModule(bytes: try GuestFile.read(item.path), commandLine: item.commandLine)) } catch {
+                    throw ValidationError("\(item.path): \(error)")
+                }
+            }
+        }
+        return .multiboot(kernel: image, name: kernel, modules: modules, commandLine: cmdline ?? "")
     }
 
     static func writeToStandardError(_ text: String) {

@@ -119,18 +119,51 @@ import Testing
             arguments: ["run", "--kernel", "@GUEST", "--initrd", "/nonexistent/initrd"], mentions: ["/nonexistent/initrd", "No such file"]),
         Case(
             arguments: ["run", "--kernel", "@GUEST", "--cpuid-mask", "cx16,bogus"], mentions: ["--cpuid-mask", "unknown feature 'bogus'"]),
+        Case(arguments: ["run", "--serial2", "foo", "@GUEST"], mentions: ["--serial2", "'foo' is not file:PATH"]),
+        Case(arguments: ["run", "--serial2", "file:", "@GUEST"], mentions: ["--serial2", "'file:' is not file:PATH"]),
+        Case(
+            arguments: ["run", "--serial2", "file:/nonexistent/dir/com2", "@GUEST"],
+            mentions: ["--serial2", "cannot open /nonexistent/dir/com2"]),
+        Case(arguments: ["run", "--debugcon", "", "@GUEST"], mentions: ["--debugcon", "the path is empty"]),
+        Case(
+            arguments: ["run", "--debugcon", "/nonexistent/dir/e9", "@GUEST"], mentions: ["--debugcon", "cannot open /nonexistent/dir/e9"]),
+        Case(
+            arguments: ["run", "--kernel", "@MULTIBOOT", "--initrd", "a,"],
+            mentions: ["--initrd", "module 2 of the list has no file name"]),
+        Case(
+            arguments: ["run", "--kernel", "@MULTIBOOT", "--initrd", "/nonexistent/a.mod arg"],
+            mentions: ["/nonexistent/a.mod", "No such file or directory"]),
+        Case(
+            arguments: ["run", "--kernel", "@BADMULTIBOOT"],
+            mentions: ["@BADMULTIBOOT", "Multiboot header checksum (at file offset 0x1008) is 0xe4524ffa, expected 0xe4524ffb"]),
+        Case(
+            arguments: ["run", "--kernel", "@MULTIBOOT", "--memory", "1M"],
+            mentions: ["@MULTIBOOT", "ELF segment 0", "is not inside usable RAM"]),
     ]
+
+    /// The files the placeholders in `optionCases` stand for.
+    static func placeholders() throws -> [String: TemporaryFile] {
+        var broken = FirmwareImage.multibootInfo.bytes
+        if let offset = (0..<(8192 - 12)).first(where: { broken[$0..<$0 + 4] == [0x02, 0xb0, 0xad, 0x1b] }) {
+            broken[offset + 8] ^= 1  // the checksum's low bit
+        }
+        return [
+            "@GUEST": try TemporaryFile(hello),
+            "@MULTIBOOT": try TemporaryFile(FirmwareImage.multibootInfo.bytes, name: "mb.elf"),
+            "@BADMULTIBOOT": try TemporaryFile(broken, name: "bad.elf"),
+        ]
+    }
 
     @Test(arguments: optionCases)
     func badOptionsAndFilesFailWithOneClearLine(_ testCase: Case) throws {
-        let guest = try TemporaryFile(Self.hello)
-        let arguments = testCase.arguments.map { $0 == "@GUEST" ? guest.path : $0 }
+        let files = try Self.placeholders()
+        let arguments = testCase.arguments.map { files[$0]?.path ?? $0 }
         let result = try runSwiftVMM(arguments)
         #expect(result.status != 0)
         #expect(result.status == 64, "usage errors exit with EX_USAGE; stderr: \(result.stderr)")
         #expect(result.stdout.isEmpty)
         let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
-        for mention in testCase.mentions.map({ $0 == "@GUEST" ? guest.path : $0 }) {
+        for mention in testCase.mentions.map({ files[$0]?.path ?? $0 }) {
             #expect(firstLine.contains(mention), "expected '\(mention)' in: \(result.stderr)")
         }
         #expect(!result.stderr.contains("Fatal error"))

@@ -1,0 +1,40 @@
+import ACPI
+import Devices
+import GuestMemory
+import X86Boot
+
+extension PlatformSetup {
+    /// The fw_cfg device of a PC: RAM size, CPU count, the kernel command line
+    /// as given by the user (QEMU's `FW_CFG_CMDLINE_*`, without the image name
+    /// that Multiboot's command line starts with) and two files QEMU's PC also has:
+    ///
+    /// - `etc/e820`: the memory map the guest is told about, as packed
+    ///   `struct e820_entry { u64 address; u64 length; u32 type; }` records, little-endian;
+    /// - `etc/reserved-memory-end`: u64 LE, the end of the address space
+    ///   reserved for RAM, rounded up to 1 GiB. QEMU's PC offers it when memory
+    ///   hot-plug is configured, for SeaBIOS and OVMF to put the 64-bit PCI window
+    ///   above it; with no hot-plug the RAM limit is the end of RAM itself. This is
+    ///   the maximum RAM limit fw_cfg gives a guest (`FW_CFG_RAM_SIZE` is the current size).
+    static func firmwareConfig(
+        guest: MachineConfiguration.Guest, cpuCount: Int, acpi: ACPITables?, memory: borrowing GuestMemory
+    ) throws(MachineError) -> FirmwareConfig {
+        let memoryMap: E820Map
+        do { memoryMap = try GuestLoader.memoryMap(acpi: acpi, memory: memory) } catch { throw .boot(error) }
+        let ramEnd = memory.ranges.map { $0.base.rawValue + $0.size }.max() ?? 0
+        let gib: UInt64 = 1 << 30
+        let reservedMemoryEnd = (ramEnd + gib - 1) / gib * gib
+        let commandLine: String?
+        switch guest {
+        case .linux(_, _, let text), .multiboot(_, _, _, let text): commandLine = text
+        case .firmware(let image) where image.format == .multiboot: commandLine = ""
+        default: commandLine = nil
+        }
+        return FirmwareConfig(
+            ramSize: memory.size, cpuCount: UInt16(clamping: cpuCount), commandLine: commandLine.map { Array($0.utf8) },
+            files: [
+                FirmwareConfig.File(name: "etc/e820", bytes: memoryMap.encoded),
+                FirmwareConfig.File(
+                    name: "etc/reserved-memory-end", bytes: (0..<8).map { UInt8(truncatingIfNeeded: reservedMemoryEnd >> ($0 * 8)) }),
+            ])
+    }
+}
