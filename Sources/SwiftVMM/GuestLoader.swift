@@ -12,8 +12,11 @@ enum GuestLoader {
         var entryState: EntryState
     }
 
-    static func load(_ guest: MachineConfiguration.Guest, acpi: ACPITables?, into memory: borrowing GuestMemory) throws(BootError) -> Loaded
-    {
+    /// Loads `guest`; a Linux guest's memory map marks the ACPI tables and the
+    /// `reserving` ranges (the MP table) as not RAM.
+    static func load(
+        _ guest: MachineConfiguration.Guest, acpi: ACPITables?, reserving reserved: [E820Entry] = [], into memory: borrowing GuestMemory
+    ) throws(BootError) -> Loaded {
         switch guest {
         case .flat(let bytes, let mode, let loadAddress, let entry):
             let address = loadAddress ?? (mode == .real ? X86Layout.defaultRealModeLoadAddress : X86Layout.defaultLoadAddress)
@@ -30,7 +33,7 @@ enum GuestLoader {
             case .elf: return try load(.elf(bytes: firmware.bytes), acpi: acpi, into: memory)
             }
         case .linux(let kernel, let initrd, let commandLine):
-            return try loadLinux(kernel: kernel, initrd: initrd, commandLine: commandLine, acpi: acpi, into: memory)
+            return try loadLinux(kernel: kernel, initrd: initrd, commandLine: commandLine, acpi: acpi, reserving: reserved, into: memory)
         }
     }
 
@@ -41,9 +44,10 @@ enum GuestLoader {
     /// A bzImage through the 64-bit boot protocol, or an ELF `vmlinux` through
     /// its PVH entry; the format is told by the ELF magic.
     static func loadLinux(
-        kernel: [UInt8], initrd: [UInt8]?, commandLine text: String, acpi: ACPITables?, into memory: borrowing GuestMemory
+        kernel: [UInt8], initrd: [UInt8]?, commandLine text: String, acpi: ACPITables?, reserving firmwareTables: [E820Entry] = [],
+        into memory: borrowing GuestMemory
     ) throws(BootError) -> Loaded {
-        let reserved = acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []
+        let reserved = (acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []) + firmwareTables
         let memoryMap = try E820Map(guestRAM: memory.ranges, reserved: reserved)
         if ELF64Image.hasMagic(kernel) {
             let pvh = try PVHImage(parsing: kernel)

@@ -76,6 +76,12 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How many vCPUs (default 1). More than one gives the guest the PC platform; vCPU 0 boots, the guest starts the others with INIT and SIPI.",
+            valueName: "n"))
+    var cpus: String?
+
+    @Option(
+        help: ArgumentHelp(
             "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
     var timeout: String?
 
@@ -100,11 +106,22 @@ struct Run: ParsableCommand {
                 "--mode, --load-address and --entry apply to flat binaries; a --kernel is entered as its boot protocol says")
         }
         _ = try hiddenFeatures()
+        _ = try vcpuCount()
         if let loadAddress { _ = try Self.parse(loadAddress, as: "--load-address", CommandLineValue.parseAddress) }
         if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
         if let timeout {
             do { _ = try CommandLineValue.parseDuration(timeout) } catch { throw ValidationError("--timeout: \(error)") }
         }
+    }
+
+    /// --cpus, checked against the machine's limit (KVM may allow fewer; the machine says so).
+    func vcpuCount() throws -> Int {
+        guard let cpus else { return 1 }
+        let maximum = MachineConfiguration.maximumVCPUCount
+        guard let count = Int(cpus), (1...maximum).contains(count) else {
+            throw ValidationError("--cpus: '\(cpus)' is not a vCPU count; expected a whole number from 1 to \(maximum)")
+        }
+        return count
     }
 
     /// --memory in bytes, or nil for the default.
@@ -186,11 +203,13 @@ struct Run: ParsableCommand {
     /// (a 66 MB vmlinux would otherwise stay resident for the whole run).
     func makeMachine(logger: Logger) throws -> Machine {
         let configuration = MachineConfiguration(
-            guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures())
+            guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures(),
+            vcpuCount: try vcpuCount())
         do {
             return try Machine(configuration)
         } catch {
             if case .boot = error { throw ValidationError("\(kernel ?? guest ?? "demo guest"): \(error)") }
+            if case .invalidVCPUCount = error { throw ValidationError("--cpus: \(error)") }
             Self.report("error: \(error)")
             throw ExitCode(1)
         }
