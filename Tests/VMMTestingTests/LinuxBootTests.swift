@@ -98,4 +98,21 @@ func debianKernelPath() throws -> String {
         }
         #expect(output.contains("(v02 SWVMM )"))
     }
+
+    /// With `--cpus 2` the kernel finds both processors in our MADT (one
+    /// local APIC each, the I/O APIC) and sizes its SMP setup for them. The
+    /// application processor is only started much later (on this host several
+    /// minutes into the boot), so this stops at the early messages.
+    @Test func debianVmlinuxFindsBothCPUsOfATwoVCPUMachine() throws {
+        let vm = try TestVM(
+            .linux(kernel: try Self.vmlinux.get(), commandLine: "console=ttyS0 earlyprintk=ttyS0 nokaslr"), memory: 256 << 20, vcpus: 2)
+        #expect(vm.machine.vcpuCount == 2)
+        try vm.run(untilOutputContains: "smpboot: Allowing", timeout: .seconds(600))
+        try vm.run(untilOutputContains: "hotplug CPUs", timeout: .seconds(60))
+        let output = vm.serialText
+        #expect(output.contains("found SMP MP-table at [mem 0x000f0000-0x000f000f]"), "the kernel's scan finds our MP table")
+        #expect(output.contains("ACPI: Using ACPI (MADT) for SMP configuration information"), "\(output)")
+        #expect(output.contains("IOAPIC[0]: apic_id 0, version 17, address 0xfec00000, GSI 0-23"))
+        #expect(output.contains("smpboot: Allowing 2 CPUs, 0 hotplug CPUs"), "\(output)")
+    }
 }
