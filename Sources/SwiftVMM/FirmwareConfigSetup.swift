@@ -16,10 +16,11 @@ extension PlatformSetup {
     ///   above it; with no hot-plug the RAM limit is the end of RAM itself. This is
     ///   the maximum RAM limit fw_cfg gives a guest (`FW_CFG_RAM_SIZE` is the current size).
     static func firmwareConfig(
-        guest: MachineConfiguration.Guest, cpuCount: Int, acpi: ACPITables?, memory: borrowing GuestMemory
+        guest: MachineConfiguration.Guest, cpuCount: Int, acpi: ACPITables?, reserving reserved: [E820Entry],
+        memory: borrowing GuestMemory
     ) throws(MachineError) -> FirmwareConfig {
         let memoryMap: E820Map
-        do { memoryMap = try GuestLoader.memoryMap(acpi: acpi, memory: memory) } catch { throw .boot(error) }
+        do { memoryMap = try GuestLoader.memoryMap(acpi: acpi, reserving: reserved, memory: memory) } catch { throw .boot(error) }
         let ramEnd = memory.ranges.map { $0.base.rawValue + $0.size }.max() ?? 0
         let gib: UInt64 = 1 << 30
         let reservedMemoryEnd = (ramEnd + gib - 1) / gib * gib

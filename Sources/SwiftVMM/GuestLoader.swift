@@ -12,8 +12,11 @@ enum GuestLoader {
         var entryState: EntryState
     }
 
-    static func load(_ guest: MachineConfiguration.Guest, acpi: ACPITables?, into memory: borrowing GuestMemory) throws(BootError) -> Loaded
-    {
+    /// Loads `guest`; a Linux guest's memory map marks the ACPI tables and the
+    /// `reserving` ranges (the MP table) as not RAM.
+    static func load(
+        _ guest: MachineConfiguration.Guest, acpi: ACPITables?, reserving reserved: [E820Entry] = [], into memory: borrowing GuestMemory
+    ) throws(BootError) -> Loaded {
         switch guest {
         case .flat(let bytes, let mode, let loadAddress, let entry):
             let address = loadAddress ?? (mode == .real ? X86Layout.defaultRealModeLoadAddress : X86Layout.defaultLoadAddress)
@@ -31,16 +34,20 @@ enum GuestLoader {
             case .multiboot: return try load(.multiboot(kernel: firmware.bytes, name: firmware.name), acpi: acpi, into: memory)
             }
         case .linux(let kernel, let initrd, let commandLine):
-            return try loadLinux(kernel: kernel, initrd: initrd, commandLine: commandLine, acpi: acpi, into: memory)
+            return try loadLinux(kernel: kernel, initrd: initrd, commandLine: commandLine, acpi: acpi, reserving: reserved, into: memory)
         case .multiboot(let kernel, let name, let modules, let commandLine):
-            return try loadMultiboot(kernel: kernel, name: name, modules: modules, commandLine: commandLine, acpi: acpi, into: memory)
+            return try loadMultiboot(
+                kernel: kernel, name: name, modules: modules, commandLine: commandLine, acpi: acpi, reserving: reserved, into: memory)
         }
     }
 
-    /// The memory map a Multiboot guest (and fw_cfg's `etc/e820`) is told
-    /// about: RAM, the legacy hole, the ACPI tables; the Linux loader builds the same.
-    static func memoryMap(acpi: ACPITables?, memory: borrowing GuestMemory) throws(BootError) -> E820Map {
-        let reserved = acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []
+    /// The memory map every guest that asks is told about (Linux's e820,
+    /// Multiboot's memory map, fw_cfg's `etc/e820`): RAM, the legacy hole, the
+    /// ACPI tables and the other firmware tables in `firmwareTables`.
+    static func memoryMap(
+        acpi: ACPITables?, reserving firmwareTables: [E820Entry], memory: borrowing GuestMemory
+    ) throws(BootError) -> E820Map {
+        let reserved = (acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []) + firmwareTables
         return try E820Map(guestRAM: memory.ranges, reserved: reserved)
     }
 
@@ -48,12 +55,12 @@ enum GuestLoader {
     /// EAX = 0x2BADB002, EBX = the information structure.
     static func loadMultiboot(
         kernel: [UInt8], name: String, modules: [MultibootModule], commandLine: String, acpi: ACPITables?,
-        into memory: borrowing GuestMemory
+        reserving firmwareTables: [E820Entry], into memory: borrowing GuestMemory
     ) throws(BootError) -> Loaded {
         let image = try MultibootKernel(parsing: kernel)
         let plan = try image.load(
             commandLine: commandLine.isEmpty ? name : name + " " + commandLine, modules: modules,
-            memoryMap: try memoryMap(acpi: acpi, memory: memory), into: memory)
+            memoryMap: try memoryMap(acpi: acpi, reserving: firmwareTables, memory: memory), into: memory)
         var state = try CPUSetup.protectedMode(entry: plan.entry.rawValue, stackTop: MultibootLayout.stackTop.rawValue, memory: memory)
         state.registers.rax = UInt64(MultibootInfo.bootloaderMagic)
         state.registers.rbx = plan.info.rawValue
@@ -68,10 +75,10 @@ enum GuestLoader {
     /// A bzImage through the 64-bit boot protocol, or an ELF `vmlinux` through
     /// its PVH entry; the format is told by the ELF magic.
     static func loadLinux(
-        kernel: [UInt8], initrd: [UInt8]?, commandLine text: String, acpi: ACPITables?, into memory: borrowing GuestMemory
+        kernel: [UInt8], initrd: [UInt8]?, commandLine text: String, acpi: ACPITables?, reserving firmwareTables: [E820Entry] = [],
+        into memory: borrowing GuestMemory
     ) throws(BootError) -> Loaded {
-        let reserved = acpi.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .acpi)] } ?? []
-        let memoryMap = try E820Map(guestRAM: memory.ranges, reserved: reserved)
+        let memoryMap = try memoryMap(acpi: acpi, reserving: firmwareTables, memory: memory)
         if ELF64Image.hasMagic(kernel) {
             let pvh = try PVHImage(parsing: kernel)
             let commandLine = try KernelCommandLine(text)

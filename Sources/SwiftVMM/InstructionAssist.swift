@@ -1,3 +1,4 @@
+import KVM
 import VMCore
 
 /// Instructions some KVM back ends cannot run for a guest kernel (KVM's PVM
@@ -42,6 +43,37 @@ enum InstructionAssist: Hashable, Sendable {
             self = .fwait
         } else {
             return nil
+        }
+    }
+}
+
+extension InstructionAssist {
+    /// Carries out the instruction on `vcpu` as the CPU would, and moves RIP past it.
+    func perform(on vcpu: borrowing KVMVCPU) throws(KVMError) {
+        var registers = try vcpu.registers()
+        switch self {
+        case .breakpoint:
+            // #BP is a trap: the handler sees RIP after the int3.
+            registers.rip &+= 1
+            try vcpu.setRegisters(registers)
+            try vcpu.injectException(vector: 3)
+        case .fwait:
+            registers.rip &+= 1
+            try vcpu.setRegisters(registers)
+        case .fpuInit(let length):
+            var fpu = try vcpu.fpu()
+            fpu.fcw = 0x37f
+            fpu.fsw = 0
+            fpu.ftwx = 0
+            fpu.lastOpcode = 0
+            fpu.lastIP = 0
+            fpu.lastDP = 0
+            // Some back ends (PVM) read MXCSR back as 0; writing that would
+            // unmask every SSE exception. FNINIT leaves MXCSR alone.
+            if fpu.mxcsr == 0 { fpu.mxcsr = 0x1f80 }
+            try vcpu.setFPU(fpu)
+            registers.rip &+= length
+            try vcpu.setRegisters(registers)
         }
     }
 }

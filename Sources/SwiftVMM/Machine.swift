@@ -12,13 +12,17 @@ import X86Boot
     import Glibc
 #endif
 
-/// A virtual PC with one vCPU: guest RAM, the PC devices, and a guest loaded
-/// and ready to enter.
+/// A virtual PC: guest RAM, the PC devices, one or more vCPUs, and a guest
+/// loaded and ready to enter.
 ///
 /// Built from a `MachineConfiguration` in a few steps (open KVM, create the
 /// VM and its RAM, plug in the devices, load the guest, set the entry state),
 /// then driven with `run()` or, one exit at a time, with `nextExit()` and
-/// `dispatch(_:)`.
+/// `dispatch(_:)`. Those drive vCPU 0, the bootstrap processor; with several
+/// vCPUs the others (application processors) wait for the guest to start them
+/// with INIT and SIPI, each on a thread of its own (started with the first
+/// run) with the default dispatch, and whichever vCPU ends the machine ends it
+/// for all.
 public final class Machine {
     private let kvm: KVMSystem
     private let vm: KVMVirtualMachine
@@ -49,6 +53,15 @@ public final class Machine {
     public let platform: MachineConfiguration.Platform
     /// The ACPI tables, on the PC platform.
     public let acpiTables: ACPITables?
+    /// The Intel MP table, on the PC platform.
+    public let mpTable: MPTable?
+    /// How many vCPUs the machine has.
+    public var vcpuCount: Int { applicationProcessors.count + 1 }
+
+    /// vCPUs 1, 2, ...; empty on a one-vCPU machine, whose exit path then
+    /// takes no lock at all.
+    private let applicationProcessors: [ApplicationProcessor]
+    private let group = VCPUGroup()
 
     public init(_ configuration: MachineConfiguration) throws(MachineError) {
         logger = configuration.logger
@@ -64,14 +77,39 @@ public final class Machine {
             try PlatformSetup.prepareVM(vm, kvm: kvm, platform: platform)
         } catch { throw .kvm(error) }
         do { memory = try GuestMemory(regions: PlatformSetup.ramLayout(size: size, platform: platform)) } catch { throw .memory(error) }
+        let vcpuCount = configuration.vcpuCount
+        if vcpuCount > 1, platform != .pc { throw .multipleVCPUsNeedPCPlatform(vcpuCount) }
+        let maximumVCPUs: Int
         do {
             for (slot, mapping) in memory.hostMappings.enumerated() {
                 try vm.setUserMemoryRegion(
                     slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress)
             }
-            vcpu = try vm.createVCPU(id: 0)
-            try PlatformSetup.prepareVCPU(vcpu, id: 0, kvm: kvm, platform: platform, hiding: configuration.hiddenCPUFeatures)
+            maximumVCPUs = min(MachineConfiguration.maximumVCPUCount, max(1, Int(try kvm.checkExtension(.maxVCPUs))))
         } catch { throw .kvm(error) }
+        guard (1...maximumVCPUs).contains(vcpuCount) else { throw .invalidVCPUCount(vcpuCount, maximum: maximumVCPUs) }
+        let hidden = configuration.hiddenCPUFeatures
+        do {
+            // The bootstrap processor first, then the application processors.
+            vcpu = try vm.createVCPU(id: 0)
+            try PlatformSetup.prepareVCPU(vcpu, id: 0, count: UInt32(vcpuCount), kvm: kvm, platform: platform, hiding: hidden)
+        } catch { throw .kvm(error) }
+        let dispatcher = ExitDispatcher(ports: ports, mmio: mmio, logger: logger)
+        var applicationProcessors: [ApplicationProcessor] = []
+        let wakeBootstrapProcessor: @Sendable () -> Void = { [control, kicker = vcpu.kicker] in control.kick(kicker) }
+        for id in 1..<UInt32(vcpuCount) {
+            do {
+                let created = try vm.createVCPU(id: id)
+                try PlatformSetup.prepareVCPU(created, id: id, count: UInt32(vcpuCount), kvm: kvm, platform: platform, hiding: hidden)
+                // KVM creates application processors waiting for SIPI when the
+                // irqchip is in the kernel; make sure, as QEMU does.
+                if try created.mpState() != ApplicationProcessor.waitForSIPI { try created.setMPState(ApplicationProcessor.waitForSIPI) }
+                applicationProcessors.append(
+                    ApplicationProcessor(
+                        id: id, vcpu: created, dispatcher: dispatcher, group: group, wakeBootstrapProcessor: wakeBootstrapProcessor))
+            } catch { throw .kvm(error) }
+        }
+        self.applicationProcessors = applicationProcessors
 
         serialOutput = configuration.serialOutput ?? FileSerialOutput.standardOutput()
         serial = Serial16550(output: serialOutput, interrupt: platform == .pc ? vm.interruptLine(PortMap.com1.irq) : nil)
@@ -89,18 +127,22 @@ public final class Machine {
             try ports.register(DebugExitPort(), at: PortMap.debugExit.base, length: PortMap.debugExit.length)
             if platform == .pc { try PlatformSetup.addPCDevices(to: ports, vm: vm, memorySize: size) }
         } catch { throw .bus(error) }
-        dispatcher = ExitDispatcher(ports: ports, mmio: mmio, logger: logger)
+        self.dispatcher = dispatcher
 
-        acpiTables = platform == .pc ? try PlatformSetup.writeACPITables(vcpuCount: 1, into: memory) : nil
+        acpiTables = platform == .pc ? try PlatformSetup.writeACPITables(vcpuCount: vcpuCount, into: memory) : nil
+        mpTable = platform == .pc ? try PlatformSetup.writeMPTable(vcpuCount: vcpuCount, into: memory) : nil
+        // The firmware tables besides ACPI's that the memory map must reserve.
+        let reserved = mpTable.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .reserved)] } ?? []
         if platform == .pc {
-            let firmwareConfig = try PlatformSetup.firmwareConfig(guest: configuration.guest, cpuCount: 1, acpi: acpiTables, memory: memory)
+            let firmwareConfig = try PlatformSetup.firmwareConfig(
+                guest: configuration.guest, cpuCount: vcpuCount, acpi: acpiTables, reserving: reserved, memory: memory)
             do { try ports.register(firmwareConfig, at: PortMap.firmwareConfig.base, length: PortMap.firmwareConfig.length) } catch {
                 throw .bus(error)
             }
         }
         let entryState: EntryState
         do {
-            let loaded = try GuestLoader.load(configuration.guest, acpi: acpiTables, into: memory)
+            let loaded = try GuestLoader.load(configuration.guest, acpi: acpiTables, reserving: reserved, into: memory)
             (mode, image, entryState) = (loaded.mode, loaded.image, loaded.entryState)
         } catch { throw .boot(error) }
         do {
@@ -161,8 +203,12 @@ public final class Machine {
     }
 
     private func runLoop() throws(MachineError) -> StopReason {
-        control.attach(thread: pthread_self())
-        defer { control.detach() }
+        let attached = control.attach(thread: pthread_self())
+        defer {
+            // Every way out of the run (a stop, a thrown error) ends the application processors.
+            stopApplicationProcessors()
+            if attached { control.detach() }
+        }
         // On a PC, look in on the vCPU a few times a second so that a guest
         // halted for good (which KVM keeps to itself) ends the run.
         let probe =
@@ -171,7 +217,7 @@ public final class Machine {
         while true {
             let exit = try nextExit()
             if let reason = try dispatch(exit) { return reason }
-            if serialInput != nil, case .ioIn(PortMap.com1.base...PortMap.com1.base + 7, _, _) = exit { drainSerialInput() }
+            if serialInput != nil, case .ioIn(PortMap.com1.base...PortMap.com1.base + 7, _, _) = exit { withBuses { drainSerialInput() } }
         }
     }
 
@@ -184,7 +230,11 @@ public final class Machine {
     public func withDeadline<R, E: Error>(_ timeout: Duration, _ body: () throws(E) -> R) throws(E) -> R {
         let deadline = RunDeadline(after: timeout, kicker: vcpu.kicker)
         activeDeadline = deadline
+        // An application processor that ends the machine must be able to kick
+        // this thread out of KVM_RUN (`run()` attaches it too).
+        let attached = !applicationProcessors.isEmpty && control.attach(thread: pthread_self())
         defer {
+            if attached { control.detach() }
             activeDeadline = nil
             // A kick that landed after the guest had stopped anyway must not
             // interrupt the next run.
@@ -199,13 +249,21 @@ public final class Machine {
     /// Runs the guest until its next exit and returns it, undispatched.
     public func nextExit() throws(MachineError) -> VMExit {
         exitCount &+= 1
+        if !applicationProcessorsStarted, !applicationProcessors.isEmpty { startApplicationProcessors() }
         do { return try vcpu.run() } catch { throw .kvm(error) }
     }
 
     /// Handles `exit` as `run()` would: answers reads, and returns why the
     /// machine must stop, or `nil` to go on.
     public func dispatch(_ exit: VMExit) throws(MachineError) -> StopReason? {
-        switch dispatcher.handle(exit) {
+        guard let reason = try dispatchOnBootstrapProcessor(exit) else { return nil }
+        stopApplicationProcessors()
+        return reason
+    }
+
+    private func dispatchOnBootstrapProcessor(_ exit: VMExit) throws(MachineError) -> StopReason? {
+        let action = applicationProcessors.isEmpty ? dispatcher.handle(exit) : group.busLock.withLock { _ in dispatcher.handle(exit) }
+        switch action {
         case .resume:
             return nil
         case .completeRead(let data):
@@ -261,8 +319,14 @@ public final class Machine {
     private func handleKick() throws(MachineError) -> StopReason? {
         if deadlineHasExpired { return .deadlineExpired }
         if control.stopRequested.load(ordering: .sequentiallyConsistent) { return .stopRequested }
-        drainSerialInput()
-        serialOutput.flush()
+        if let stop = group.takeStop() {
+            logger.debug("vCPU \(stop.vcpu) ended the machine")
+            return try stop.outcome.get()
+        }
+        withBuses {
+            drainSerialInput()
+            serialOutput.flush()
+        }
         onKick?()
         // With an in-kernel irqchip, HLT never comes back to the VMM: a guest
         // that halts with interrupts off (Linux's `halt`) just sleeps in KVM.
@@ -284,36 +348,54 @@ public final class Machine {
 
     /// Carries out an instruction KVM could not, as the CPU would, and moves RIP past it.
     private func perform(_ assist: InstructionAssist) throws(MachineError) {
-        do {
-            var registers = try vcpu.registers()
-            switch assist {
-            case .breakpoint:
-                // #BP is a trap: the handler sees RIP after the int3.
-                registers.rip &+= 1
-                try vcpu.setRegisters(registers)
-                try vcpu.injectException(vector: 3)
-            case .fwait:
-                registers.rip &+= 1
-                try vcpu.setRegisters(registers)
-            case .fpuInit(let length):
-                var fpu = try vcpu.fpu()
-                fpu.fcw = 0x37f
-                fpu.fsw = 0
-                fpu.ftwx = 0
-                fpu.lastOpcode = 0
-                fpu.lastIP = 0
-                fpu.lastDP = 0
-                // Some back ends (PVM) read MXCSR back as 0; writing that would
-                // unmask every SSE exception. FNINIT leaves MXCSR alone.
-                if fpu.mxcsr == 0 { fpu.mxcsr = 0x1f80 }
-                try vcpu.setFPU(fpu)
-                registers.rip &+= length
-                try vcpu.setRegisters(registers)
-            }
-        } catch { throw .kvm(error) }
+        do { try assist.perform(on: vcpu) } catch { throw .kvm(error) }
         assistedInstructions += 1
         logger.debug("carried out \(assist) for the guest")
     }
+
+    // MARK: Application processors
+
+    private var applicationProcessorsStarted = false
+
+    /// Starts a thread for each application processor; each sleeps in KVM
+    /// until the guest sends its vCPU INIT and SIPI.
+    private func startApplicationProcessors() {
+        applicationProcessorsStarted = true
+        for processor in applicationProcessors where !processor.start() {
+            logger.error("no thread for vCPU \(processor.id): the guest cannot start it")
+        }
+    }
+
+    /// Ends every application processor's thread and waits for it: sets the
+    /// group's `stopping`, then kicks each vCPU out of `KVM_RUN` (or its wait
+    /// for SIPI). Their exits join the machine's count. Idempotent.
+    private func stopApplicationProcessors() {
+        guard applicationProcessorsStarted else { return }
+        applicationProcessorsStarted = false
+        group.stopping.store(true, ordering: .releasing)
+        for processor in applicationProcessors { processor.kick() }
+        for processor in applicationProcessors where processor.started {
+            processor.join()
+            exitCount &+= processor.exitCount
+        }
+    }
+
+    /// The multiprocessing state (`KVM_MP_STATE_*`) of each application
+    /// processor, before the first run (their threads own them after).
+    func applicationProcessorMPStates() throws(MachineError) -> [UInt32] {
+        var states: [UInt32] = []
+        for processor in applicationProcessors {
+            do { states.append(try processor.mpState()) } catch { throw .kvm(error) }
+        }
+        return states
+    }
+
+    /// Runs `body` holding the bus lock when other vCPUs may be using the devices.
+    private func withBuses(_ body: () -> Void) {
+        if applicationProcessors.isEmpty { body() } else { group.busLock.withLock { _ in body() } }
+    }
+
+    deinit { stopApplicationProcessors() }
 
     /// Answers the pending `ioIn` or `mmioRead` exit with `data`.
     public func completeRead(_ data: IOData) { vcpu.completeRead(data) }
@@ -358,6 +440,7 @@ public final class Machine {
     /// RIP, the general registers, control registers and segments, for a
     /// report after the guest failed. Never throws: what cannot be read says so.
     public func cpuStateReport() -> String {
-        CPUStateReport.format(registers: try? vcpu.registers(), special: try? vcpu.specialRegisters())
+        if let stop = group.recordedStop { return "vCPU \(stop.vcpu):\n\(stop.report)" }
+        return CPUStateReport.format(registers: try? vcpu.registers(), special: try? vcpu.specialRegisters())
     }
 }

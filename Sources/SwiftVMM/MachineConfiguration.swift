@@ -53,6 +53,10 @@ public struct MachineConfiguration {
     public var serial2Output: (any SerialOutput)?
     /// Where the debug console (port 0xe9) writes; `nil` means the machine has none.
     public var debugConsoleOutput: (any SerialOutput)?
+    /// How many vCPUs: vCPU 0, the bootstrap processor, enters the guest; the
+    /// others (application processors) wait for the guest to start them with
+    /// INIT and SIPI. More than one needs the PC platform (its local APICs).
+    public var vcpuCount = 1
 
     /// The platform in effect.
     public var resolvedPlatform: Platform {
@@ -60,9 +64,14 @@ public struct MachineConfiguration {
         switch guest {
         case .linux, .multiboot: return .pc
         case .firmware(let image) where image.format == .multiboot: return .pc
-        default: return .minimal
+        default: return vcpuCount > 1 ? .pc : .minimal
         }
     }
+
+    /// The most vCPUs a machine may have (unless KVM allows fewer): xAPIC ids
+    /// are 8 bits wide, 0xff is the broadcast id, and the MADT and MP table
+    /// list processors by their xAPIC id.
+    public static let maximumVCPUCount = 255
 
     /// 128 MiB, as `swiftvmm run` uses by default.
     public static let defaultMemorySize: UInt64 = 128 << 20
@@ -73,7 +82,8 @@ public struct MachineConfiguration {
 
     public init(
         guest: Guest, memorySize: UInt64? = nil, serialOutput: (any SerialOutput)? = nil,
-        logger: Logger = Logger(label: "swiftvmm"), platform: Platform? = nil, hiddenCPUFeatures: [CPUIDFeature] = []
+        logger: Logger = Logger(label: "swiftvmm"), platform: Platform? = nil, hiddenCPUFeatures: [CPUIDFeature] = [],
+        vcpuCount: Int = 1
     ) {
         self.guest = guest
         if let memorySize {
@@ -85,6 +95,7 @@ public struct MachineConfiguration {
         }
         self.platform = platform
         self.hiddenCPUFeatures = hiddenCPUFeatures
+        self.vcpuCount = vcpuCount
         self.serialOutput = serialOutput
         self.logger = logger
     }

@@ -12,10 +12,17 @@ final class MachineControl: Sendable {
     private let vcpuThread = Mutex<pthread_t?>(nil)
     let stopRequested = Atomic<Bool>(false)
 
-    func attach(thread: pthread_t) {
+    /// Makes `thread` (the calling thread) the one kicks signal, unless one
+    /// already is; returns whether it did (and so must `detach()`).
+    @discardableResult
+    func attach(thread: pthread_t) -> Bool {
         VCPUSignal.install()
         VCPUSignal.unblockOnCurrentThread()
-        vcpuThread.withLock { $0 = thread }
+        return vcpuThread.withLock { current in
+            guard current == nil else { return false }
+            current = thread
+            return true
+        }
     }
 
     func detach() { vcpuThread.withLock { $0 = nil } }

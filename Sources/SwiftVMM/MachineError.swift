@@ -14,6 +14,12 @@ public enum MachineError: Error, CustomStringConvertible {
     /// Guest RAM must be a whole number of pages and at least `minimum` bytes.
     case invalidMemorySize(UInt64, minimum: UInt64)
     case cannotOpenOutput(path: String, errno: Int32)
+    /// The vCPU count is below 1 or above `maximum` (the smaller of
+    /// `MachineConfiguration.maximumVCPUCount` and what KVM allows).
+    case invalidVCPUCount(Int, maximum: Int)
+    /// Several vCPUs need the PC platform: without local APICs nothing can start the others.
+    case multipleVCPUsNeedPCPlatform(Int)
+    case mpTable(MPTableError)
 
     public var description: String {
         switch self {
@@ -26,6 +32,12 @@ public enum MachineError: Error, CustomStringConvertible {
             return "memory size \(size) bytes is invalid: it must be a multiple of 4096 and at least \(minimum) bytes"
         case .cannotOpenOutput(let path, let errno):
             return "cannot open \(path) for writing (errno \(errno))"
+        case .invalidVCPUCount(let count, let maximum):
+            return "vCPU count \(count) is invalid: it must be from 1 to \(maximum)"
+        case .multipleVCPUsNeedPCPlatform(let count):
+            return
+                "\(count) vCPUs need the PC platform: the minimal platform has no local APICs, so nothing could start the other processors"
+        case .mpTable(let error): return error.description
         }
     }
 }

@@ -22,6 +22,10 @@ enum PlatformSetup {
     /// Where the ACPI tables go: the BIOS area 0xE0000-0xFFFFF, where kernels
     /// without a pointer to the RSDP scan for it.
     static let acpiBase = GuestAddress(0xe_0000)
+    /// Where the Intel MP table goes: the start of the BIOS ROM area, one of
+    /// the places the MP specification tells an OS to search, clear of the
+    /// ACPI tables (which end far below it even with 255 processors).
+    static let mpTableBase = GuestAddress(0xf_0000)
 
     static func prepareVM(_ vm: borrowing KVMVirtualMachine, kvm: borrowing KVMSystem, platform: MachineConfiguration.Platform)
         throws(KVMError)
@@ -43,10 +47,10 @@ enum PlatformSetup {
     /// KVM refuses a guest WRMSR that sets EFER.LME); on a PC also the boot
     /// MSRs, the FPU state after FNINIT, and the LAPIC's LINT0/LINT1 wiring.
     static func prepareVCPU(
-        _ vcpu: borrowing KVMVCPU, id: UInt32, kvm: borrowing KVMSystem, platform: MachineConfiguration.Platform,
+        _ vcpu: borrowing KVMVCPU, id: UInt32, count: UInt32 = 1, kvm: borrowing KVMSystem, platform: MachineConfiguration.Platform,
         hiding hidden: [CPUIDFeature]
     ) throws(KVMError) {
-        try vcpu.setCPUID(CPUIDConfiguration.entries(supported: try kvm.supportedCPUID(), vcpuID: id, hiding: hidden))
+        try vcpu.setCPUID(CPUIDConfiguration.entries(supported: try kvm.supportedCPUID(), vcpuID: id, vcpuCount: count, hiding: hidden))
         guard platform == .pc else { return }
         try vcpu.setMSRs(bootMSRs)
         try vcpu.setFPU(FPUState())
@@ -85,6 +89,15 @@ enum PlatformSetup {
         configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
         configuration.resetPort = PortMap.acpiReset.base
         return configuration
+    }
+
+    /// Builds the MP table for processors 0..<`vcpuCount` (APIC ids as in the
+    /// MADT) and writes it at `mpTableBase`.
+    static func writeMPTable(vcpuCount: Int, into memory: borrowing GuestMemory) throws(MachineError) -> MPTable {
+        let table: MPTable
+        do { table = try MPTableBuilder.build(MPConfiguration(processorCount: vcpuCount), at: mpTableBase) } catch { throw .mpTable(error) }
+        do { try memory.write(table.bytes, at: table.base) } catch { throw .memory(error) }
+        return table
     }
 
     /// Builds the ACPI tables and writes them at `acpiBase`.

@@ -44,18 +44,21 @@ public final class TestVM {
 
     // MARK: Making a VM
 
-    /// A VM running `guest` with `memory` bytes of RAM (default 16 MiB).
-    public init(_ guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20) throws(VMTestError) {
+    /// A VM running `guest` with `memory` bytes of RAM (default 16 MiB) and
+    /// `vcpus` vCPUs. The test drives vCPU 0; with more than one (which gives
+    /// the VM the PC platform) the others run on threads of their own once the
+    /// guest starts them, with the machine's default handling of their exits.
+    public init(_ guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20, vcpus: Int = 1) throws(VMTestError) {
         do {
-            machine = try Machine(MachineConfiguration(guest: guest, memorySize: memory, serialOutput: serialOutput))
+            machine = try Machine(MachineConfiguration(guest: guest, memorySize: memory, serialOutput: serialOutput, vcpuCount: vcpus))
         } catch {
             throw VMTestError(kind: .machine(error.description), rip: nil, traceTail: "")
         }
     }
 
     /// A VM running a guest from `firmware/` or a test target's `Guests/`.
-    public convenience init(_ firmware: FirmwareImage, memory: UInt64 = 16 << 20) throws(VMTestError) {
-        try self.init(.firmware(firmware), memory: memory)
+    public convenience init(_ firmware: FirmwareImage, memory: UInt64 = 16 << 20, vcpus: Int = 1) throws(VMTestError) {
+        try self.init(.firmware(firmware), memory: memory, vcpus: vcpus)
     }
 
     /// A VM running raw machine code loaded at `loadAddress` (default 0x7c00 in

@@ -83,6 +83,12 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How many vCPUs (default 1). More than one gives the guest the PC platform; vCPU 0 boots, the guest starts the others with INIT and SIPI.",
+            valueName: "n"))
+    var cpus: String?
+
+    @Option(
+        help: ArgumentHelp(
             "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
     var timeout: String?
 
@@ -113,6 +119,7 @@ struct Run: ParsableCommand {
                 "--mode, --load-address and --entry apply to flat binaries; a --kernel is entered as its boot protocol says")
         }
         _ = try hiddenFeatures()
+        _ = try vcpuCount()
         if let loadAddress { _ = try Self.parse(loadAddress, as: "--load-address", CommandLineValue.parseAddress) }
         if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
         if let timeout {
@@ -134,6 +141,16 @@ struct Run: ParsableCommand {
     /// A sink for --serial2 or --debugcon.
     static func outputFile(_ path: String, for option: String) throws -> FileSerialOutput {
         do { return try FileSerialOutput(path: path) } catch { throw ValidationError("\(option): \(error)") }
+    }
+
+    /// --cpus, checked against the machine's limit (KVM may allow fewer; the machine says so).
+    func vcpuCount() throws -> Int {
+        guard let cpus else { return 1 }
+        let maximum = MachineConfiguration.maximumVCPUCount
+        guard let count = Int(cpus), (1...maximum).contains(count) else {
+            throw ValidationError("--cpus: '\(cpus)' is not a vCPU count; expected a whole number from 1 to \(maximum)")
+        }
+        return count
     }
 
     /// --memory in bytes, or nil for the default.
@@ -215,13 +232,15 @@ struct Run: ParsableCommand {
     /// (a 66 MB vmlinux would otherwise stay resident for the whole run).
     func makeMachine(logger: Logger) throws -> Machine {
         var configuration = MachineConfiguration(
-            guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures())
+            guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures(),
+            vcpuCount: try vcpuCount())
         configuration.serial2Output = try serial2Path().map { try Self.outputFile($0, for: "--serial2") }
         configuration.debugConsoleOutput = try debugcon.map { try Self.outputFile($0, for: "--debugcon") }
         do {
             return try Machine(configuration)
         } catch {
             if case .boot = error { throw ValidationError("\(kernel ?? guest ?? "demo guest"): \(error)") }
+            if case .invalidVCPUCount = error { throw ValidationError("--cpus: \(error)") }
             Self.report("error: \(error)")
             throw ExitCode(1)
         }

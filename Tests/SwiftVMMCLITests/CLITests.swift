@@ -55,6 +55,15 @@ import Testing
         #expect(result.stderr.contains("halted with interrupts disabled"))
     }
 
+    @Test func severalCPUsRunTheSMPGuestOnThePCPlatform() throws {
+        let guest = try TemporaryFile(FirmwareImage.protectedSmp.bytes)
+        let result = try runSwiftVMM(["run", "--mode", "protected", "--cpus", "4", guest.path])
+        #expect(result.status == 4, "the guest exits with the number of processors that came up; stderr: \(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(
+            Set(lines) == ["cpu 00 bsp", "cpu 01 ap", "cpu 02 ap", "cpu 03 ap", "smp: 04 cpus"] && lines.count == 5, "\(result.stdout)")
+    }
+
     @Test func aTripleFaultFailsWithARegisterDump() throws {
         // lidt [0x7c10] (a zero-limit IDT); int3 -> #GP -> #DF -> triple fault.
         var code: [UInt8] = [0x0f, 0x01, 0x1e, 0x10, 0x7c, 0xcc]
@@ -107,6 +116,12 @@ import Testing
         Case(arguments: ["run", "--timeout", "soon", "@GUEST"], mentions: ["--timeout", "'soon' is not a duration"]),
         Case(arguments: ["run", "--timeout", "5fortnights", "@GUEST"], mentions: ["--timeout", "unknown unit"]),
         Case(arguments: ["run", "--timeout", "99999999999999999999s", "@GUEST"], mentions: ["--timeout", "does not fit"]),
+        Case(arguments: ["run", "--cpus", "0", "@GUEST"], mentions: ["--cpus", "'0' is not a vCPU count", "from 1 to 255"]),
+        Case(arguments: ["run", "--cpus", "-1", "@GUEST"], mentions: ["--cpus"]),
+        Case(arguments: ["run", "--cpus", "256", "@GUEST"], mentions: ["--cpus", "'256' is not a vCPU count"]),
+        Case(arguments: ["run", "--cpus", "99999999999999999999", "@GUEST"], mentions: ["--cpus", "is not a vCPU count"]),
+        Case(arguments: ["run", "--cpus", "two", "@GUEST"], mentions: ["--cpus", "'two' is not a vCPU count"]),
+        Case(arguments: ["run", "--cpus", "", "@GUEST"], mentions: ["--cpus"]),
         Case(arguments: ["run", "--initrd", "@GUEST"], mentions: ["--initrd needs --kernel"]),
         Case(arguments: ["run", "--cmdline", "quiet", "@GUEST"], mentions: ["--cmdline needs --kernel"]),
         Case(arguments: ["run", "--kernel", "@GUEST", "@GUEST"], mentions: ["--kernel and a GUEST file cannot be given together"]),

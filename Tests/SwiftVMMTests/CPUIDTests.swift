@@ -23,6 +23,31 @@ import VMCore
         #expect(signature?.ebx == 0x4b4d_564b && signature?.ecx == 0x564b_4d56 && signature?.edx == 0x4d, "KVMKVMKVM")
     }
 
+    @Test func theTopologyIsOnePackageOfSingleThreadedCores() throws {
+        let host =
+            supported + [
+                CPUIDEntry(function: 4, eax: 0x0400_4121), CPUIDEntry(function: 4, index: 3, eax: 0x0400_4163),
+                CPUIDEntry(function: 0x8000_0008, ecx: 0x7001),
+            ]
+        for (id, count) in [(0, 1), (1, 2), (3, 4), (4, 5)] as [(UInt32, UInt32)] {
+            let entries = CPUIDConfiguration.entries(supported: host, vcpuID: id, vcpuCount: count)
+            let bits = UInt32(count <= 1 ? 0 : 32 - (count - 1).leadingZeroBitCount)
+            let leaf1 = try #require(entries.first { $0.function == 1 })
+            #expect(leaf1.ebx >> 24 == id && (leaf1.ebx >> 16) & 0xff == count)
+            #expect((leaf1.edx >> 28) & 1 == (count > 1 ? 1 : 0), "HTT only with several processors")
+            let topology = entries.filter { $0.function == 0xb }.sorted { $0.index < $1.index }
+            #expect(topology.map(\.index) == [0, 1, 2])
+            #expect(topology.allSatisfy { $0.edx == id && $0.flags == 1 }, "x2APIC id in every subleaf")
+            #expect(topology.map { $0.ecx >> 8 & 0xff } == [1, 2, 0], "SMT, core, end")
+            #expect(topology.map(\.ebx) == [1, count, 0] && topology[1].eax == bits)
+            #expect(entries.filter { $0.function == 4 }.allSatisfy { $0.eax >> 26 == count - 1 }, "cores per package - 1")
+            #expect(entries.first { $0.function == 4 && $0.index == 3 }.map { ($0.eax >> 14) & 0xfff } == count - 1, "the L3 is shared")
+            #expect(entries.first { $0.function == 4 && $0.index == 0 }.map { ($0.eax >> 14) & 0xfff } == 0, "the L1 is not")
+            let amd = try #require(entries.first { $0.function == 0x8000_0008 })
+            #expect(amd.ecx & 0xff == count - 1 && (amd.ecx >> 12) & 0xf == bits)
+        }
+    }
+
     @Test func maskedFeaturesAreHidden() throws {
         let hidden = try ["xsave", "cx16", "smep"].map { try #require(CPUIDFeature.named($0)) }
         let entries = CPUIDConfiguration.entries(supported: supported, vcpuID: 0, hiding: hidden)

@@ -18,6 +18,20 @@ import VMMTesting
         #expect(try vm.runToCompletion() == .debugExit(status: 0x2a))
     }
 
+    @Test func withSeveralVCPUsTheTestDrivesVCPU0AndTheOthersRunByThemselves() throws {
+        let vm = try TestVM(FirmwareImage.protectedSmp, vcpus: 3)
+        var bootstrapText = ""
+        while true {
+            let exit = try vm.nextExit()
+            if case .ioOut(0x3f8, 1, 1, let data) = exit { bootstrapText.append(Character(Unicode.Scalar(UInt8(data.value)))) }
+            if ExitPredicate.debugExit().matches(exit) { break }
+        }
+        #expect(try vm.runToCompletion() == .debugExit(status: 3))
+        #expect(bootstrapText == "cpu 00 bsp\nsmp: 03 cpus\n", "vCPU 0's own exits only")
+        let lines = vm.serialText.split(separator: "\n")
+        #expect(lines.count == 4 && lines.contains("cpu 01 ap") && lines.contains("cpu 02 ap"), "\(vm.serialText)")
+    }
+
     @Test func nextExitReturnsEachExitInOrder() throws {
         let vm = try TestVM(FirmwareImage.realHello)
         var text = ""
