@@ -14,6 +14,7 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case createIRQChip
     case createPIT
     case irqLine(irq: UInt32)
+    case setGSIRouting
     case createVCPU(id: UInt32)
     case mapRunPage
     case run
@@ -40,6 +41,7 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .createIRQChip: return "KVM_CREATE_IRQCHIP"
         case .createPIT: return "KVM_CREATE_PIT2"
         case .irqLine(let irq): return "KVM_IRQ_LINE (irq \(irq))"
+        case .setGSIRouting: return "KVM_SET_GSI_ROUTING"
         case .createVCPU(let id): return "KVM_CREATE_VCPU (id \(id))"
         case .mapRunPage: return "mmap of the kvm_run page"
         case .run: return "KVM_RUN"

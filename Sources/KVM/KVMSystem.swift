@@ -17,6 +17,7 @@ public struct KVMCapability: RawRepresentable, Hashable, Sendable {
     public static let setIdentityMapAddress = KVMCapability(rawValue: KVM_CAP_SET_IDENTITY_MAP_ADDR)
     public static let irqchip = KVMCapability(rawValue: KVM_CAP_IRQCHIP)
     public static let pit2 = KVMCapability(rawValue: KVM_CAP_PIT2)
+    public static let irqRouting = KVMCapability(rawValue: KVM_CAP_IRQ_ROUTING)
     public static let setGuestDebug = KVMCapability(rawValue: KVM_CAP_SET_GUEST_DEBUG)
     public static let maxVCPUs = KVMCapability(rawValue: KVM_CAP_MAX_VCPUS)
     public static let nrMemorySlots = KVMCapability(rawValue: KVM_CAP_NR_MEMSLOTS)

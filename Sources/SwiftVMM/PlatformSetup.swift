@@ -34,8 +34,26 @@ enum PlatformSetup {
         guard platform == .pc else { return }
         if try kvm.checkExtension(.setIdentityMapAddress) > 0 { try vm.setIdentityMapAddress(identityMapAddress) }
         try vm.createIRQChip()
+        if try kvm.checkExtension(.irqRouting) > 0 { try vm.setGSIRouting(pcInterruptRoutes) }
         try vm.createPIT()
     }
+
+    /// The ISA interrupt wiring our MADT and MP table describe, as QEMU's PC
+    /// has it: lines 0-15 on the two PICs (2 is the cascade, so no device
+    /// uses it) and lines 1-23 on the IOAPIC pin of the same number, except
+    /// the timer's line 0, which goes to IOAPIC pin 2 (the interrupt source
+    /// override). KVM's default table sends line 0 to pin 0, where a guest
+    /// that believes the tables would never see the PIT.
+    static let pcInterruptRoutes: [IRQRoute] = {
+        var routes: [IRQRoute] = []
+        for line: UInt32 in 0..<16 where line != 2 {
+            routes.append(IRQRoute(gsi: line, chip: line < 8 ? .masterPIC : .slavePIC, pin: line % 8))
+        }
+        for line: UInt32 in 0..<24 where line != 2 {
+            routes.append(IRQRoute(gsi: line, chip: .ioapic, pin: line == 0 ? 2 : line))
+        }
+        return routes
+    }()
 
     /// Guest RAM: one region, or on a PC with more than 3 GiB, the rest above 4 GiB.
     static func ramLayout(size: UInt64, platform: MachineConfiguration.Platform) -> [(base: GuestAddress, size: UInt64)] {

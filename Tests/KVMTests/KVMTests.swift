@@ -61,6 +61,9 @@ func openKVM() throws -> KVMSystem {
         #expect(throws: KVMError.failed(.setTSSAddress, .badFileDescriptor)) { try vm.setTSSAddress(GuestAddress(0xfffb_d000)) }
         #expect(throws: KVMError.failed(.createIRQChip, .badFileDescriptor)) { try vm.createIRQChip() }
         #expect(throws: KVMError.failed(.irqLine(irq: 4), .badFileDescriptor)) { try vm.setIRQLine(4, level: true) }
+        #expect(throws: KVMError.failed(.setGSIRouting, .badFileDescriptor)) {
+            try vm.setGSIRouting([IRQRoute(gsi: 0, chip: .ioapic, pin: 2)])
+        }
     }
 
     @Test func supportedCPUIDIncludesTheBasicLeaves() throws {

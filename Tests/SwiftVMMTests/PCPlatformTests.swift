@@ -25,6 +25,15 @@ import VMCore
         #expect(try m.run(timeout: .seconds(1)) == .deadlineExpired)
     }
 
+    /// The tables say ISA IRQ 0 is IOAPIC pin 2; the in-kernel PIT's timer
+    /// must arrive there, as on QEMU's PC, or a guest that believes the
+    /// tables waits forever.
+    @Test func thePITTimerReachesIOAPICPin2AsTheTablesSay() throws {
+        let m = try machine(.firmware(.protectedIoapicTimer))
+        #expect(try m.run(timeout: .seconds(20)) == .debugExit(status: 0x30))
+        #expect(PlatformSetup.pcInterruptRoutes.contains { $0.gsi == 0 && $0.chip == .ioapic && $0.pin == 2 })
+    }
+
     @Test func theKeyboardControllerResetEndsTheRunAsAReset() throws {
         // mov $0xfe,%al; out %al,$0x64; hlt  (what `reboot=k` does)
         let m = try machine(.flat(bytes: [0xb0, 0xfe, 0xe6, 0x64, 0xf4], mode: .real))

@@ -32,6 +32,7 @@ static inline int ckvm_set_identity_map_addr(int vm_fd, const __u64 *address) { 
 static inline int ckvm_create_irqchip(int vm_fd) { CKVM_FORWARD(ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0)); }
 static inline int ckvm_create_pit2(int vm_fd, const struct kvm_pit_config *config) { CKVM_FORWARD(ioctl(vm_fd, KVM_CREATE_PIT2, config)); }
 static inline int ckvm_irq_line(int vm_fd, const struct kvm_irq_level *level) { CKVM_FORWARD(ioctl(vm_fd, KVM_IRQ_LINE, level)); }
+static inline int ckvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *routing) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_GSI_ROUTING, routing)); }
 
 // MARK: vCPU ioctls
 
