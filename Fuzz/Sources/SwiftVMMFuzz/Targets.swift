@@ -1,0 +1,25 @@
+/// Every fuzz target, by the name `scripts/fuzz.sh` and `SWIFTVMM_FUZZ_TARGET`
+/// use. Adding one is a file in this folder with its function and one line here;
+/// `scripts/fuzz.sh` finds the names in this file and gives each a seed
+/// folder `Fuzz/Seeds/<name>` (optional).
+let allTargets: [FuzzTarget] = [
+    // Parsers of files the user hands the VMM.
+    FuzzTarget(name: "bzimage", run: fuzzBzImage),
+    FuzzTarget(name: "elf", run: fuzzELF),
+    FuzzTarget(name: "pvh", run: fuzzPVH),
+    // Values typed on the command line.
+    FuzzTarget(name: "cmdline-values", run: fuzzCommandLineValues),
+    // Register interfaces the guest drives: one device instance per input.
+    FuzzTarget(name: "serial", run: fuzzSerial16550),
+    FuzzTarget(name: "i8042", run: fuzzI8042),
+    FuzzTarget(name: "cmos-rtc", run: fuzzCMOSRTC),
+    FuzzTarget(name: "pci-config", run: fuzzPCIConfigSpace),
+    FuzzTarget(name: "acpi-sleep", run: fuzzACPISleepControl),
+    FuzzTarget(name: "acpi-reset", run: fuzzACPIResetRegister),
+    FuzzTarget(name: "debug-exit", run: fuzzDebugExitPort),
+    FuzzTarget(name: "debug-console", run: fuzzDebugConsolePort),
+    FuzzTarget(name: "post-code", run: fuzzPostCodePort),
+    // The buses: the PC's whole port space (string I/O included) and MMIO routing.
+    FuzzTarget(name: "port-bus", run: fuzzPortBus),
+    FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),
+]
