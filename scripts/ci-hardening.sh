@@ -21,6 +21,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 fuzz_runs=20000
+# Each sanitized `swift test` run (after its build) must finish within this many seconds.
+test_timeout=${SWIFTVMM_SANITIZER_TEST_TIMEOUT:-1200}
 asan=1 tsan=1 fuzz=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -70,8 +72,12 @@ sanitized_test() {
     fi
     local warnings=0
     check_warnings "$log.build" || warnings=1
-    swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" >"$log" 2>&1
+    # A hung test must fail the job with a message, not hold CI until its own limit.
+    timeout --kill-after=30 "$test_timeout" swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" >"$log" 2>&1
     local status=$?
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        echo "ci-hardening: swift test --sanitize=$sanitizer did not finish within $test_timeout s (log: $log)" >&2
+    fi
     tail -n 5 "$log" >&2
     if grep -qE "$pattern" "$log"; then
         grep -E "$pattern" "$log" | sort | uniq -c >&2

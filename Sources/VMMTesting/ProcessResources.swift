@@ -47,6 +47,13 @@ public struct ProcessResources: Hashable, Sendable, CustomStringConvertible {
         return ProcessResources(fileDescriptors: fds, kvmFileDescriptors: kvmFDs, mappedBytes: bytes, kvmMappings: kvmMappings)
     }
 
+    /// Whether this process runs under AddressSanitizer or ThreadSanitizer,
+    /// whose allocators keep freed memory in quarantine and map more as they
+    /// go: mapped memory then grows by megabytes that are not a leak.
+    public static let underSanitizer: Bool = ["__asan_init", "__tsan_init"].contains { (name: String) in
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) != nil
+    }
+
     public var description: String {
         "\(fileDescriptors) fds (\(kvmFileDescriptors) KVM), \(mappedBytes >> 10) KiB mapped (\(kvmMappings) KVM mappings)"
     }

@@ -118,7 +118,11 @@ final class TmuxSession {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        // Bounded: under ASan, Foundation once never noticed `tmux new-session -d`
+        // exit (its client stayed a zombie) and waitUntilExit() hung the whole run.
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { throw CLITestError.timedOut([tmux] + arguments) }
         return String(decoding: data, as: UTF8.self)
     }
 
