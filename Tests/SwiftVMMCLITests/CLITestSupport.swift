@@ -120,9 +120,11 @@ final class TmuxSession {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         // Bounded: under ASan, Foundation once never noticed `tmux new-session -d`
         // exit (its client stayed a zombie) and waitUntilExit() hung the whole run.
+        // waitUntilExit() still follows: it lets Foundation release the Process.
         let deadline = Date().addingTimeInterval(30)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning { throw CLITestError.timedOut([tmux] + arguments) }
+        process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
     }
 
