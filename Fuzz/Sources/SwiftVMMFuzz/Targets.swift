@@ -7,6 +7,8 @@ let allTargets: [FuzzTarget] = [
     FuzzTarget(name: "bzimage", run: fuzzBzImage),
     FuzzTarget(name: "elf", run: fuzzELF),
     FuzzTarget(name: "pvh", run: fuzzPVH),
+    // Guest RAM: layouts from --memory, and every access the loaders and devices make.
+    FuzzTarget(name: "guest-memory", run: fuzzGuestMemory),
     // Values typed on the command line.
     FuzzTarget(name: "cmdline-values", run: fuzzCommandLineValues),
     // Register interfaces the guest drives: one device instance per input.
