@@ -67,7 +67,10 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
         .testTarget(
-            name: "VMMTestingTests", dependencies: ["VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot"],
+            name: "VMMTestingTests",
+            dependencies: [
+                "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting"]),
     ],

@@ -43,9 +43,15 @@ public struct GuestMemory: ~Copyable {
         }
         var mapped: [Region] = []
         for (base, size) in sorted {
+            // mmap takes an Int: a size of 2^63 or more (the user's --memory)
+            // is refused the way mmap refuses any size it cannot map.
+            guard let length = Int(exactly: size) else {
+                for region in mapped { munmap(region.host, Int(region.size)) }
+                throw .mapFailed(size: size, errno: ENOMEM)
+            }
             // MAP_NORESERVE: guest RAM is committed page by page as the guest
             // touches it, so a 128 MiB guest that uses 1 MiB costs 1 MiB.
-            let host = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            let host = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
             guard let host, host != MAP_FAILED else {
                 let code = errno
                 for region in mapped { munmap(region.host, Int(region.size)) }

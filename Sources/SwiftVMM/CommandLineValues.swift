@@ -32,7 +32,9 @@ public enum CommandLineValue {
         guard !trimmed.isEmpty else { throw .empty }
         let lower = trimmed.lowercased()
         let (digits, radix) = lower.hasPrefix("0x") ? (String(lower.dropFirst(2)), 16) : (lower, 10)
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isHexDigit && (radix == 16 || $0.isNumber) }) else { throw .notANumber(text) }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCIIHexDigit && (radix == 16 || $0.isASCIIDigit) }) else {
+            throw .notANumber(text)
+        }
         guard let value = UInt64(digits, radix: radix) else { throw .overflow(text) }
         return value
     }
@@ -50,8 +52,8 @@ public enum CommandLineValue {
             shift = bits
             break
         }
-        guard body.contains(where: \.isNumber) else { throw .notANumber(text) }
-        guard let last = body.last, last.isNumber || body.lowercased().hasPrefix("0x") else { throw .unknownSuffix(text) }
+        guard body.contains(where: \.isASCIIDigit) else { throw .notANumber(text) }
+        guard let last = body.last, last.isASCIIDigit || body.lowercased().hasPrefix("0x") else { throw .unknownSuffix(text) }
         let number: UInt64
         do { number = try parseAddress(body) } catch .notANumber { throw .notANumber(text) } catch { throw .overflow(text) }
         let (value, overflow) = number.multipliedReportingOverflow(by: 1 << shift)
@@ -67,7 +69,7 @@ extension CommandLineValue {
     public static func parseDuration(_ text: String) throws(ParseError) -> Duration {
         let body = text.replacingUnderscores().lowercased()
         guard !body.isEmpty else { throw .empty }
-        let digits = body.prefix { $0.isNumber }
+        let digits = body.prefix { $0.isASCIIDigit }
         let unit = body.dropFirst(digits.count)
         guard !digits.isEmpty else { throw .notADuration(text) }
         guard let value = Int64(digits) else { throw .overflow(text) }
@@ -87,4 +89,12 @@ extension CommandLineValue {
 
 extension String {
     fileprivate func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+}
+
+// Character's isNumber and isHexDigit also accept other scripts' digits
+// ("６", "١") and fractions ("½"), which UInt64(_:radix:) then refuses: the
+// user was told such a value "does not fit in 64 bits". Only ASCII digits are digits here.
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+    fileprivate var isASCIIHexDigit: Bool { isASCII && isHexDigit }
 }

@@ -2,6 +2,10 @@ import GuestMemory
 import Testing
 import VMCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct GuestMemoryTests {
     @Test func writesAndReadsBackBytesAndIntegers() throws {
         let memory = try GuestMemory(size: 1 << 20)
@@ -12,6 +16,16 @@ import VMCore
         #expect(try memory.readInteger(at: GuestAddress(0x2001), as: UInt32.self) == 0xdead_beef)
         try memory.fill(0xa5, count: 3, at: GuestAddress(0x3000))
         #expect(try memory.read(count: 4, at: GuestAddress(0x3000)) == [0xa5, 0xa5, 0xa5, 0])
+    }
+
+    /// `swiftvmm run --memory 0xfffffffffffff000` used to trap converting the size to mmap's Int.
+    @Test func aSizeMmapCannotTakeIsAMapFailureNotATrap() {
+        for size: UInt64 in [1 << 63, 0xffff_ffff_ffff_f000] {
+            #expect(throws: GuestMemoryError.mapFailed(size: size, errno: ENOMEM)) { _ = try GuestMemory(size: size) }
+        }
+        #expect(throws: GuestMemoryError.mapFailed(size: 1 << 63, errno: ENOMEM)) {
+            _ = try GuestMemory(regions: [(GuestAddress(0), 1 << 20), (GuestAddress(1 << 32), 1 << 63)])
+        }
     }
 
     @Test func freshMemoryIsZero() throws {

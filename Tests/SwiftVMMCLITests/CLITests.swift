@@ -154,6 +154,46 @@ import Testing
         Case(
             arguments: ["run", "--kernel", "@MULTIBOOT", "--memory", "1M"],
             mentions: ["@MULTIBOOT", "ELF segment 0", "is not inside usable RAM"]),
+        // Every option once more: negative, overflowing, unparseable and conflicting values.
+        Case(arguments: ["run", "--mode", "", "@GUEST"], mentions: ["--mode", "'real', 'protected' or 'long'"]),
+        Case(arguments: ["run", "--mode", "-1", "@GUEST"], mentions: ["--mode"]),
+        Case(arguments: ["run", "--load-address", "-0x10", "@GUEST"], mentions: ["--load-address"]),
+        Case(arguments: ["run", "--load-address", "1e3", "@GUEST"], mentions: ["--load-address", "'1e3' is not a number"]),
+        Case(arguments: ["run", "--load-address", "0x", "@GUEST"], mentions: ["--load-address", "'0x' is not a number"]),
+        Case(arguments: ["run", "--load-address", "0x１f", "@GUEST"], mentions: ["--load-address", "is not a number"]),
+        Case(arguments: ["run", "--entry", "-1", "@GUEST"], mentions: ["--entry"]),
+        Case(arguments: ["run", "--entry", "0x10000000000000000", "@GUEST"], mentions: ["--entry", "does not fit in 64 bits"]),
+        Case(arguments: ["run", "--kernel", "@BZIMAGE", "--entry", "0x100000"], mentions: ["apply to flat binaries"]),
+        Case(arguments: ["run", "--kernel", "@BZIMAGE", "--load-address", "0x100000"], mentions: ["apply to flat binaries"]),
+        Case(arguments: ["run", "--memory", "-64M", "@GUEST"], mentions: ["--memory"]),
+        Case(arguments: ["run", "--memory", "18446744073709551616", "@GUEST"], mentions: ["--memory", "does not fit in 64 bits"]),
+        Case(arguments: ["run", "--memory", "17179869184G", "@GUEST"], mentions: ["--memory", "does not fit in 64 bits"]),
+        Case(arguments: ["run", "--memory", "1.5G", "@GUEST"], mentions: ["--memory", "'1.5G' is not a number"]),
+        Case(arguments: ["run", "--memory", "６４M", "@GUEST"], mentions: ["--memory", "'６４M' is not a number"]),
+        Case(arguments: ["run", "--memory", "64Q", "@GUEST"], mentions: ["--memory", "unknown size suffix"]),
+        Case(arguments: ["run", "--memory", "0", "@GUEST"], mentions: ["--memory", "too small"]),
+        Case(arguments: ["run", "--kernel", "@BZIMAGE", "--memory", "1M"], mentions: ["@BZIMAGE", "give the guest more memory"]),
+        Case(arguments: ["run", "--timeout", "-5s", "@GUEST"], mentions: ["--timeout"]),
+        Case(arguments: ["run", "--timeout", "", "@GUEST"], mentions: ["--timeout", "empty"]),
+        Case(arguments: ["run", "--timeout", "1.5s", "@GUEST"], mentions: ["--timeout", "unknown unit"]),
+        Case(arguments: ["run", "--timeout", "½", "@GUEST"], mentions: ["--timeout", "'½' is not a duration"]),
+        Case(arguments: ["run", "--timeout", "9223372036854775807m", "@GUEST"], mentions: ["--timeout", "does not fit in 64 bits"]),
+        Case(arguments: ["run", "--cpuid-mask", "-1", "@GUEST"], mentions: ["--cpuid-mask"]),
+        Case(arguments: ["run", "--cpuid-mask", "bogus", "@GUEST"], mentions: ["--cpuid-mask", "unknown feature 'bogus'"]),
+        Case(arguments: ["run", "--log-level", "loud", "@GUEST"], mentions: ["--log-level", "'loud'"]),
+        Case(arguments: ["run", "--log-level", "-1", "@GUEST"], mentions: ["--log-level"]),
+        Case(arguments: ["run", "--stats=yes", "@GUEST"], mentions: ["--stats", "does not take any value"]),
+        Case(arguments: ["run", "--kernel", ""], mentions: ["cannot open: No such file or directory"]),
+        Case(arguments: ["run", "--kernel", "/tmp"], mentions: ["/tmp", "not a regular file"]),
+        Case(arguments: ["run", "--kernel", "@BZIMAGE", "--initrd", "/tmp"], mentions: ["/tmp", "not a regular file"]),
+        Case(arguments: ["run", "--kernel", "@BZIMAGE", "--initrd", ""], mentions: ["cannot open: No such file or directory"]),
+        Case(
+            arguments: ["run", "--kernel", "@BZIMAGE", "--cmdline", String(repeating: "a", count: 5000)],
+            mentions: ["@BZIMAGE", "kernel command line is 5000 bytes, the kernel accepts at most"]),
+        Case(
+            arguments: ["run", "--kernel", "@BZIMAGE", "--cmdline", "console=ttyS0\u{1}"],
+            mentions: ["@BZIMAGE", "kernel command line byte 13 is 0x1, expected printable ASCII"]),
+        Case(arguments: ["run", "@GUEST", "@GUEST"], mentions: ["Unexpected argument"]),
     ]
 
     /// The files the placeholders in `optionCases` stand for.
@@ -166,6 +206,7 @@ import Testing
             "@GUEST": try TemporaryFile(hello),
             "@MULTIBOOT": try TemporaryFile(FirmwareImage.multibootInfo.bytes, name: "mb.elf"),
             "@BADMULTIBOOT": try TemporaryFile(broken, name: "bad.elf"),
+            "@BZIMAGE": try TemporaryFile(FirmwareImage.bzImageZeropageCheck.bytes, name: "bzImage"),
         ]
     }
 
@@ -183,6 +224,18 @@ import Testing
         }
         #expect(!result.stderr.contains("Fatal error"))
         #expect(!result.stderr.contains("Stack dump"))
+    }
+
+    /// A size the host cannot map is a runtime failure (status 1) with one
+    /// line; it used to trap converting the size for mmap.
+    @Test(arguments: ["0xfffffffffffff000", "0x8000000000000000"])
+    func aMemorySizeTheHostCannotMapFailsWithOneLine(_ size: String) throws {
+        let guest = try TemporaryFile(Self.hello)
+        let result = try runSwiftVMM(["run", "--memory", size, guest.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("swiftvmm: error: cannot map"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
     }
 
     @Test func anEmptyFileIsRefused() throws {

@@ -1,0 +1,2 @@
+// Declarations only: the driver itself comes from the toolchain's libFuzzer.
+#include "CLibFuzzer.h"

@@ -1,0 +1,30 @@
+/// Every fuzz target, by the name `scripts/fuzz.sh` and `SWIFTVMM_FUZZ_TARGET`
+/// use. Adding one is a file in this folder with its function and one line here;
+/// `scripts/fuzz.sh` finds the names in this file and gives each a seed
+/// folder `Fuzz/Seeds/<name>` (optional).
+let allTargets: [FuzzTarget] = [
+    // Parsers of files the user hands the VMM.
+    FuzzTarget(name: "bzimage", run: fuzzBzImage),
+    FuzzTarget(name: "elf", run: fuzzELF),
+    FuzzTarget(name: "pvh", run: fuzzPVH),
+    FuzzTarget(name: "multiboot", run: fuzzMultiboot),
+    // Guest RAM: layouts from --memory, and every access the loaders and devices make.
+    FuzzTarget(name: "guest-memory", run: fuzzGuestMemory),
+    // Values typed on the command line.
+    FuzzTarget(name: "cmdline-values", run: fuzzCommandLineValues),
+    FuzzTarget(name: "module-list", run: fuzzModuleList),
+    // Register interfaces the guest drives: one device instance per input.
+    FuzzTarget(name: "serial", run: fuzzSerial16550),
+    FuzzTarget(name: "i8042", run: fuzzI8042),
+    FuzzTarget(name: "cmos-rtc", run: fuzzCMOSRTC),
+    FuzzTarget(name: "pci-config", run: fuzzPCIConfigSpace),
+    FuzzTarget(name: "acpi-sleep", run: fuzzACPISleepControl),
+    FuzzTarget(name: "acpi-reset", run: fuzzACPIResetRegister),
+    FuzzTarget(name: "debug-exit", run: fuzzDebugExitPort),
+    FuzzTarget(name: "debug-console", run: fuzzDebugConsolePort),
+    FuzzTarget(name: "post-code", run: fuzzPostCodePort),
+    FuzzTarget(name: "fw-cfg", run: fuzzFirmwareConfig),
+    // The buses: the PC's whole port space (string I/O included) and MMIO routing.
+    FuzzTarget(name: "port-bus", run: fuzzPortBus),
+    FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),
+]
