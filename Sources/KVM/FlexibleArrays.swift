@@ -31,16 +31,27 @@ public struct CPUIDEntry: Hashable, Sendable {
 // KVM's variable-length ioctl arguments (a header followed by an array) are
 // built here, in scoped buffers that never outlive the call.
 
-func withCPUIDBuffer<R, E: Error>(
-    capacity: Int, _ body: (UnsafeMutablePointer<kvm_cpuid2>) throws(E) -> R
+/// A zeroed `Header` followed by room for `count` `Entry` values, alive for
+/// the duration of `body` only.
+func withFlexibleArray<Header, Entry, R, E: Error>(
+    _: Header.Type, _: Entry.Type, count: Int,
+    _ body: (UnsafeMutablePointer<Header>, UnsafeMutablePointer<Entry>) throws(E) -> R
 ) throws(E) -> R {
-    let size = MemoryLayout<kvm_cpuid2>.size + capacity * MemoryLayout<kvm_cpuid_entry2>.stride
+    let size = MemoryLayout<Header>.size + count * MemoryLayout<Entry>.stride
     let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
     defer { raw.deallocate() }
     raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-    let header = raw.assumingMemoryBound(to: kvm_cpuid2.self)
-    header.pointee.nent = UInt32(capacity)
-    return try body(header)
+    let entries = (raw + MemoryLayout<Header>.size).assumingMemoryBound(to: Entry.self)
+    return try body(raw.assumingMemoryBound(to: Header.self), entries)
+}
+
+func withCPUIDBuffer<R, E: Error>(
+    capacity: Int, _ body: (UnsafeMutablePointer<kvm_cpuid2>) throws(E) -> R
+) throws(E) -> R {
+    try withFlexibleArray(kvm_cpuid2.self, kvm_cpuid_entry2.self, count: capacity) { (header, _) throws(E) -> R in
+        header.pointee.nent = UInt32(capacity)
+        return try body(header)
+    }
 }
 
 func withCPUIDBuffer<R, E: Error>(
@@ -65,16 +76,12 @@ func withCPUIDBuffer<R, E: Error>(
 func withMSRBuffer<R, E: Error>(
     _ msrs: [(index: UInt32, value: UInt64)], _ body: (UnsafeMutablePointer<kvm_msrs>, UnsafeMutablePointer<kvm_msr_entry>) throws(E) -> R
 ) throws(E) -> R {
-    let size = MemoryLayout<kvm_msrs>.size + msrs.count * MemoryLayout<kvm_msr_entry>.stride
-    let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-    defer { raw.deallocate() }
-    raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-    let header = raw.assumingMemoryBound(to: kvm_msrs.self)
-    header.pointee.nmsrs = UInt32(msrs.count)
-    let entries = (raw + MemoryLayout<kvm_msrs>.size).assumingMemoryBound(to: kvm_msr_entry.self)
-    for (i, msr) in msrs.enumerated() {
-        entries[i].index = msr.index
-        entries[i].data = msr.value
+    try withFlexibleArray(kvm_msrs.self, kvm_msr_entry.self, count: msrs.count) { (header, entries) throws(E) -> R in
+        header.pointee.nmsrs = UInt32(msrs.count)
+        for (i, msr) in msrs.enumerated() {
+            entries[i].index = msr.index
+            entries[i].data = msr.value
+        }
+        return try body(header, entries)
     }
-    return try body(header, entries)
 }

@@ -83,20 +83,17 @@ public struct KVMVirtualMachine: ~Copyable {
     /// line `gsi` to one pin of the in-kernel PIC or IOAPIC (a line may have
     /// several entries, one per chip). The corresponding ioctl is `KVM_SET_GSI_ROUTING`.
     public func setGSIRouting(_ routes: [IRQRoute]) throws(KVMError) {
-        let size = MemoryLayout<kvm_irq_routing>.size + routes.count * MemoryLayout<kvm_irq_routing_entry>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { raw.deallocate() }
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        let header = raw.assumingMemoryBound(to: kvm_irq_routing.self)
-        header.pointee.nr = UInt32(routes.count)
-        let entries = (raw + MemoryLayout<kvm_irq_routing>.size).assumingMemoryBound(to: kvm_irq_routing_entry.self)
-        for (i, route) in routes.enumerated() {
-            entries[i].gsi = route.gsi
-            entries[i].type = UInt32(KVM_IRQ_ROUTING_IRQCHIP)
-            entries[i].u.irqchip.irqchip = route.chip.rawValue
-            entries[i].u.irqchip.pin = route.pin
+        try withFlexibleArray(kvm_irq_routing.self, kvm_irq_routing_entry.self, count: routes.count) {
+            (header, entries) throws(KVMError) in
+            header.pointee.nr = UInt32(routes.count)
+            for (i, route) in routes.enumerated() {
+                entries[i].gsi = route.gsi
+                entries[i].type = UInt32(KVM_IRQ_ROUTING_IRQCHIP)
+                entries[i].u.irqchip.irqchip = route.chip.rawValue
+                entries[i].u.irqchip.pin = route.pin
+            }
+            _ = try check(ckvm_set_gsi_routing(fd, header), .setGSIRouting)
         }
-        _ = try check(ckvm_set_gsi_routing(fd, header), .setGSIRouting)
     }
 
     /// Creates vCPU `id` and maps its `kvm_run` page.
