@@ -95,6 +95,9 @@ final class RunDeadline {
     private var started = false
     private var previousMask = sigset_t()
 
+    /// The timer thread's stack.
+    static let stackSize = 256 << 10
+
     init(after timeout: Duration, kicker: VCPUKicker) {
         VCPUSignal.install()
         // Unblocked for the deadline's lifetime, then the old mask comes back.
@@ -113,9 +116,15 @@ final class RunDeadline {
         }
         watch = Watch(deadline: deadline, kicker: kicker, target: pthread_self())
         let context = Unmanaged.passRetained(watch).toOpaque()
+        // The timer only waits and signals: a small stack, rather than the
+        // default 8 MiB that glibc keeps cached after the thread ends.
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, Self.stackSize)
         started =
             pthread_create(
-                &thread, nil,
+                &thread, &attributes,
                 { context in
                     guard let context else { return nil }
                     Unmanaged<Watch>.fromOpaque(context).takeRetainedValue().wait()
