@@ -1,4 +1,5 @@
 import Synchronization
+import VMCore
 
 /// A `SerialOutput` that keeps every byte in memory, for tests and for
 /// machines whose caller wants the console as a value.
@@ -6,7 +7,7 @@ import Synchronization
 /// Safe to read from one thread while a vCPU thread writes: with several
 /// vCPUs a test reads the text while application processors print.
 public final class SerialBufferOutput: SerialOutput, Sendable {
-    private let storage = Mutex<[UInt8]>([])
+    private let storage = ThreadLock<[UInt8]>([])
 
     /// An empty buffer.
     public init() {}

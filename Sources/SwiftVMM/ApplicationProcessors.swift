@@ -12,7 +12,7 @@ import VMCore
 final class VCPUGroup: Sendable {
     /// Held while an exit is dispatched to the buses (and while the console
     /// feeds or flushes COM1): devices are written for one caller at a time.
-    let busLock = Mutex(())
+    let busLock = ThreadLock(())
     /// Set once the machine is ending: application processors leave their loops.
     let stopping = Atomic<Bool>(false)
 
@@ -24,8 +24,8 @@ final class VCPUGroup: Sendable {
         var report: String
     }
 
-    private let stop = Mutex<Stop?>(nil)
-    private let stopTaken = Mutex(false)
+    private let stop = ThreadLock<Stop?>(nil)
+    private let stopTaken = ThreadLock(false)
 
     /// Records `stop` unless another vCPU already ended the machine; returns
     /// whether it was the first.

@@ -1,4 +1,5 @@
 import Synchronization
+import VMCore
 
 #if canImport(Glibc)
     import Glibc
@@ -56,7 +57,7 @@ public final class ConsoleInput: Sendable {
     private let shared: Shared
     private let thread: pthread_t
     /// Makes `stop()` join the thread once, whoever calls it.
-    private let joined = Mutex(false)
+    private let joined = ThreadLock(false)
 
     /// Starts reading `fileDescriptor` (not owned: it stays open).
     ///

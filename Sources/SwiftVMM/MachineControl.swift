@@ -1,5 +1,6 @@
 import KVM
 import Synchronization
+import VMCore
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +10,7 @@ import Synchronization
 /// `KVM_RUN`, and ask it to stop.
 final class MachineControl: Sendable {
     /// The thread running the vCPU, while `run()` is on it.
-    private let vcpuThread = Mutex<pthread_t?>(nil)
+    private let vcpuThread = ThreadLock<pthread_t?>(nil)
     let stopRequested = Atomic<Bool>(false)
 
     /// Makes `thread` (the calling thread) the one kicks signal, unless one
@@ -40,7 +41,7 @@ final class MachineControl: Sendable {
 /// Calls `action` every `interval` on a thread of its own until stopped.
 final class PeriodicKick {
     private final class Shared: Sendable {
-        let running = Mutex(true)
+        let running = ThreadLock(true)
     }
 
     private let shared = Shared()
