@@ -1,7 +1,7 @@
 import VMCore
 
 /// One ACPI table, or the RSDP, and where it belongs in guest memory.
-public struct ACPITable: Hashable, Sendable {
+public struct ACPITable: Hashable, Sendable, Codable {
     /// The table's signature as it appears in its first bytes: `"FACP"`, `"APIC"`,
     /// ..., or `"RSD PTR "` for the RSDP.
     public var signature: String
@@ -18,7 +18,7 @@ public struct ACPITable: Hashable, Sendable {
 /// Write every table's bytes at its address (or `image` at `base`), mark
 /// `base..<base + size` reserved in the E820 map, and point the zero page's
 /// `acpi_rsdp_addr` at `rsdpAddress`.
-public struct ACPITables: Hashable, Sendable {
+public struct ACPITables: Hashable, Sendable, Codable {
     /// Where the first table (the RSDP) starts.
     public var base: GuestAddress
     /// The RSDP, which the guest finds through `acpi_rsdp_addr` or by scanning

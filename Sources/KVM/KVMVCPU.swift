@@ -143,15 +143,15 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
     /// The vCPU's multiprocessing state (`KVM_MP_STATE_*`: 0 runnable,
     /// 1 uninitialized, 2 init-received, 3 halted, 4 SIPI-received).
     /// The corresponding ioctl is `KVM_GET_MP_STATE`.
-    public func mpState() throws(KVMError) -> UInt32 {
+    public func mpState() throws(KVMError) -> MPState {
         var state = kvm_mp_state()
         _ = try check(ckvm_get_mp_state(fd, &state), .getMPState)
-        return state.mp_state
+        return MPState(rawValue: state.mp_state)
     }
 
     /// The corresponding ioctl is `KVM_SET_MP_STATE`.
-    public func setMPState(_ value: UInt32) throws(KVMError) {
-        var state = kvm_mp_state(mp_state: value)
+    public func setMPState(_ value: MPState) throws(KVMError) {
+        var state = kvm_mp_state(mp_state: value.rawValue)
         _ = try check(ckvm_set_mp_state(fd, &state), .setMPState)
     }
 

@@ -29,7 +29,7 @@ public struct MachineConfiguration {
     }
 
     /// Which devices the machine has.
-    public enum Platform: Sendable {
+    public enum Platform: String, Hashable, Sendable, Codable {
         /// COM1 (polled), the debug-exit and POST ports: enough for small guests,
         /// and nothing that could interrupt them, so HLT always comes back to the VMM.
         case minimal

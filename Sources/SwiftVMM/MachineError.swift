@@ -20,6 +20,10 @@ public enum MachineError: Error, CustomStringConvertible {
     /// Several vCPUs need the PC platform: without local APICs nothing can start the others.
     case multipleVCPUsNeedPCPlatform(Int)
     case mpTable(MPTableError)
+    /// A CPUID feature name no `CPUIDFeature` has (in a snapshot or specification).
+    case unknownCPUIDFeature(String)
+    /// The operation needs every vCPU out of `KVM_RUN` (paused, or not running).
+    case notQuiescent(operation: String)
 
     public var description: String {
         switch self {
@@ -38,6 +42,9 @@ public enum MachineError: Error, CustomStringConvertible {
             return
                 "\(count) vCPUs need the PC platform: the minimal platform has no local APICs, so nothing could start the other processors"
         case .mpTable(let error): return error.description
+        case .unknownCPUIDFeature(let name): return "unknown CPUID feature '\(name)'"
+        case .notQuiescent(let operation):
+            return "cannot \(operation) while vCPUs are running: pause the machine first"
         }
     }
 }

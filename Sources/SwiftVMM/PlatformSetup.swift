@@ -83,22 +83,6 @@ enum PlatformSetup {
         (MSR.kernelGSBase, 0), (MSR.tsc, 0), (MSR.miscEnable, 1),
     ]
 
-    /// The PC devices beyond COM1: i8042, CMOS/RTC, PCI configuration ports,
-    /// and the ACPI sleep and reset registers the FADT advertises.
-    static func addPCDevices(to ports: PortIOBus, vm: borrowing KVMVirtualMachine, memorySize: UInt64) throws(BusError) {
-        let i8042 = I8042Controller(
-            keyboardInterrupt: vm.interruptLine(PortMap.i8042KeyboardIRQ), auxInterrupt: vm.interruptLine(PortMap.i8042AuxIRQ))
-        try ports.register(i8042.dataPort, at: PortMap.i8042Data, length: I8042Controller.Port.portCount)
-        try ports.register(i8042.statusCommandPort, at: PortMap.i8042StatusCommand, length: I8042Controller.Port.portCount)
-        let rtc = CMOSRTC(memorySize: memorySize, lowMemoryLimit: lowRAMLimit) { RTCDateTime(secondsSince1970: Int64(time(nil))) }
-        try ports.register(rtc, at: PortMap.cmos.base, length: PortMap.cmos.length)
-        try ports.register(PCIConfigSpaceStub(), at: PortMap.pciConfig.base, length: PortMap.pciConfig.length)
-        let acpi = acpiConfiguration(vcpuCount: 1)
-        try ports.register(
-            ACPISleepControl(softOffSleepType: acpi.s5SleepType), at: PortMap.acpiSleep.base, length: PortMap.acpiSleep.length)
-        try ports.register(ACPIResetRegister(resetValue: acpi.resetValue), at: PortMap.acpiReset.base, length: PortMap.acpiReset.length)
-    }
-
     /// What the ACPI tables say about this machine; the devices above match it.
     static func acpiConfiguration(vcpuCount: Int) -> ACPIConfiguration {
         var configuration = ACPIConfiguration(vCPUCount: vcpuCount)

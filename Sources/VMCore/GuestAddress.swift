@@ -2,7 +2,7 @@
 ///
 /// A distinct type so that a guest address can never be confused with a host
 /// pointer, an offset or a length.
-public struct GuestAddress: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct GuestAddress: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     public var rawValue: UInt64
 
     @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }

@@ -2,7 +2,7 @@ import GuestMemory
 import VMCore
 
 /// Where an image ended up in guest memory.
-public struct LoadedImage: Hashable, Sendable {
+public struct LoadedImage: Hashable, Sendable, Codable {
     /// The guest-physical address to start executing at.
     public var entry: UInt64
     /// The lowest guest-physical address the image occupies; the initial stack goes just below it.

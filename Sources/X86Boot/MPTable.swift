@@ -48,7 +48,7 @@ public struct MPConfiguration: Hashable, Sendable {
 
 /// An MP table laid out from a base address: the floating pointer structure
 /// there, the configuration table right after it.
-public struct MPTable: Hashable, Sendable {
+public struct MPTable: Hashable, Sendable, Codable {
     /// Where the 16-byte floating pointer structure (`_MP_`) is.
     public var base: GuestAddress
     /// Where the configuration table (`PCMP`) is.

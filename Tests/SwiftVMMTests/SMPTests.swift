@@ -43,7 +43,7 @@ import X86Boot
 
     @Test func applicationProcessorsWaitForSIPIUntilTheGuestStartsThem() throws {
         let m = try machine(.firmware(.protectedSmp), vcpus: 3)
-        #expect(try m.applicationProcessorMPStates() == [1, 1], "KVM_MP_STATE_UNINITIALIZED")
+        #expect(try m.applicationProcessorMPStates() == [.uninitialized, .uninitialized], "KVM_MP_STATE_UNINITIALIZED")
     }
 
     @Test func oneProcessorOnThePCPlatformReportsAlone() throws {

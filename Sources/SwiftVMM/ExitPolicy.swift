@@ -1,0 +1,60 @@
+import KVM
+import Logging
+import VMCore
+
+/// What every vCPU of a machine does with each exit: the one place exit
+/// policy lives, shared by the bootstrap processor's loop and the
+/// application processors' threads.
+///
+/// I/O goes to the buses through `ExitDispatcher` (under the bus lock when
+/// other vCPUs may be using the devices) and reads are answered; a halt is
+/// final only when nothing can wake the CPU; an instruction the host's KVM
+/// could not emulate is carried out when `InstructionAssist` knows it; a kick
+/// is handed back to the loop, which knows why it was kicked.
+struct ExitPolicy {
+    /// What the loop does next.
+    enum Outcome: Hashable, Sendable {
+        /// Run the guest again.
+        case resume
+        /// The vCPU was kicked out of `KVM_RUN`: the loop looks at the
+        /// machine's lifecycle (stop, pause, console input) before running again.
+        case kicked
+        /// The machine must stop.
+        case stop(StopReason)
+    }
+
+    let dispatcher: ExitDispatcher
+    let platform: MachineConfiguration.Platform
+    /// Taken around device access when several vCPUs share the buses; `nil`
+    /// with one vCPU, whose exit path then takes no lock at all.
+    let busLock: ThreadLock<Void>?
+
+    /// Handles `exit`, which `vcpu` just returned.
+    func handle(_ exit: VMExit, on vcpu: inout KVMVCPU, assisted: inout Int) throws(MachineError) -> Outcome {
+        let action = busLock.map { lock in lock.withLock { _ in dispatcher.handle(exit) } } ?? dispatcher.handle(exit)
+        switch action {
+        case .resume:
+            return .resume
+        case .completeRead(let data):
+            vcpu.completeRead(data)
+            return .resume
+        case .halt:
+            // HLT reaches the VMM only without an in-kernel irqchip, where no
+            // device raises interrupts: a halted CPU stays halted whatever
+            // RFLAGS.IF says; report which it was.
+            let enabled: Bool
+            do { enabled = try vcpu.registers().interruptsEnabled } catch { throw .kvm(error) }
+            return .stop(.halted(interruptsEnabled: enabled))
+        case .stop(.interrupted):
+            return .kicked
+        case .stop(.internalError(1, let data)) where platform == .pc:
+            guard let assist = InstructionAssist(emulationFailure: data) else { return .stop(.internalError(suberror: 1, data: data)) }
+            do { try assist.perform(on: vcpu) } catch { throw .kvm(error) }
+            assisted += 1
+            dispatcher.logger.debug("carried out \(assist) for the guest")
+            return .resume
+        case .stop(let reason):
+            return .stop(reason)
+        }
+    }
+}

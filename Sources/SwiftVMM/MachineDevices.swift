@@ -1,0 +1,97 @@
+import ACPI
+import Devices
+import KVM
+import VMCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The devices of one machine and the buses they sit on.
+///
+/// Built the same way for a machine that boots and for one a snapshot is
+/// restored into, so that a device's saved state always finds the same
+/// device, wired to the same ports and interrupt lines, to go back into.
+final class MachineDevices {
+    let ports = PortIOBus()
+    let mmio = MMIOBus()
+    /// COM1 and its sink.
+    let serial: Serial16550
+    let serialOutput: any SerialOutput
+    /// COM2 (IRQ 3 on the PC platform) and its sink (discarding when none was given).
+    let serial2: Serial16550
+    /// COM2's and the debug console's sinks, flushed whenever COM1's is.
+    let otherOutputs: [any SerialOutput]
+    let postCodes = PostCodePort()
+    /// The PC platform's devices; `nil` on the minimal platform.
+    let pc: PCDevices?
+
+    /// The devices only a PC has.
+    struct PCDevices {
+        let i8042: I8042Controller
+        let rtc: CMOSRTC
+        let pciConfig: PCIConfigSpaceStub
+        let acpiSleep: ACPISleepControl
+        let acpiReset: ACPIResetRegister
+    }
+
+    /// Creates the devices and registers them on the buses. `vm` gives the
+    /// PC platform's interrupt lines.
+    init(io: MachineIO, platform: MachineConfiguration.Platform, memorySize: UInt64, vm: borrowing KVMVirtualMachine)
+        throws(MachineError)
+    {
+        let pc = platform == .pc
+        serialOutput = io.serialOutput ?? FileSerialOutput.standardOutput()
+        serial = Serial16550(output: serialOutput, interrupt: pc ? vm.interruptLine(PortMap.com1.irq) : nil)
+        let serial2Output = io.serial2Output ?? DiscardingSerialOutput()
+        serial2 = Serial16550(output: serial2Output, interrupt: pc ? vm.interruptLine(PortMap.com2.irq) : nil)
+        otherOutputs = [serial2Output] + (io.debugConsoleOutput.map { [$0] } ?? [])
+        if pc {
+            let acpi = PlatformSetup.acpiConfiguration(vcpuCount: 1)
+            self.pc = PCDevices(
+                i8042: I8042Controller(
+                    keyboardInterrupt: vm.interruptLine(PortMap.i8042KeyboardIRQ), auxInterrupt: vm.interruptLine(PortMap.i8042AuxIRQ)),
+                rtc: CMOSRTC(memorySize: memorySize, lowMemoryLimit: PlatformSetup.lowRAMLimit) {
+                    RTCDateTime(secondsSince1970: Int64(time(nil)))
+                },
+                pciConfig: PCIConfigSpaceStub(), acpiSleep: ACPISleepControl(softOffSleepType: acpi.s5SleepType),
+                acpiReset: ACPIResetRegister(resetValue: acpi.resetValue))
+        } else {
+            self.pc = nil
+        }
+        do {
+            try ports.register(serial, at: PortMap.com1.base, length: PortMap.com1.length)
+            try ports.register(serial2, at: PortMap.com2.base, length: PortMap.com2.length)
+            if let debugConsole = io.debugConsoleOutput {
+                try ports.register(DebugConsolePort(output: debugConsole), at: PortMap.debugConsole.base, length: PortMap.debugConsole.length)
+            }
+            try ports.register(postCodes, at: PortMap.postCode.base, length: PortMap.postCode.length)
+            try ports.register(DebugExitPort(), at: PortMap.debugExit.base, length: PortMap.debugExit.length)
+            if let devices = self.pc {
+                try ports.register(devices.i8042.dataPort, at: PortMap.i8042Data, length: I8042Controller.Port.portCount)
+                try ports.register(devices.i8042.statusCommandPort, at: PortMap.i8042StatusCommand, length: I8042Controller.Port.portCount)
+                try ports.register(devices.rtc, at: PortMap.cmos.base, length: PortMap.cmos.length)
+                try ports.register(devices.pciConfig, at: PortMap.pciConfig.base, length: PortMap.pciConfig.length)
+                try ports.register(devices.acpiSleep, at: PortMap.acpiSleep.base, length: PortMap.acpiSleep.length)
+                try ports.register(devices.acpiReset, at: PortMap.acpiReset.base, length: PortMap.acpiReset.length)
+            }
+        } catch { throw .bus(error) }
+    }
+
+    /// The PC's fw_cfg device, plugged in once its contents are known (they depend on the guest).
+    private(set) var firmwareConfig: FirmwareConfig?
+
+    /// Plugs in the PC's fw_cfg device.
+    func plug(_ firmwareConfig: FirmwareConfig) throws(MachineError) {
+        do { try ports.register(firmwareConfig, at: PortMap.firmwareConfig.base, length: PortMap.firmwareConfig.length) } catch {
+            throw .bus(error)
+        }
+        self.firmwareConfig = firmwareConfig
+    }
+
+    /// Flushes every sink.
+    func flushOutputs() {
+        serialOutput.flush()
+        for output in otherOutputs { output.flush() }
+    }
+}

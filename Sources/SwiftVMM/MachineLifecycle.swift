@@ -1,0 +1,203 @@
+import Synchronization
+import VMCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where a machine is in its life.
+public enum MachineRunState: String, Hashable, Sendable, Codable {
+    /// Built (or restored) and not run yet.
+    case notStarted
+    /// A thread is running its vCPUs.
+    case running
+    /// Every vCPU that was running is parked at an instruction boundary, with
+    /// its last I/O completed; `resume()` lets them go on.
+    case paused
+    /// A run ended (the guest stopped, a deadline passed, a stop was asked
+    /// for); a later `run()` may continue it.
+    case stopped
+}
+
+/// What every vCPU thread of one machine shares: the lock around the device
+/// buses, how the first vCPU to end the machine tells the others, and the
+/// pause gate at which running vCPUs park.
+///
+/// One instance per machine, never global. Its pause and stop state sits
+/// behind one `pthread_mutex_t` with a condition variable on it (ThreadSanitizer
+/// follows those hand-overs; see `ThreadLock`), so a paused vCPU sleeps
+/// rather than spins, and a stop wakes it.
+final class MachineLifecycle: @unchecked Sendable {
+    // Unchecked: every stored `var` is touched only with `mutex` held.
+
+    /// Held while an exit is dispatched to the buses (and while the console
+    /// feeds or flushes COM1): devices are written for one caller at a time.
+    let busLock = ThreadLock(())
+    /// Set once the machine is ending; vCPU loops leave at their next kick.
+    /// An atomic so that loops can look without taking the mutex.
+    let stopping = Atomic<Bool>(false)
+
+    /// How a vCPU (or the VMM on its behalf) ended the machine.
+    struct Stop: Sendable {
+        var outcome: Result<StopReason, MachineError>
+        var vcpu: UInt32
+        /// The registers of that vCPU when it stopped, for a failure report.
+        var report: String
+    }
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var pauseRequested = false
+    /// vCPU loops running now, and how many of them are parked.
+    private var active = 0
+    private var parked = 0
+    private var stop: Stop?
+    private var stopTaken = false
+    private var everRan = false
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(changed, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    private func locked<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    // MARK: Stopping
+
+    /// Records `stop` unless the machine is already ending; returns whether it
+    /// was the first. The caller then kicks every vCPU.
+    func record(_ stop: Stop) -> Bool {
+        locked {
+            // A stop that a finished run already returned does not count.
+            guard self.stop == nil || stopTaken else { return false }
+            self.stop = stop
+            stopTaken = false
+            stopping.store(true, ordering: .releasing)
+            // A parked vCPU must wake up to leave.
+            pthread_cond_broadcast(changed)
+            return true
+        }
+    }
+
+    /// The recorded stop, handed out once (to the loop that returns it from `run()`).
+    func takeStop() -> Stop? {
+        locked {
+            guard let stop, !stopTaken else { return nil }
+            stopTaken = true
+            return stop
+        }
+    }
+
+    /// The recorded stop, if any.
+    var recordedStop: Stop? { locked { stop } }
+
+    /// Makes vCPU loops leave at their next kick, without a stop of their own
+    /// to report (the bootstrap processor's loop already has its reason).
+    func markStopping() {
+        locked {
+            stopping.store(true, ordering: .releasing)
+            pthread_cond_broadcast(changed)
+        }
+    }
+
+    /// Clears what the previous run left, so that the machine can run again
+    /// (a guest that ended and is continued, a restored or reset machine). A
+    /// stop recorded but not yet returned (asked for before the run) stays.
+    func prepareRun() {
+        locked {
+            guard stop == nil || stopTaken else { return }
+            stop = nil
+            stopTaken = false
+            stopping.store(false, ordering: .releasing)
+        }
+    }
+
+    // MARK: Pausing
+
+    /// A vCPU loop starts: it counts until `leave()`. A loop that starts while
+    /// a pause is requested parks at once (`parkIfRequested`).
+    func enter() {
+        locked {
+            active += 1
+            everRan = true
+        }
+    }
+
+    func leave() {
+        locked {
+            active -= 1
+            pthread_cond_broadcast(changed)
+        }
+    }
+
+    /// Whether a pause is requested (cheap enough for every kick).
+    var isPauseRequested: Bool { locked { pauseRequested } }
+
+    /// Parks the calling vCPU loop while a pause is requested and the machine
+    /// is not ending; returns at once otherwise.
+    func parkIfRequested() {
+        locked {
+            guard pauseRequested, !stopping.load(ordering: .acquiring) else { return }
+            parked += 1
+            pthread_cond_broadcast(changed)
+            while pauseRequested, !stopping.load(ordering: .acquiring) { pthread_cond_wait(changed, mutex) }
+            parked -= 1
+        }
+    }
+
+    /// Asks running vCPU loops to park; returns whether a pause was already
+    /// requested. The caller kicks every vCPU, then `waitUntilQuiesced()`.
+    func requestPause() -> Bool {
+        locked {
+            defer { pauseRequested = true }
+            return pauseRequested
+        }
+    }
+
+    /// Waits until every running vCPU loop is parked (or has left).
+    func waitUntilQuiesced() {
+        locked {
+            while pauseRequested, parked < active { pthread_cond_wait(changed, mutex) }
+        }
+    }
+
+    /// Lets parked loops go on; returns whether a pause was requested.
+    @discardableResult
+    func resume() -> Bool {
+        locked {
+            defer {
+                pauseRequested = false
+                pthread_cond_broadcast(changed)
+            }
+            return pauseRequested
+        }
+    }
+
+    /// Whether no vCPU is in `KVM_RUN` or about to enter it: nothing runs, or
+    /// everything that runs is parked.
+    var isQuiescent: Bool { locked { parked == active } }
+
+    /// The state a caller sees.
+    var runState: MachineRunState {
+        locked {
+            if pauseRequested { return .paused }
+            if active > 0 { return .running }
+            return everRan ? .stopped : .notStarted
+        }
+    }
+}
