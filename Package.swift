@@ -44,7 +44,7 @@ let package = Package(
             name: "SwiftVMM",
             dependencies: [
                 "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Drive a guest exit by exit from tests: scripted devices, breakpoints, hypercalls.
         .target(name: "VMMTesting", dependencies: ["SwiftVMM", "Firmware", "Devices", "VMCore", "GuestMemory"]),

@@ -34,11 +34,15 @@ public final class Machine {
     let lifecycle = MachineLifecycle()
     /// What the machine is made of.
     public let hardware: MachineHardware
+    /// Whether KVM logs the pages the guest writes (for `reset(to:)` and migration).
+    public let trackDirtyPages: Bool
     /// What the guest was booted with, for a snapshot to carry.
     let bootRecord: BootRecord
     /// The deadline of the current `withDeadline`, read on the vCPU's thread.
     var activeDeadline: RunDeadline?
     var applicationProcessorsStarted = false
+    /// The MSRs a snapshot saves, found once (`migratableMSRIndices()`).
+    let msrIndexCache = ThreadLock<[UInt32]?>(nil)
 
     /// Runs on the bootstrap processor's thread each time another thread kicked
     /// it (console input arrived, say), before the guest runs again.
@@ -98,10 +102,12 @@ public final class Machine {
     /// The recipe every machine is built by: KVM and the VM, RAM, vCPUs,
     /// devices; then either the guest loaded and its entry state set, or
     /// nothing, for a snapshot's state to go into.
-    init(hardware: MachineHardware, io: MachineIO, memory providedMemory: consuming GuestMemory?, contents: Contents)
-        throws(MachineError)
-    {
+    init(
+        hardware: MachineHardware, io: MachineIO, memory providedMemory: consuming GuestMemory?, contents: Contents,
+        trackDirtyPages: Bool = false
+    ) throws(MachineError) {
         logger = io.logger
+        self.trackDirtyPages = trackDirtyPages
         self.hardware = hardware
         let platform = hardware.platform
         let size = hardware.memorySize
@@ -122,11 +128,15 @@ public final class Machine {
         } else {
             do { memory = try GuestMemory(regions: PlatformSetup.ramLayout(size: size, platform: platform)) } catch { throw .memory(error) }
         }
+        // KVM's dirty log sees only the guest's writes; the VMM's own go in
+        // GuestMemory's log, so that a reset misses neither.
+        if trackDirtyPages { memory.trackHostWrites() }
         let maximumVCPUs: Int
         do {
             for (slot, mapping) in memory.hostMappings.enumerated() {
                 try vm.setUserMemoryRegion(
-                    slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress)
+                    slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress,
+                    logDirtyPages: trackDirtyPages)
             }
             maximumVCPUs = min(MachineConfiguration.maximumVCPUCount, max(1, Int(try kvm.checkExtension(.maxVCPUs))))
         } catch { throw .kvm(error) }

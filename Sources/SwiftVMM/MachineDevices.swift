@@ -63,7 +63,8 @@ final class MachineDevices {
             try ports.register(serial, at: PortMap.com1.base, length: PortMap.com1.length)
             try ports.register(serial2, at: PortMap.com2.base, length: PortMap.com2.length)
             if let debugConsole = io.debugConsoleOutput {
-                try ports.register(DebugConsolePort(output: debugConsole), at: PortMap.debugConsole.base, length: PortMap.debugConsole.length)
+                try ports.register(
+                    DebugConsolePort(output: debugConsole), at: PortMap.debugConsole.base, length: PortMap.debugConsole.length)
             }
             try ports.register(postCodes, at: PortMap.postCode.base, length: PortMap.postCode.length)
             try ports.register(DebugExitPort(), at: PortMap.debugExit.base, length: PortMap.debugExit.length)
@@ -93,5 +94,30 @@ final class MachineDevices {
     func flushOutputs() {
         serialOutput.flush()
         for output in otherOutputs { output.flush() }
+    }
+}
+
+extension MachineDevices {
+    /// Every device's state. The caller holds the bus lock.
+    var states: MachineSnapshot.DeviceStates {
+        MachineSnapshot.DeviceStates(
+            com1: serial.state, com2: serial2.state, postCode: postCodes.state, i8042: pc?.i8042.state, rtc: pc?.rtc.state,
+            pciConfig: pc?.pciConfig.state, acpiSleep: pc?.acpiSleep.state, firmwareConfig: firmwareConfig?.state)
+    }
+
+    /// Puts every device's state back; each device validates its own. The
+    /// caller holds the bus lock and has checked that the states fit this
+    /// platform (`MachineSnapshot.validate()`).
+    func restore(_ states: MachineSnapshot.DeviceStates) throws(DeviceStateError) {
+        try serial.restore(states.com1)
+        try serial2.restore(states.com2)
+        try postCodes.restore(states.postCode)
+        if let pc {
+            if let state = states.i8042 { try pc.i8042.restore(state) }
+            if let state = states.rtc { try pc.rtc.restore(state) }
+            if let state = states.pciConfig { try pc.pciConfig.restore(state) }
+            if let state = states.acpiSleep { try pc.acpiSleep.restore(state) }
+        }
+        if let firmwareConfig, let state = states.firmwareConfig { try firmwareConfig.restore(state) }
     }
 }

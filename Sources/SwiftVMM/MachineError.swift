@@ -22,6 +22,12 @@ public enum MachineError: Error, CustomStringConvertible {
     case mpTable(MPTableError)
     /// A CPUID feature name no `CPUIDFeature` has (in a snapshot or specification).
     case unknownCPUIDFeature(String)
+    /// A snapshot could not be written, read or restored.
+    case snapshot(SnapshotError)
+    /// A device refused the state it was given (from a snapshot).
+    case deviceState(DeviceStateError)
+    /// `reset(to:)` needs a machine with dirty-page tracking (a clone).
+    case dirtyTrackingOff
     /// The operation needs every vCPU out of `KVM_RUN` (paused, or not running).
     case notQuiescent(operation: String)
 
@@ -43,6 +49,10 @@ public enum MachineError: Error, CustomStringConvertible {
                 "\(count) vCPUs need the PC platform: the minimal platform has no local APICs, so nothing could start the other processors"
         case .mpTable(let error): return error.description
         case .unknownCPUIDFeature(let name): return "unknown CPUID feature '\(name)'"
+        case .snapshot(let error): return error.description
+        case .deviceState(let error): return "device state: \(error)"
+        case .dirtyTrackingOff:
+            return "this machine does not track the pages its guest writes: reset a clone made with Machine.clone(_:)"
         case .notQuiescent(let operation):
             return "cannot \(operation) while vCPUs are running: pause the machine first"
         }
