@@ -91,11 +91,11 @@ final class ApplicationProcessor: @unchecked Sendable {
     }
 
     /// `KVM_MP_STATE_UNINITIALIZED`: waiting for INIT and SIPI.
-    static let waitForSIPI: UInt32 = 1
+    static let waitForSIPI: MPState = .uninitialized
 
     /// The vCPU's multiprocessing state; only before `start()` (while its
     /// thread is in `KVM_RUN`, KVM holds the vCPU and the ioctl would wait).
-    func mpState() throws(KVMError) -> UInt32 {
+    func mpState() throws(KVMError) -> MPState {
         precondition(!started, "the vCPU belongs to its thread")
         return try vcpu.mpState()
     }

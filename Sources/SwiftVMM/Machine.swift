@@ -338,7 +338,7 @@ public final class Machine {
     /// KVM_MP_STATE_HALTED with RFLAGS.IF clear: only an NMI could wake it, and no device sends one.
     private func isHaltedWithInterruptsOff() throws(MachineError) -> Bool {
         let halted: Bool
-        do { halted = try vcpu.mpState() == 3 } catch { throw .kvm(error) }
+        do { halted = try vcpu.mpState() == .halted } catch { throw .kvm(error) }
         guard halted else { return false }
         return try !registers().interruptsEnabled
     }
@@ -385,7 +385,7 @@ public final class Machine {
     func applicationProcessorMPStates() throws(MachineError) -> [UInt32] {
         var states: [UInt32] = []
         for processor in applicationProcessors {
-            do { states.append(try processor.mpState()) } catch { throw .kvm(error) }
+            do { states.append(try processor.mpState().rawValue) } catch { throw .kvm(error) }
         }
         return states
     }
