@@ -27,6 +27,16 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case getLAPIC, setLAPIC
     case getMPState, setMPState
     case getVCPUEvents, setVCPUEvents
+    case getMSRIndexList
+    case getXSAVE, getXSAVE2, setXSAVE
+    case getXCRs, setXCRs
+    case getDebugRegisters, setDebugRegisters
+    case getTSCKHz, setTSCKHz
+    case getIRQChip(chip: UInt32), setIRQChip(chip: UInt32)
+    case getPIT, setPIT
+    case getClock, setClock
+    case getDirtyLog(slot: UInt32), clearDirtyLog(slot: UInt32)
+    case enableCapability(capability: Int32)
 
     public var description: String {
         switch self {
@@ -62,6 +72,25 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .setMPState: return "KVM_SET_MP_STATE"
         case .getVCPUEvents: return "KVM_GET_VCPU_EVENTS"
         case .setVCPUEvents: return "KVM_SET_VCPU_EVENTS"
+        case .getMSRIndexList: return "KVM_GET_MSR_INDEX_LIST"
+        case .getXSAVE: return "KVM_GET_XSAVE"
+        case .getXSAVE2: return "KVM_GET_XSAVE2"
+        case .setXSAVE: return "KVM_SET_XSAVE"
+        case .getXCRs: return "KVM_GET_XCRS"
+        case .setXCRs: return "KVM_SET_XCRS"
+        case .getDebugRegisters: return "KVM_GET_DEBUGREGS"
+        case .setDebugRegisters: return "KVM_SET_DEBUGREGS"
+        case .getTSCKHz: return "KVM_GET_TSC_KHZ"
+        case .setTSCKHz: return "KVM_SET_TSC_KHZ"
+        case .getIRQChip(let chip): return "KVM_GET_IRQCHIP (chip \(chip))"
+        case .setIRQChip(let chip): return "KVM_SET_IRQCHIP (chip \(chip))"
+        case .getPIT: return "KVM_GET_PIT2"
+        case .setPIT: return "KVM_SET_PIT2"
+        case .getClock: return "KVM_GET_CLOCK"
+        case .setClock: return "KVM_SET_CLOCK"
+        case .getDirtyLog(let slot): return "KVM_GET_DIRTY_LOG (slot \(slot))"
+        case .clearDirtyLog(let slot): return "KVM_CLEAR_DIRTY_LOG (slot \(slot))"
+        case .enableCapability(let capability): return "KVM_ENABLE_CAP (capability \(capability))"
         }
     }
 }
@@ -76,6 +105,12 @@ public enum KVMError: Error, Hashable, Sendable, CustomStringConvertible {
     case missingCapability(String)
     /// KVM accepted fewer MSRs than asked (`KVM_GET_MSRS`/`KVM_SET_MSRS` return a count).
     case msrsRejected(index: UInt32, operation: KVMOperation)
+    /// Saved state handed to `operation` has the wrong size for `field`: KVM
+    /// would read (or write) past it, or silently ignore the rest, so it is
+    /// refused before any ioctl.
+    case stateSizeMismatch(field: String, expected: Int, actual: Int, operation: KVMOperation)
+    /// KVM reported, or saved state holds, a value swiftvmm does not know for `field`.
+    case unknownStateValue(field: String, value: UInt64, operation: KVMOperation)
 
     /// The operation that failed, if this error came from one.
     public var operation: KVMOperation? {
@@ -111,6 +146,10 @@ public enum KVMError: Error, Hashable, Sendable, CustomStringConvertible {
             return "KVM lacks a capability swiftvmm needs: \(name)"
         case .msrsRejected(let index, let operation):
             return "\(operation) rejected MSR \(hex(index))"
+        case .stateSizeMismatch(let field, let expected, let actual, let operation):
+            return "\(operation) not attempted: \(field) holds \(actual) entries, KVM takes \(expected)"
+        case .unknownStateValue(let field, let value, let operation):
+            return "\(operation): unknown \(field) \(value)"
         }
     }
 

@@ -22,6 +22,15 @@ public struct KVMCapability: RawRepresentable, Hashable, Sendable {
     public static let maxVCPUs = KVMCapability(rawValue: KVM_CAP_MAX_VCPUS)
     public static let nrMemorySlots = KVMCapability(rawValue: KVM_CAP_NR_MEMSLOTS)
     public static let extendedCPUID = KVMCapability(rawValue: KVM_CAP_EXT_CPUID)
+    public static let xsave = KVMCapability(rawValue: KVM_CAP_XSAVE)
+    /// The XSAVE area's size in bytes, asked of a VM.
+    public static let xsave2 = KVMCapability(rawValue: KVM_CAP_XSAVE2)
+    public static let xcrs = KVMCapability(rawValue: KVM_CAP_XCRS)
+    public static let debugRegisters = KVMCapability(rawValue: KVM_CAP_DEBUGREGS)
+    public static let adjustClock = KVMCapability(rawValue: KVM_CAP_ADJUST_CLOCK)
+    public static let tscControl = KVMCapability(rawValue: KVM_CAP_TSC_CONTROL)
+    /// The dirty-log options a VM can enable (`KVM_DIRTY_LOG_*` bits).
+    public static let manualDirtyLogProtect2 = KVMCapability(rawValue: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
 }
 
 /// An open `/dev/kvm`: the entry point to the hypervisor. Closes it when it ends.
@@ -94,4 +103,71 @@ public struct KVMSystem: ~Copyable {
             capacity *= 2
         }
     }
+
+    /// Every MSR KVM can save and restore on this host: the ones the host CPU
+    /// has and the ones KVM emulates. The corresponding ioctl is `KVM_GET_MSR_INDEX_LIST`.
+    public func msrIndexList() throws(KVMError) -> [UInt32] {
+        var capacity = 256
+        while true {
+            let indices: [UInt32]? = try withFlexibleArray(kvm_msr_list.self, UInt32.self, count: capacity) {
+                (header, entries) throws(KVMError) -> [UInt32]? in
+                header.pointee.nmsrs = UInt32(capacity)
+                let result = ckvm_get_msr_index_list(fd, header)
+                if result == -E2BIG { return nil }
+                _ = try check(result, .getMSRIndexList)
+                return Array(UnsafeBufferPointer(start: entries, count: Int(header.pointee.nmsrs)))
+            }
+            if let indices { return indices }
+            capacity *= 2
+        }
+    }
+
+    /// The MSRs a snapshot or migration has to carry on this host: those of
+    /// `msrIndexList()` that `isMigratableMSR(_:)` accepts, plus the MTRRs,
+    /// which KVM emulates for every guest but does not list. Probe them on a
+    /// vCPU with `KVMVCPU.migratableMSRs(from:)` before relying on them.
+    /// The corresponding ioctl is `KVM_GET_MSR_INDEX_LIST`.
+    public func migratableMSRIndices() throws(KVMError) -> [UInt32] {
+        var seen = Set<UInt32>()
+        return (try msrIndexList().filter(Self.isMigratableMSR) + MigratableMSR.mtrrs).filter { seen.insert($0).inserted }
+    }
+
+    /// Whether MSR `index` holds guest state that must travel with a snapshot.
+    ///
+    /// EFER and APIC_BASE are not among them: they travel in the special
+    /// registers, and writing them as MSRs too would race that. Performance
+    /// counters, machine-check banks and read-only identification MSRs are
+    /// left out: the new vCPU's own values are right for it.
+    public static func isMigratableMSR(_ index: UInt32) -> Bool {
+        MigratableMSR.singles.contains(index) || MigratableMSR.mtrrRange.contains(index)
+            || MigratableMSR.kvmParavirtualRange.contains(index)
+    }
+}
+
+/// The MSRs `KVMSystem.isMigratableMSR(_:)` accepts, by number.
+enum MigratableMSR {
+    static let singles: Set<UInt32> = [
+        0x10,  // IA32_TSC
+        0x3b,  // IA32_TSC_ADJUST
+        0x6e0,  // IA32_TSC_DEADLINE (needs the in-kernel LAPIC)
+        0x174, 0x175, 0x176,  // IA32_SYSENTER_CS/ESP/EIP
+        0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084,  // STAR, LSTAR, CSTAR, SFMASK
+        0xc000_0100, 0xc000_0101, 0xc000_0102,  // FS_BASE, GS_BASE, KERNEL_GS_BASE
+        0xc000_0103,  // TSC_AUX
+        0x1a0,  // IA32_MISC_ENABLE
+        0x277,  // IA32_PAT
+        0xfe,  // IA32_MTRRCAP
+        0x17a, 0x17b,  // IA32_MCG_STATUS, IA32_MCG_CTL
+        0x11, 0x12,  // MSR_KVM_WALL_CLOCK, MSR_KVM_SYSTEM_TIME (legacy numbers)
+        0x48,  // IA32_SPEC_CTRL
+        0xda0,  // IA32_XSS (supervisor XSAVE components)
+    ]
+    /// The variable-range MTRR pairs, the fixed-range MTRRs and MTRRdefType (PAT is listed above).
+    static let mtrrRange: ClosedRange<UInt32> = 0x200...0x2ff
+    /// MSR_KVM_WALL_CLOCK_NEW, SYSTEM_TIME_NEW, ASYNC_PF_EN, STEAL_TIME, PV_EOI_EN,
+    /// POLL_CONTROL, ASYNC_PF_INT and ASYNC_PF_ACK all live here.
+    static let kvmParavirtualRange: ClosedRange<UInt32> = 0x4b56_4d00...0x4b56_4dff
+    /// The MTRRs KVM emulates for every vCPU without listing them: MTRRCAP,
+    /// the eight variable pairs, the eleven fixed ranges and MTRRdefType.
+    static let mtrrs: [UInt32] = [0xfe] + Array(0x200...0x20f) + [0x250, 0x258, 0x259] + Array(0x268...0x26f) + [0x2ff]
 }

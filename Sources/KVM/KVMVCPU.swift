@@ -9,9 +9,19 @@ import VMCore
 /// A virtual CPU: its file descriptor and its `kvm_run` page. Releases both when it ends.
 public struct KVMVCPU: ~Copyable, VirtualCPU {
     let fd: Int32
-    private let page: RunPage
+    let page: RunPage
+    /// Bytes in this host's XSAVE area (`KVM_CAP_XSAVE2`, or 4096 with only
+    /// `KVM_CAP_XSAVE`); 0 where KVM has no XSAVE and state goes through `kvm_fpu`.
+    let xsaveSize: Int
+    /// Whether `KVM_GET_XSAVE2` exists (`KVM_GET_XSAVE` truncates at 4096 bytes).
+    let usesXSAVE2: Bool
+    /// Whether `KVM_GET_XCRS` exists (it needs XSAVE on the host).
+    let hasXCRs: Bool
 
-    init(fd: Int32, runPageSize: Int) throws(KVMError) {
+    init(fd: Int32, runPageSize: Int, xsaveSize: Int = 0, usesXSAVE2: Bool = false, hasXCRs: Bool = false) throws(KVMError) {
+        self.xsaveSize = xsaveSize
+        self.usesXSAVE2 = usesXSAVE2
+        self.hasXCRs = hasXCRs
         // The fd is ours from the moment the ioctl returned it: close it if the
         // mapping fails, because `self` (whose deinit would) does not exist yet.
         do throws(KVMError) {
@@ -131,22 +141,36 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
         return withUnsafeBytes(of: state.regs) { Array($0) }
     }
 
+    /// The size of the local APIC's register page.
+    public static let lapicPageSize = MemoryLayout<kvm_lapic_state>.size
+
+    /// Replaces the local APIC's register page. A page of any other size than
+    /// `lapicPageSize` is refused: a short one would leave stale registers behind.
     /// The corresponding ioctl is `KVM_SET_LAPIC`.
     public func setLAPICRegisters(_ registers: [UInt8]) throws(KVMError) {
-        var state = kvm_lapic_state()
-        withUnsafeMutableBytes(of: &state.regs) { raw in
-            for (i, byte) in registers.prefix(raw.count).enumerated() { raw[i] = byte }
-        }
+        var state = try Self.lapicState(registers)
         _ = try check(ckvm_set_lapic(fd, &state), .setLAPIC)
     }
 
-    /// The vCPU's multiprocessing state (`KVM_MP_STATE_*`: 0 runnable,
-    /// 1 uninitialized, 2 init-received, 3 halted, 4 SIPI-received).
+    static func lapicState(_ registers: [UInt8]) throws(KVMError) -> kvm_lapic_state {
+        var state = kvm_lapic_state()
+        guard registers.count == lapicPageSize else {
+            throw .stateSizeMismatch(field: "LAPIC register page", expected: lapicPageSize, actual: registers.count, operation: .setLAPIC)
+        }
+        withUnsafeMutableBytes(of: &state.regs) { raw in raw.copyBytes(from: registers) }
+        return state
+    }
+
+    /// The vCPU's multiprocessing state. A value KVM defines for other
+    /// architectures only is still decoded; one no header defines throws.
     /// The corresponding ioctl is `KVM_GET_MP_STATE`.
     public func mpState() throws(KVMError) -> MPState {
         var state = kvm_mp_state()
         _ = try check(ckvm_get_mp_state(fd, &state), .getMPState)
-        return MPState(rawValue: state.mp_state)
+        guard let value = MPState(rawValue: state.mp_state) else {
+            throw .unknownStateValue(field: "MP state", value: UInt64(state.mp_state), operation: .getMPState)
+        }
+        return value
     }
 
     /// The corresponding ioctl is `KVM_SET_MP_STATE`.

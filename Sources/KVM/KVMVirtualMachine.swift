@@ -12,6 +12,9 @@ import VMCore
 public struct KVMVirtualMachine: ~Copyable {
     let fd: Int32
     let vcpuMmapSize: Int
+    /// The page count of each slot registered with dirty logging, so that a
+    /// dirty bitmap is always as large as KVM will write it.
+    let dirtyLogSlots = ThreadLock<[UInt32: Int]>([:])
 
     init(fd: Int32, vcpuMmapSize: Int) {
         self.fd = fd
@@ -27,13 +30,23 @@ public struct KVMVirtualMachine: ~Copyable {
     /// writes it on the guest's behalf. `GuestMemory.hostMappings` provides
     /// addresses that meet this when the memory outlives the VM.
     /// The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    ///
+    /// With `logDirtyPages`, KVM records every page the guest (or KVM on its
+    /// behalf) writes, for `dirtyLog(slot:pageCount:)`; it costs a write fault
+    /// per page after each harvest, so only slots that are snapshotted or
+    /// migrated should have it.
     public func setUserMemoryRegion(
-        slot: UInt32, guestAddress: GuestAddress, size: UInt64, hostAddress: UInt, readOnly: Bool = false
+        slot: UInt32, guestAddress: GuestAddress, size: UInt64, hostAddress: UInt, readOnly: Bool = false,
+        logDirtyPages: Bool = false
     ) throws(KVMError) {
+        var flags: UInt32 = readOnly ? UInt32(KVM_MEM_READONLY) : 0
+        if logDirtyPages { flags |= UInt32(KVM_MEM_LOG_DIRTY_PAGES) }
         var region = kvm_userspace_memory_region(
-            slot: slot, flags: readOnly ? UInt32(KVM_MEM_READONLY) : 0, guest_phys_addr: guestAddress.rawValue,
-            memory_size: size, userspace_addr: UInt64(hostAddress))
+            slot: slot, flags: flags, guest_phys_addr: guestAddress.rawValue, memory_size: size, userspace_addr: UInt64(hostAddress))
         _ = try check(ckvm_set_user_memory_region(fd, &region), .setUserMemoryRegion(slot: slot))
+        dirtyLogSlots.withLock { slots in
+            slots[slot] = logDirtyPages && size > 0 ? Int(size / Self.dirtyPageSize) : nil
+        }
     }
 
     /// Sets the guest-physical address of the three pages Intel VT-x needs for a
@@ -100,7 +113,14 @@ public struct KVMVirtualMachine: ~Copyable {
     /// The corresponding ioctl is `KVM_CREATE_VCPU`.
     public func createVCPU(id: UInt32) throws(KVMError) -> KVMVCPU {
         let vcpuFD = try check(ckvm_create_vcpu(fd, UInt(id)), .createVCPU(id: id))
-        return try KVMVCPU(fd: vcpuFD, runPageSize: vcpuMmapSize)
+        // What the vCPU's state is made of on this host, asked once here so that
+        // saving state needs no capability checks.
+        let xsave2Size = Int(ckvm_check_extension(fd, Int(KVM_CAP_XSAVE2)))
+        let hasXSAVE = ckvm_check_extension(fd, Int(KVM_CAP_XSAVE)) > 0
+        let hasXCRs = ckvm_check_extension(fd, Int(KVM_CAP_XCRS)) > 0
+        let xsaveSize = xsave2Size > 0 ? xsave2Size : (hasXSAVE ? MemoryLayout<kvm_xsave>.size : 0)
+        return try KVMVCPU(
+            fd: vcpuFD, runPageSize: vcpuMmapSize, xsaveSize: xsaveSize, usesXSAVE2: xsave2Size > 0, hasXCRs: hasXCRs)
     }
 }
 

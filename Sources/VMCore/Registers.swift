@@ -1,5 +1,5 @@
 /// The general-purpose registers, RIP and RFLAGS (`struct kvm_regs`).
-public struct Registers: Hashable, Sendable {
+public struct Registers: Codable, Hashable, Sendable {
     public var rax: UInt64 = 0, rbx: UInt64 = 0, rcx: UInt64 = 0, rdx: UInt64 = 0
     public var rsi: UInt64 = 0, rdi: UInt64 = 0, rsp: UInt64 = 0, rbp: UInt64 = 0
     public var r8: UInt64 = 0, r9: UInt64 = 0, r10: UInt64 = 0, r11: UInt64 = 0
@@ -15,7 +15,7 @@ public struct Registers: Hashable, Sendable {
 }
 
 /// A segment register with its hidden descriptor cache (`struct kvm_segment`).
-public struct Segment: Hashable, Sendable {
+public struct Segment: Codable, Hashable, Sendable {
     public var base: UInt64 = 0
     public var limit: UInt32 = 0xffff
     public var selector: UInt16 = 0
@@ -55,7 +55,7 @@ public struct Segment: Hashable, Sendable {
 }
 
 /// The GDTR or IDTR.
-public struct DescriptorTable: Hashable, Sendable {
+public struct DescriptorTable: Codable, Hashable, Sendable {
     public var base: UInt64
     public var limit: UInt16
     public init(base: UInt64 = 0, limit: UInt16 = 0xffff) {
@@ -65,7 +65,7 @@ public struct DescriptorTable: Hashable, Sendable {
 }
 
 /// Segment, control and descriptor-table registers (`struct kvm_sregs`).
-public struct SpecialRegisters: Hashable, Sendable {
+public struct SpecialRegisters: Codable, Hashable, Sendable {
     public var cs = Segment(type: 0xb), ds = Segment(type: 0x3), es = Segment(type: 0x3)
     public var fs = Segment(type: 0x3), gs = Segment(type: 0x3), ss = Segment(type: 0x3)
     public var tr = Segment(type: 0xb, s: false)
@@ -84,7 +84,7 @@ public struct SpecialRegisters: Hashable, Sendable {
 }
 
 /// The x87/SSE state (`struct kvm_fpu`).
-public struct FPUState: Hashable, Sendable {
+public struct FPUState: Codable, Hashable, Sendable {
     /// ST0-ST7 / MM0-MM7, 16 bytes each (80 bits used).
     public var fpr: [[UInt8]] = Array(repeating: Array(repeating: 0, count: 16), count: 8)
     /// The x87 control word; 0x37f is its value after FNINIT (all exceptions masked).

@@ -33,6 +33,16 @@ static inline int ckvm_create_irqchip(int vm_fd) { CKVM_FORWARD(ioctl(vm_fd, KVM
 static inline int ckvm_create_pit2(int vm_fd, const struct kvm_pit_config *config) { CKVM_FORWARD(ioctl(vm_fd, KVM_CREATE_PIT2, config)); }
 static inline int ckvm_irq_line(int vm_fd, const struct kvm_irq_level *level) { CKVM_FORWARD(ioctl(vm_fd, KVM_IRQ_LINE, level)); }
 static inline int ckvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *routing) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_GSI_ROUTING, routing)); }
+static inline int ckvm_get_irqchip(int vm_fd, struct kvm_irqchip *chip) { CKVM_FORWARD(ioctl(vm_fd, KVM_GET_IRQCHIP, chip)); }
+static inline int ckvm_set_irqchip(int vm_fd, const struct kvm_irqchip *chip) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_IRQCHIP, chip)); }
+static inline int ckvm_get_pit2(int vm_fd, struct kvm_pit_state2 *state) { CKVM_FORWARD(ioctl(vm_fd, KVM_GET_PIT2, state)); }
+static inline int ckvm_set_pit2(int vm_fd, const struct kvm_pit_state2 *state) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_PIT2, state)); }
+static inline int ckvm_get_clock(int vm_fd, struct kvm_clock_data *clock) { CKVM_FORWARD(ioctl(vm_fd, KVM_GET_CLOCK, clock)); }
+static inline int ckvm_set_clock(int vm_fd, const struct kvm_clock_data *clock) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_CLOCK, clock)); }
+static inline int ckvm_get_dirty_log(int vm_fd, const struct kvm_dirty_log *log) { CKVM_FORWARD(ioctl(vm_fd, KVM_GET_DIRTY_LOG, log)); }
+static inline int ckvm_clear_dirty_log(int vm_fd, const struct kvm_clear_dirty_log *log) { CKVM_FORWARD(ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, log)); }
+// KVM_ENABLE_CAP on the VM fd (VM-wide capabilities such as KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2).
+static inline int ckvm_enable_cap(int fd, const struct kvm_enable_cap *cap) { CKVM_FORWARD(ioctl(fd, KVM_ENABLE_CAP, cap)); }
 
 // MARK: vCPU ioctls
 
@@ -52,6 +62,18 @@ static inline int ckvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state) { C
 static inline int ckvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_MP_STATE, state)); }
 static inline int ckvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *events) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, events)); }
 static inline int ckvm_set_vcpu_events(int vcpu_fd, const struct kvm_vcpu_events *events) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, events)); }
+static inline int ckvm_get_xsave(int vcpu_fd, struct kvm_xsave *xsave) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_XSAVE, xsave)); }
+// `xsave` must have room for KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes (asked of the VM fd).
+static inline int ckvm_get_xsave2(int vcpu_fd, struct kvm_xsave *xsave) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_XSAVE2, xsave)); }
+// KVM reads as many bytes as KVM_GET_XSAVE2 writes.
+static inline int ckvm_set_xsave(int vcpu_fd, const struct kvm_xsave *xsave) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_XSAVE, xsave)); }
+static inline int ckvm_get_xcrs(int vcpu_fd, struct kvm_xcrs *xcrs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_XCRS, xcrs)); }
+static inline int ckvm_set_xcrs(int vcpu_fd, const struct kvm_xcrs *xcrs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_XCRS, xcrs)); }
+static inline int ckvm_get_debugregs(int vcpu_fd, struct kvm_debugregs *regs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_DEBUGREGS, regs)); }
+static inline int ckvm_set_debugregs(int vcpu_fd, const struct kvm_debugregs *regs) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_DEBUGREGS, regs)); }
+// Returns the guest TSC frequency in kHz.
+static inline int ckvm_get_tsc_khz(int vcpu_fd) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_TSC_KHZ, 0)); }
+static inline int ckvm_set_tsc_khz(int vcpu_fd, unsigned long khz) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_TSC_KHZ, khz)); }
 static inline int ckvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *debug) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, debug)); }
 
 // MARK: kvm_run fields another thread writes
