@@ -58,6 +58,42 @@ public final class ACPISleepControl: PortIODevice {
         self.softOffSleepType = softOffSleepType & (Control.sleepTypeMask >> Control.sleepTypeShift)
     }
 
+    // MARK: Saved state
+
+    /// The two registers' contents, as a plain value for snapshots, clones
+    /// and migration. `softOffSleepType` is configuration (it must match the
+    /// DSDT), not state.
+    public struct State: Codable, Hashable, Sendable {
+        /// SLP_TYP from the last write to the control register, 0-7.
+        public var lastSleepType: UInt8
+        /// WAK_STS.
+        public var wakeStatus: Bool
+
+        /// A state from its fields, taken as given; `restore(_:)` checks them.
+        public init(lastSleepType: UInt8, wakeStatus: Bool) {
+            self.lastSleepType = lastSleepType
+            self.wakeStatus = wakeStatus
+        }
+    }
+
+    /// The registers' current state. Taking it changes nothing.
+    public var state: State { State(lastSleepType: lastSleepType, wakeStatus: wakeStatus) }
+
+    /// Replaces the registers' contents with `state`. There is no interrupt line to drive.
+    ///
+    /// - Throws: `DeviceStateError` if `lastSleepType` does not fit SLP_TYP's
+    ///   three bits, without changing anything.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        let maximum = Control.sleepTypeMask >> Control.sleepTypeShift
+        guard state.lastSleepType <= maximum else {
+            throw DeviceStateError(
+                device: "ACPISleepControl", field: "lastSleepType",
+                problem: .outOfRange(value: Int(state.lastSleepType), valid: 0...Int(maximum)))
+        }
+        lastSleepType = state.lastSleepType
+        wakeStatus = state.wakeStatus
+    }
+
     /// Reads `size` bytes from consecutive offsets, lowest first.
     public func read(offset: UInt16, size: Int) -> UInt64 {
         var value: UInt64 = 0
@@ -108,6 +144,9 @@ public final class ACPISleepControl: PortIODevice {
 /// One port, 8 bits wide: writing the FADT's RESET_VALUE resets the machine;
 /// any other value is ignored, as is anything at another offset. Reads return
 /// 0, since the register is write-only.
+///
+/// It has no saved state: a write acts at once and leaves nothing behind,
+/// and `resetValue` is configuration (it must match the FADT).
 public final class ACPIResetRegister: PortIODevice {
     /// The one port the register takes.
     public static let portCount: UInt16 = 1

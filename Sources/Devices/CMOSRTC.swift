@@ -7,7 +7,7 @@ import VMCore
 ///
 /// | offset | read                      | write                                   |
 /// |--------|---------------------------|-----------------------------------------|
-/// | 0      | all ones (write-only)     | index: bits 6-0 select a byte; bit 7 (NMI disable) is ignored |
+/// | 0      | all ones (write-only)     | index: bits 6-0 select a byte; bit 7 (NMI disable) is kept but gates nothing |
 /// | 1      | the selected byte         | the selected byte                       |
 ///
 /// A wider access covers consecutive offsets, low byte first, so `outw` to
@@ -16,10 +16,14 @@ import VMCore
 ///
 /// The time registers read the injected clock on every access, so the clock
 /// never stops and status A's UIP bit is never set: a guest waiting for the
-/// update cycle to end never waits. The guest cannot set the clock: writes
-/// to the time registers (and status B's SET bit) are ignored, so a guest
-/// always reads the host's time and `hwclock --systohc` is harmless. The
-/// alarm registers and all other bytes are plain RAM.
+/// update cycle to end never waits. By default the guest cannot set the
+/// clock: writes to the time registers (and status B's SET bit) are ignored,
+/// so a guest always reads the host's time and `hwclock --systohc` is
+/// harmless. A machine made with `allowsGuestClockWrites` lets the guest set
+/// it instead; the device then keeps the guest's time as an offset from the
+/// injected clock (`clockOffset`), so the guest's clock keeps running with
+/// the host's and survives a snapshot as a number, not a closure. The alarm
+/// registers and all other bytes are plain RAM.
 ///
 /// No interrupt is emulated (there is no IRQ 8 line), so status C never has
 /// a flag to report and reads 0.
@@ -64,6 +68,7 @@ public final class CMOSRTC: PortIODevice {
 
     /// Index port: bit 7 gates NMI on a PC, bits 6-0 select the byte.
     private static let indexMask: UInt8 = 0b0111_1111
+    private static let nmiDisable: UInt8 = 0b1000_0000
 
     /// Status register A.
     private enum StatusA {
@@ -97,6 +102,14 @@ public final class CMOSRTC: PortIODevice {
     // MARK: State
 
     private let clock: () -> RTCDateTime
+    /// Whether writes to the time registers set the guest's clock.
+    public let allowsGuestClockWrites: Bool
+    /// Seconds the guest's clock runs ahead of the injected clock (negative:
+    /// behind). Zero unless the guest set the clock or a state was restored.
+    public private(set) var clockOffset: Int64 = 0
+    /// Index port bit 7, the PC's NMI disable, as last written. Stored so
+    /// that a snapshot keeps it; nothing here delivers NMIs, so it gates nothing.
+    public private(set) var nmiDisabled = false
     /// CMOS RAM, allocated once. The bytes of the time and status registers
     /// are unused: those registers are computed on each read.
     private var ram = [UInt8](repeating: 0, count: CMOSRTC.ramSize)
@@ -111,13 +124,16 @@ public final class CMOSRTC: PortIODevice {
     ///   - lowMemoryLimit: The guest-physical address where RAM below 4 GiB
     ///     ends (the start of the 32-bit MMIO hole); RAM beyond it is
     ///     reported above 4 GiB. Pass the machine's real split.
+    ///   - allowsGuestClockWrites: Whether the guest may set the clock (see
+    ///     the type's comment). Off by default, as the guest then always reads the host's time.
     ///   - clock: The current date and time, called on every read of a
     ///     time register. Tests pass a fixed value; the machine passes the host's UTC time.
     public init(
-        memorySize: UInt64, lowMemoryLimit: UInt64 = CMOSRTC.defaultLowMemoryLimit,
+        memorySize: UInt64, lowMemoryLimit: UInt64 = CMOSRTC.defaultLowMemoryLimit, allowsGuestClockWrites: Bool = false,
         clock: @escaping () -> RTCDateTime
     ) {
         self.clock = clock
+        self.allowsGuestClockWrites = allowsGuestClockWrites
         ram[Int(Index.statusA)] = StatusA.powerOn
         ram[Int(Index.statusB)] = StatusB.powerOn
         storeMemorySize(memorySize, lowMemoryLimit: lowMemoryLimit)
@@ -144,6 +160,7 @@ public final class CMOSRTC: PortIODevice {
             let byteValue = UInt8(truncatingIfNeeded: value >> (UInt64(byte) * 8))
             if port == 0 {
                 index = byteValue & Self.indexMask
+                nmiDisabled = byteValue & Self.nmiDisable != 0
             } else if port == 1 {
                 writeRegister(index, byteValue)
             }
@@ -158,14 +175,14 @@ public final class CMOSRTC: PortIODevice {
     public func readRegister(_ index: UInt8) -> UInt8 {
         let index = index & Self.indexMask
         switch index {
-        case Index.seconds: return encode(clock().second)
-        case Index.minutes: return encode(clock().minute)
-        case Index.hours: return encodeHours(clock().hour)
-        case Index.dayOfWeek: return encode(clock().weekday)
-        case Index.dayOfMonth: return encode(clock().day)
-        case Index.month: return encode(clock().month)
-        case Index.year: return encode(clock().year)
-        case Index.century: return encode(clock().year / 100)
+        case Index.seconds: return encode(guestTime().second)
+        case Index.minutes: return encode(guestTime().minute)
+        case Index.hours: return encodeHours(guestTime().hour)
+        case Index.dayOfWeek: return encode(guestTime().weekday)
+        case Index.dayOfMonth: return encode(guestTime().day)
+        case Index.month: return encode(guestTime().month)
+        case Index.year: return encode(guestTime().year)
+        case Index.century: return encode(guestTime().year / 100)
         case Index.statusA: return ram[Int(index)] & ~StatusA.uip
         case Index.statusC: return 0
         case Index.statusD: return StatusD.vrt
@@ -177,9 +194,11 @@ public final class CMOSRTC: PortIODevice {
     public func writeRegister(_ index: UInt8, _ value: UInt8) {
         let index = index & Self.indexMask
         switch index {
-        case Index.seconds, Index.minutes, Index.hours, Index.dayOfWeek, Index.dayOfMonth, Index.month,
-            Index.year, Index.century:
-            // The guest cannot move the host's clock; see the type's comment.
+        case Index.seconds, Index.minutes, Index.hours, Index.dayOfMonth, Index.month, Index.year, Index.century:
+            // Unless allowed, the guest cannot move the host's clock; see the type's comment.
+            if allowsGuestClockWrites { setTimeField(index, value) }
+        case Index.dayOfWeek:
+            // Computed from the date, so there is nothing to set.
             break
         case Index.statusA:
             ram[Int(index)] = value & ~StatusA.uip
@@ -189,6 +208,37 @@ public final class CMOSRTC: PortIODevice {
         default:
             ram[Int(index)] = value
         }
+    }
+
+    // MARK: Clock
+
+    /// The guest's date and time: the injected clock moved by `clockOffset`.
+    private func guestTime() -> RTCDateTime {
+        // Without an offset the clock's fields pass through untouched, as
+        // they always did, out-of-range ones included.
+        guard clockOffset != 0 else { return clock() }
+        return RTCDateTime(secondsSince1970: clock().secondsSince1970 &+ clockOffset)
+    }
+
+    /// Sets one field of the guest's time to the register value `value` and
+    /// keeps the result as an offset from the injected clock. Linux sets SET
+    /// in status B around the writes to stop the update cycle; updates here
+    /// are instant, so each field takes effect as it is written.
+    private func setTimeField(_ index: UInt8, _ value: UInt8) {
+        let host = clock()
+        var time = clockOffset == 0 ? host : RTCDateTime(secondsSince1970: host.secondsSince1970 &+ clockOffset)
+        let number = decode(value)
+        switch index {
+        case Index.seconds: time.second = number
+        case Index.minutes: time.minute = number
+        case Index.hours: time.hour = decodeHours(value)
+        case Index.dayOfMonth: time.day = number
+        case Index.month: time.month = number
+        // Wrapping: the injected clock's year may be anything.
+        case Index.year: time.year = time.year / 100 &* 100 &+ number
+        default: time.year = number &* 100 &+ time.year % 100  // Index.century
+        }
+        clockOffset = time.secondsSince1970 &- host.secondsSince1970
     }
 
     // MARK: Encoding
@@ -204,6 +254,20 @@ public final class CMOSRTC: PortIODevice {
         return UInt8(twoDigits / 10) << 4 | UInt8(twoDigits % 10)
     }
 
+    /// The number a register value stands for, in BCD or binary as status B says.
+    private func decode(_ value: UInt8) -> Int {
+        if binaryMode { return Int(value) }
+        return Int(value >> 4) * 10 + Int(value & 0x0f)
+    }
+
+    /// The hour (0-23) an hours-register value stands for, in either hour mode.
+    private func decodeHours(_ value: UInt8) -> Int {
+        if twentyFourHourMode { return decode(value) }
+        // 12 is the first hour of each half: 12 AM is 0, 12 PM is 12.
+        let hour = decode(value & ~Self.pm) % 12
+        return value & Self.pm != 0 ? hour + 12 : hour
+    }
+
     private func encodeHours(_ hour: Int) -> UInt8 {
         var hour = hour % 24
         if hour < 0 { hour += 24 }
@@ -211,6 +275,62 @@ public final class CMOSRTC: PortIODevice {
         // 12-hour mode counts 12, 1, ..., 11 in each half of the day.
         let clockHour = hour % 12 == 0 ? 12 : hour % 12
         return encode(clockHour) | (hour >= 12 ? Self.pm : 0)
+    }
+
+    // MARK: Saved state
+
+    /// Everything about the RTC that shapes what the guest sees next, as a
+    /// plain value for snapshots, clones and migration. The clock itself is
+    /// the machine's wiring, not state: what is saved is how far the guest's
+    /// time is from it, so a restored guest's clock keeps running from the
+    /// restoring host's time with the same offset.
+    public struct State: Codable, Hashable, Sendable {
+        /// CMOS RAM, `ramSize` bytes: the alarms, status A and B, the
+        /// memory sizes and whatever else the guest stored. The bytes of
+        /// the time registers and of status C and D are unused.
+        public var ram: [UInt8]
+        /// The byte the data port reaches, 0-127.
+        public var index: UInt8
+        /// Index port bit 7 as last written.
+        public var nmiDisabled: Bool
+        /// Seconds the guest's clock runs ahead of the injected clock.
+        public var clockOffset: Int64
+
+        /// A state from its fields, taken as given; `restore(_:)` checks them.
+        public init(ram: [UInt8], index: UInt8, nmiDisabled: Bool, clockOffset: Int64) {
+            self.ram = ram
+            self.index = index
+            self.nmiDisabled = nmiDisabled
+            self.clockOffset = clockOffset
+        }
+    }
+
+    /// The RTC's current state. Taking it changes nothing and does not read the clock.
+    public var state: State {
+        State(ram: ram, index: index, nmiDisabled: nmiDisabled, clockOffset: clockOffset)
+    }
+
+    /// Replaces the RTC's state with `state`. The RTC has no interrupt line
+    /// to drive.
+    ///
+    /// A saved `clockOffset` is restored even if this RTC does not let the
+    /// guest set the clock: the guest set it on the machine it came from.
+    ///
+    /// - Throws: `DeviceStateError` naming the first field the RTC could not
+    ///   hold, without changing anything.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        guard state.ram.count == Self.ramSize else {
+            throw DeviceStateError(
+                device: "CMOSRTC", field: "ram", problem: .wrongLength(count: state.ram.count, expected: Self.ramSize))
+        }
+        guard state.index & ~Self.indexMask == 0 else {
+            throw DeviceStateError(
+                device: "CMOSRTC", field: "index", problem: .outOfRange(value: Int(state.index), valid: 0...Self.ramSize - 1))
+        }
+        for (index, byte) in state.ram.enumerated() { ram[index] = byte }
+        index = state.index
+        nmiDisabled = state.nmiDisabled
+        clockOffset = state.clockOffset
     }
 
     // MARK: Memory size

@@ -115,6 +115,47 @@ public final class FirmwareConfig: PortIODevice {
         current = items[Key.signature] ?? []
     }
 
+    // MARK: Saved state
+
+    /// Where the guest is in its reading, as a plain value for snapshots,
+    /// clones and migration. The items are not state: they are rebuilt from
+    /// the machine's configuration, and a restored device must be made with
+    /// the same one, so a guest that was mid-way through an item reads on
+    /// from the same byte.
+    public struct State: Codable, Hashable, Sendable {
+        /// The key last written to the selector, bits 14 and 15 included.
+        public var selector: UInt16
+        /// How many bytes of the selected item the guest has read: 0 up to
+        /// the item's length (reads past the end leave it there).
+        public var offset: Int
+
+        /// A state from its fields, taken as given; `restore(_:)` checks them.
+        public init(selector: UInt16, offset: Int) {
+            self.selector = selector
+            self.offset = offset
+        }
+    }
+
+    /// The device's current state. Taking it changes nothing.
+    public var state: State { State(selector: selector, offset: position) }
+
+    /// Selects `state.selector` and moves to `state.offset` within its item.
+    /// fw_cfg has no interrupt line to drive.
+    ///
+    /// - Throws: `DeviceStateError` if the offset lies outside the item this
+    ///   device has at that key (the snapshot came from a differently
+    ///   configured machine, or is corrupt), without changing anything.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        let selected = item(state.selector)
+        guard (0...selected.count).contains(state.offset) else {
+            throw DeviceStateError(
+                device: "FirmwareConfig", field: "offset", problem: .outOfRange(value: state.offset, valid: 0...selected.count))
+        }
+        selector = state.selector
+        current = selected
+        position = state.offset
+    }
+
     /// The item behind `key` as the guest would read it (empty if there is none).
     public func item(_ key: UInt16) -> [UInt8] { items[key & ~Self.writeChannel] ?? [] }
 

@@ -127,6 +127,34 @@ public final class I8042Controller {
         case keyboardBuffer
         case auxBuffer
         case auxDevice
+
+        /// The command that is waiting for this parameter; nil for a byte to the keyboard.
+        var command: UInt8? {
+            switch self {
+            case .toKeyboard: return nil
+            case .ram(let index): return Command.writeRAMFirst + UInt8(index)
+            case .outputPort: return Command.writeOutputPort
+            case .keyboardBuffer: return Command.writeKeyboardBuffer
+            case .auxBuffer: return Command.writeAuxBuffer
+            case .auxDevice: return Command.writeAuxDevice
+            }
+        }
+
+        /// What a write to 0x60 means after `command`, or nil if `command` takes no parameter.
+        init?(command: UInt8?) {
+            guard let command else {
+                self = .toKeyboard
+                return
+            }
+            switch command {
+            case Command.writeRAMFirst...Command.writeRAMLast: self = .ram(index: Int(command - Command.writeRAMFirst))
+            case Command.writeOutputPort: self = .outputPort
+            case Command.writeKeyboardBuffer: self = .keyboardBuffer
+            case Command.writeAuxBuffer: self = .auxBuffer
+            case Command.writeAuxDevice: self = .auxDevice
+            default: return nil
+            }
+        }
     }
 
     /// The bytes of internal RAM the 0x20-0x3f / 0x60-0x7f commands address.
@@ -163,6 +191,89 @@ public final class I8042Controller {
         self.keyboardInterrupt = keyboardInterrupt
         self.auxInterrupt = auxInterrupt
         ram[0] = CommandByte.afterPOST
+    }
+
+    // MARK: Saved state
+
+    /// Everything about the controller that shapes what the guest sees next,
+    /// as a plain value for snapshots, clones and migration. The interrupt
+    /// lines are the machine's wiring, not state. The status register is not
+    /// stored: it is computed from these fields on every read.
+    /// `droppedDeviceBytes` is a statistic of this run, not state, and is
+    /// neither saved nor restored.
+    public struct State: Codable, Hashable, Sendable {
+        /// Internal RAM, `ramSize` bytes; byte 0 is the command byte.
+        public var ram: [UInt8]
+        /// The command whose parameter the next write to 0x60 will be (0x60-0x7f,
+        /// 0xd1-0xd4), or nil when such a write goes to the keyboard.
+        public var pendingCommand: UInt8?
+        /// The byte waiting in the output buffer (status OBF), if any.
+        public var outputBuffer: UInt8?
+        /// Whether that byte came from the aux port (status AUXDATA).
+        public var outputFromAux: Bool
+        /// Whether the last write went to 0x64 (status A2).
+        public var lastWriteWasCommand: Bool
+        /// The output port; bit 0 (reset released) always reads 1.
+        public var outputPort: UInt8
+
+        /// A state from its fields, taken as given; `restore(_:)` checks them.
+        public init(
+            ram: [UInt8], pendingCommand: UInt8?, outputBuffer: UInt8?, outputFromAux: Bool, lastWriteWasCommand: Bool,
+            outputPort: UInt8
+        ) {
+            self.ram = ram
+            self.pendingCommand = pendingCommand
+            self.outputBuffer = outputBuffer
+            self.outputFromAux = outputFromAux
+            self.lastWriteWasCommand = lastWriteWasCommand
+            self.outputPort = outputPort
+        }
+    }
+
+    /// The controller's current state. Taking it changes nothing.
+    public var state: State {
+        State(
+            ram: ram, pendingCommand: pendingWrite.command, outputBuffer: outputBufferFull ? outputByte : nil,
+            outputFromAux: outputIsAux, lastWriteWasCommand: lastWriteWasCommand, outputPort: outputPort)
+    }
+
+    /// Replaces the controller's state with `state`, then drives IRQ1 and
+    /// IRQ12 to the levels the state implies, whatever they were before, so
+    /// that the interrupt controller (restored separately) and the i8042 agree.
+    ///
+    /// - Throws: `DeviceStateError` naming the first field the controller
+    ///   could not hold, without changing anything.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        guard state.ram.count == Self.ramSize else {
+            throw DeviceStateError(
+                device: "I8042Controller", field: "ram", problem: .wrongLength(count: state.ram.count, expected: Self.ramSize))
+        }
+        guard let pending = PendingWrite(command: state.pendingCommand) else {
+            throw DeviceStateError(
+                device: "I8042Controller", field: "pendingCommand",
+                problem: .unknownValue(
+                    value: UInt64(state.pendingCommand ?? 0),
+                    expected: "a command that takes a parameter (0x60-0x7f, 0xd1-0xd4) or null"))
+        }
+        guard state.outputPort & OutputPort.resetReleased != 0 else {
+            throw DeviceStateError(
+                device: "I8042Controller", field: "outputPort",
+                problem: .requiredBitsClear(value: UInt64(state.outputPort), required: UInt64(OutputPort.resetReleased)))
+        }
+
+        for (index, byte) in state.ram.enumerated() { ram[index] = byte }
+        pendingWrite = pending
+        outputByte = state.outputBuffer ?? 0
+        outputBufferFull = state.outputBuffer != nil
+        outputIsAux = state.outputFromAux
+        lastWriteWasCommand = state.lastWriteWasCommand
+        outputPort = state.outputPort
+        // Unconditionally, unlike updateInterruptLines(): the lines' levels
+        // outside this device are unknown, so an edge-only update could leave them wrong.
+        keyboardInterruptAsserted = keyboardInterruptLevel
+        keyboardInterrupt?.setLevel(keyboardInterruptAsserted)
+        auxInterruptAsserted = auxInterruptLevel
+        auxInterrupt?.setLevel(auxInterruptAsserted)
     }
 
     // MARK: Ports
@@ -326,11 +437,21 @@ public final class I8042Controller {
         updateInterruptLines()
     }
 
+    /// The level IRQ1 should have: a keyboard byte waits and the command byte enables its interrupt.
+    private var keyboardInterruptLevel: Bool {
+        outputBufferFull && !outputIsAux && commandByte & CommandByte.keyboardInterrupt != 0
+    }
+
+    /// The level IRQ12 should have: an aux byte waits and the command byte enables its interrupt.
+    private var auxInterruptLevel: Bool {
+        outputBufferFull && outputIsAux && commandByte & CommandByte.auxInterrupt != 0
+    }
+
     /// Drives IRQ1 and IRQ12 to match the output buffer and the command
     /// byte's enables, calling a line only when its level changes.
     private func updateInterruptLines() {
-        let keyboardLevel = outputBufferFull && !outputIsAux && commandByte & CommandByte.keyboardInterrupt != 0
-        let auxLevel = outputBufferFull && outputIsAux && commandByte & CommandByte.auxInterrupt != 0
+        let keyboardLevel = keyboardInterruptLevel
+        let auxLevel = auxInterruptLevel
         if keyboardLevel != keyboardInterruptAsserted {
             keyboardInterruptAsserted = keyboardLevel
             keyboardInterrupt?.setLevel(keyboardLevel)

@@ -35,6 +35,28 @@ public final class PCIConfigSpaceStub: PortIODevice {
     /// A host bridge with an empty bus.
     public init() {}
 
+    /// CONFIG_ADDRESS, as a plain value for snapshots, clones and migration:
+    /// a guest may have written it and be about to touch CONFIG_DATA.
+    public struct State: Codable, Hashable, Sendable {
+        /// CONFIG_ADDRESS as last written, reserved bits included (they read back).
+        public var configAddress: UInt32
+
+        /// A state from its field.
+        public init(configAddress: UInt32) {
+            self.configAddress = configAddress
+        }
+    }
+
+    /// The current state. Taking it changes nothing.
+    public var state: State { State(configAddress: configAddress) }
+
+    /// Replaces CONFIG_ADDRESS with the saved one. Every 32-bit value is one
+    /// the guest could have written, so this never throws; it is declared
+    /// `throws` to match the other devices.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        configAddress = state.configAddress
+    }
+
     public func read(offset: UInt16, size: Int) -> UInt64 {
         if offset == Self.configAddressOffset && size == 4 { return UInt64(configAddress) }
         return AccessWidth.mask(size: size)

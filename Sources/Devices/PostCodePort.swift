@@ -16,6 +16,28 @@ public final class PostCodePort: PortIODevice {
     /// A port that has seen no codes.
     public init() {}
 
+    /// The latch, as a plain value for snapshots, clones and migration.
+    /// `writeCount` is a statistic of this run, not state, and is not saved.
+    public struct State: Codable, Hashable, Sendable {
+        /// The most recent code written, or nil if the guest has written none.
+        public var lastCode: UInt8?
+
+        /// A state from its field.
+        public init(lastCode: UInt8?) {
+            self.lastCode = lastCode
+        }
+    }
+
+    /// The current state. Taking it changes nothing.
+    public var state: State { State(lastCode: lastCode) }
+
+    /// Replaces the latch with the saved one. Every byte is a code the guest
+    /// could have written, so this never throws; it is declared `throws` to
+    /// match the other devices.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        lastCode = state.lastCode
+    }
+
     public func read(offset: UInt16, size: Int) -> UInt64 {
         (~0xff | UInt64(lastCode ?? 0xff)) & AccessWidth.mask(size: size)
     }

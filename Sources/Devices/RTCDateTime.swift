@@ -66,4 +66,24 @@ public struct RTCDateTime: Hashable, Sendable {
             second: Int(secondOfDay % 60),
             weekday: Int(weekdayFromSunday + 1))
     }
+
+    /// The POSIX time of this date and time in UTC: the inverse of
+    /// `init(secondsSince1970:)` (Howard Hinnant's `days_from_civil`).
+    ///
+    /// `weekday` is ignored, since the date decides it. Fields outside their
+    /// ranges carry over as `mktime` does (second 60 is the next minute's 0);
+    /// arithmetic wraps, so even absurd fields give some time, never a trap.
+    public var secondsSince1970: Int64 {
+        let month = Int64(truncatingIfNeeded: self.month)
+        let year = Int64(truncatingIfNeeded: self.year) &- (month <= 2 ? 1 : 0)
+        // Count from 0000-03-01 so that the leap day ends each 400-year era.
+        let era = (year >= 0 ? year : year &- 399) / 400
+        let yearOfEra = year &- era &* 400
+        let marchBasedMonth = month > 2 ? month &- 3 : month &+ 9
+        let dayOfYear = (153 &* marchBasedMonth &+ 2) / 5 &+ Int64(truncatingIfNeeded: day) &- 1
+        let dayOfEra = yearOfEra &* 365 &+ yearOfEra / 4 &- yearOfEra / 100 &+ dayOfYear
+        let days = era &* 146_097 &+ dayOfEra &- 719_468
+        return days &* 86_400 &+ Int64(truncatingIfNeeded: hour) &* 3600 &+ Int64(truncatingIfNeeded: minute) &* 60
+            &+ Int64(truncatingIfNeeded: second)
+    }
 }

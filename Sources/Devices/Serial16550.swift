@@ -124,6 +124,8 @@ public final class Serial16550: PortIODevice {
         static let dsr: UInt8 = 0b0010_0000
         static let ri: UInt8 = 0b0100_0000
         static let dcd: UInt8 = 0b1000_0000
+        /// The four delta bits, which reading MSR clears.
+        static let deltas: UInt8 = dcts | ddsr | teri | ddcd
     }
 
     // MARK: State
@@ -167,6 +169,109 @@ public final class Serial16550: PortIODevice {
     public init(output: any SerialOutput, interrupt: (any InterruptLine)? = nil) {
         self.output = output
         self.interrupt = interrupt
+    }
+
+    // MARK: Saved state
+
+    /// Everything about the UART that shapes what the guest sees next, as a
+    /// plain value for snapshots, clones and migration (vm-superio's
+    /// `SerialState`). The output sink and the interrupt line are the
+    /// machine's wiring, not state: a restored UART keeps those it was made with.
+    ///
+    /// IIR, LSR and MSR are not stored: they are computed from the latches
+    /// below (the FIFO, `overrunError`, `modemStatusDeltas`,
+    /// `transmitterEmptyInterruptPending`) and MCR, as the device computes
+    /// them on every read, so a snapshot cannot contradict itself.
+    public struct State: Codable, Hashable, Sendable {
+        /// The divisor latch, DLM:DLL.
+        public var divisor: UInt16
+        /// LCR, DLAB included.
+        public var lineControl: UInt8
+        /// IER; only bits 0-3 exist.
+        public var interruptEnable: UInt8
+        /// MCR; only bits 0-4 exist.
+        public var modemControl: UInt8
+        /// SCR.
+        public var scratch: UInt8
+        /// FCR bit 0, which IIR bits 7-6 report.
+        public var fifosEnabled: Bool
+        /// LSR.OE, waiting to be read.
+        public var overrunError: Bool
+        /// MSR bits 3-0, the modem-input changes not yet read; only bits 0-3 exist.
+        public var modemStatusDeltas: UInt8
+        /// The THRE interrupt's latch (see the device's comment on it).
+        public var transmitterEmptyInterruptPending: Bool
+        /// The receive FIFO, oldest byte first: at most `receiveFIFOCapacity` bytes.
+        public var receiveFIFO: [UInt8]
+
+        /// A state from its fields, taken as given; `restore(_:)` checks them.
+        public init(
+            divisor: UInt16, lineControl: UInt8, interruptEnable: UInt8, modemControl: UInt8, scratch: UInt8,
+            fifosEnabled: Bool, overrunError: Bool, modemStatusDeltas: UInt8, transmitterEmptyInterruptPending: Bool,
+            receiveFIFO: [UInt8]
+        ) {
+            self.divisor = divisor
+            self.lineControl = lineControl
+            self.interruptEnable = interruptEnable
+            self.modemControl = modemControl
+            self.scratch = scratch
+            self.fifosEnabled = fifosEnabled
+            self.overrunError = overrunError
+            self.modemStatusDeltas = modemStatusDeltas
+            self.transmitterEmptyInterruptPending = transmitterEmptyInterruptPending
+            self.receiveFIFO = receiveFIFO
+        }
+    }
+
+    /// The UART's current state. Taking it changes nothing (no register is read).
+    public var state: State {
+        State(
+            divisor: divisor, lineControl: lineControl, interruptEnable: interruptEnable, modemControl: modemControl,
+            scratch: scratch, fifosEnabled: fifosEnabled, overrunError: overrunError,
+            modemStatusDeltas: modemStatusDeltas, transmitterEmptyInterruptPending: transmitterEmptyInterruptPending,
+            receiveFIFO: (0..<receiveCount).map { receiveBuffer[(receiveHead + $0) % Self.receiveFIFOCapacity] })
+    }
+
+    /// Replaces the UART's state with `state`, then drives the interrupt line
+    /// to the level the state implies, whatever it was before, so that the
+    /// interrupt controller (restored separately) and the UART agree.
+    ///
+    /// - Throws: `DeviceStateError` naming the first field that no 16550A
+    ///   could hold, without changing anything.
+    public func restore(_ state: State) throws(DeviceStateError) {
+        func check(_ field: String, _ value: UInt8, implemented: UInt8) throws(DeviceStateError) {
+            guard value & ~implemented == 0 else {
+                throw DeviceStateError(
+                    device: "Serial16550", field: field,
+                    problem: .reservedBitsSet(value: UInt64(value), reserved: UInt64(~implemented)))
+            }
+        }
+        try check("interruptEnable", state.interruptEnable, implemented: IER.implemented)
+        try check("modemControl", state.modemControl, implemented: MCR.implemented)
+        try check("modemStatusDeltas", state.modemStatusDeltas, implemented: MSR.deltas)
+        guard state.receiveFIFO.count <= Self.receiveFIFOCapacity else {
+            throw DeviceStateError(
+                device: "Serial16550", field: "receiveFIFO",
+                problem: .tooLong(count: state.receiveFIFO.count, maximum: Self.receiveFIFOCapacity))
+        }
+
+        divisor = state.divisor
+        lineControl = state.lineControl
+        interruptEnable = state.interruptEnable
+        modemControl = state.modemControl
+        scratch = state.scratch
+        fifosEnabled = state.fifosEnabled
+        overrunError = state.overrunError
+        modemStatusDeltas = state.modemStatusDeltas
+        transmitterEmptyInterruptPending = state.transmitterEmptyInterruptPending
+        // Into the preallocated ring from its start, so the buffer keeps its capacity.
+        for (slot, byte) in state.receiveFIFO.enumerated() { receiveBuffer[slot] = byte }
+        receiveHead = 0
+        receiveCount = state.receiveFIFO.count
+        // Unconditionally, unlike updateInterruptLine(): the line's level outside
+        // this fresh device is unknown, so an edge-only update could leave it wrong.
+        interruptAsserted = interruptLevel
+        interrupt?.setLevel(interruptAsserted)
     }
 
     // MARK: Console side
@@ -407,15 +512,19 @@ public final class Serial16550: PortIODevice {
         return pending | (fifosEnabled ? IIR.fifosEnabled : 0)
     }
 
+    /// The level INTR, gated by OUT2, should have now.
+    private var interruptLevel: Bool {
+        // OUT2 gates INTR on a PC. In loopback the datasheet forces the output
+        // pins inactive, so OUT2 no longer reaches the gate and the IRQ stays low.
+        pendingInterrupt != IIR.noInterruptPending
+            && modemControl & MCR.out2 != 0
+            && !isLoopback
+    }
+
     /// Drives the line to match IIR, changing it only on a transition so that
     /// the machine sees one call per edge.
     private func updateInterruptLine() {
-        // OUT2 gates INTR on a PC. In loopback the datasheet forces the output
-        // pins inactive, so OUT2 no longer reaches the gate and the IRQ stays low.
-        let level =
-            pendingInterrupt != IIR.noInterruptPending
-            && modemControl & MCR.out2 != 0
-            && !isLoopback
+        let level = interruptLevel
         guard level != interruptAsserted else { return }
         interruptAsserted = level
         interrupt?.setLevel(level)
