@@ -6,26 +6,46 @@ import VMCore
     import Darwin
 #endif
 
-/// The guest's RAM: anonymous host mappings, each backing a range of
-/// guest-physical addresses.
+/// The guest's RAM: host mappings, each backing a range of guest-physical
+/// addresses, either anonymous or mapped copy-on-write from an image file.
 ///
 /// This is the only type in swiftvmm that holds a pointer into guest RAM. Every
 /// access goes through a bounds- and overflow-checked accessor that copies the
 /// bytes in or out and throws `GuestMemoryError` otherwise, so neither a guest,
 /// nor a kernel image, nor a configuration file can make the VMM touch host
 /// memory outside the guest. It owns its mappings and unmaps them when it ends.
+///
+/// An image file is the regions concatenated in ascending guest-address order:
+/// region `i` starts at the sum of the sizes of the regions before it. Pages
+/// that are all zeros are holes, so an image costs what the guest touched.
+/// `writeImage(to:)` saves one, `init(regions:mappingImage:)` restores one
+/// without reading it, and `makeImage()` with `init(cloning:)` and
+/// `resetPages(_:from:)` keep one in memory for many copies at once.
 public struct GuestMemory: ~Copyable {
     public static let pageSize: UInt64 = 4096
+    /// The most bytes one `pwrite` of `writeImage(to:)` carries: runs of
+    /// non-zero pages go out together, in pieces no larger than this.
+    static let largestWrite = 64 << 20
+    /// The bytes `matches(_:)` compares per `pread`.
+    static let compareChunk = 1 << 20
 
     /// One mapping. `host` never leaves this type except as an integer for KVM.
     struct Region {
         var base: UInt64
         var size: UInt64
         var host: UnsafeMutableRawPointer
+        /// Where the region lives in an image file.
+        var fileOffset: UInt64
         var end: UInt64 { base + size }
+        var pageCount: Int { Int(size / GuestMemory.pageSize) }
     }
 
     private let regions: [Region]
+    /// The file the regions are mapped from, on a descriptor of its own
+    /// (closed in `deinit`), or -1 for anonymous memory. `writeImage(to:)`
+    /// reads its data extents: pages never touched since the restore exist
+    /// only there, not in this process's page tables.
+    private let backingFile: Int32
 
     /// RAM from guest-physical 0 up to `size` bytes.
     public init(size: UInt64) throws(GuestMemoryError) {
@@ -33,7 +53,59 @@ public struct GuestMemory: ~Copyable {
     }
 
     /// RAM made of the given `(base, size)` ranges, each page-aligned and non-overlapping.
+    /// The corresponding C function is `mmap` (`MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`).
     public init(regions layout: [(base: GuestAddress, size: UInt64)]) throws(GuestMemoryError) {
+        regions = try Self.map(Self.validated(layout), file: -1)
+        backingFile = -1
+    }
+
+    /// RAM with the given layout, restored from an image file without reading
+    /// it: each region is mapped copy-on-write from the file at its offset, so
+    /// restoring costs the same for 64 MiB as for 64 GiB, and the pages come
+    /// in from the file as the guest touches them.
+    ///
+    /// Writes land in private copies and never reach the file. The file must
+    /// hold at least the layout's total size (it may be longer), and must not
+    /// change while this memory exists: pages not yet written would show the
+    /// change. The memory keeps a descriptor of the file of its own; `fd`
+    /// stays the caller's, and its file position is not used.
+    /// The corresponding C function is `mmap` (`MAP_PRIVATE | MAP_NORESERVE` on `fd`).
+    public init(regions layout: [(base: GuestAddress, size: UInt64)], mappingImage fd: Int32) throws(GuestMemoryError) {
+        let sorted = try Self.validated(layout)
+        let needed = sorted.reduce(0) { $0 + $1.size }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .imageStatFailed(errno: errno) }
+        let found = UInt64(max(0, status.st_size))
+        // Mapping past the end of a file is allowed, but touching the page then
+        // raises SIGBUS in the VMM; refuse here, before anything is mapped.
+        guard found >= needed else { throw .imageTooSmall(expected: needed, found: found) }
+        let kept = try Self.keepDescriptor(of: fd)
+        let mapped: [Region]
+        do { mapped = try Self.map(sorted, file: kept) } catch {
+            close(kept)
+            throw error
+        }
+        regions = mapped
+        backingFile = kept
+    }
+
+    /// A private copy-on-write copy of `image`: the clone reads the image's
+    /// pages until it writes them, and costs only what it writes. Any number
+    /// of clones of one image can exist at once; none sees another's writes.
+    /// The corresponding C function is `mmap` (`MAP_PRIVATE` on the image's memfd).
+    public init(cloning image: MemoryImage) throws(GuestMemoryError) {
+        try self.init(regions: image.ranges, mappingImage: image.fd)
+    }
+
+    deinit {
+        for region in regions { munmap(region.host, Int(region.size)) }
+        if backingFile >= 0 { close(backingFile) }
+    }
+
+    /// The layout sorted by base, once each range is checked.
+    private static func validated(
+        _ layout: [(base: GuestAddress, size: UInt64)]
+    ) throws(GuestMemoryError) -> [(base: GuestAddress, size: UInt64)] {
         let sorted = layout.sorted { $0.base < $1.base }
         for (i, (base, size)) in sorted.enumerated() {
             guard size > 0, size % Self.pageSize == 0 else { throw .invalidRegionSize(size) }
@@ -41,29 +113,59 @@ public struct GuestMemory: ~Copyable {
             guard let end = base.adding(size) else { throw .overlappingRegions(base, base) }
             if i + 1 < sorted.count, end > sorted[i + 1].base { throw .overlappingRegions(base, sorted[i + 1].base) }
         }
+        return sorted
+    }
+
+    /// Maps `layout` (sorted, validated) anonymously when `file` is -1, else
+    /// privately from `file` at the image-file offsets. All or nothing.
+    private static func map(_ layout: [(base: GuestAddress, size: UInt64)], file: Int32) throws(GuestMemoryError) -> [Region] {
         var mapped: [Region] = []
-        for (base, size) in sorted {
+        func unmapAll() { for region in mapped { munmap(region.host, Int(region.size)) } }
+        var fileOffset: UInt64 = 0
+        for (base, size) in layout {
             // mmap takes an Int: a size of 2^63 or more (the user's --memory)
             // is refused the way mmap refuses any size it cannot map.
-            guard let length = Int(exactly: size) else {
-                for region in mapped { munmap(region.host, Int(region.size)) }
+            guard let length = Int(exactly: size), let offset = off_t(exactly: fileOffset) else {
+                unmapAll()
                 throw .mapFailed(size: size, errno: ENOMEM)
             }
             // MAP_NORESERVE: guest RAM is committed page by page as the guest
-            // touches it, so a 128 MiB guest that uses 1 MiB costs 1 MiB.
-            let host = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            // touches it, so a 128 MiB guest that uses 1 MiB costs 1 MiB. The
+            // same holds for a private file mapping, whose copies are anonymous.
+            let host =
+                file < 0
+                ? mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                : mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, file, offset)
             guard let host, host != MAP_FAILED else {
                 let code = errno
-                for region in mapped { munmap(region.host, Int(region.size)) }
+                unmapAll()
                 throw .mapFailed(size: size, errno: code)
             }
-            mapped.append(Region(base: base.rawValue, size: size, host: host))
+            mapped.append(Region(base: base.rawValue, size: size, host: host, fileOffset: fileOffset))
+            // A forked child (a helper process, a test's subprocess) must not
+            // inherit guest RAM: copying the page tables is slow, and copy-on-write
+            // after fork would give the VMM new pages behind KVM's back. A core
+            // dump of the VMM must not carry gigabytes of (possibly secret) guest data.
+            for (advice, name) in [(MADV_DONTFORK, "MADV_DONTFORK"), (MADV_DONTDUMP, "MADV_DONTDUMP")]
+            where madvise(host, length, advice) != 0 {
+                let code = errno
+                unmapAll()
+                throw .adviseFailed(advice: name, errno: code)
+            }
+            fileOffset += size
         }
-        regions = mapped
+        return mapped
     }
 
-    deinit {
-        for region in regions { munmap(region.host, Int(region.size)) }
+    /// A descriptor of the same file with a file position of its own, so that
+    /// the extent scan's `lseek` never moves the caller's; a `dup` where
+    /// `/proc` cannot reopen it. Close-on-exec either way.
+    private static func keepDescriptor(of fd: Int32) throws(GuestMemoryError) -> Int32 {
+        let reopened = open("/proc/self/fd/\(fd)", O_RDONLY | O_CLOEXEC)
+        if reopened >= 0 { return reopened }
+        let duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard duplicate >= 0 else { throw .imageDescriptorFailed(errno: errno) }
+        return duplicate
     }
 
     /// The total size of guest RAM in bytes.
@@ -138,5 +240,211 @@ public struct GuestMemory: ~Copyable {
     public func writeInteger<T: FixedWidthInteger>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
         let destination = try locate(address, UInt64(MemoryLayout<T>.size))
         destination.storeBytes(of: value.littleEndian, as: T.self)
+    }
+
+    // MARK: Images, clones, resets
+
+    /// Saves RAM to `fd` as a sparse image file (see the type's documentation)
+    /// and returns what it wrote. The file's previous contents are discarded.
+    ///
+    /// Only pages that can hold data are read: those present or swapped in
+    /// this process (from `/proc/self/pagemap`) and, for memory mapped from an
+    /// image, those in the image's data extents. Of these, pages of zeros are
+    /// skipped and stay holes; runs of the others go out in large writes. So a
+    /// 4 GiB guest that touched 10 MiB costs about 10 MiB of disk and reads
+    /// about 10 MiB of RAM. The guest must not run meanwhile.
+    /// The corresponding C function is `pwrite`.
+    @discardableResult
+    public func writeImage(to fd: Int32) throws(GuestMemoryError) -> MemoryImageStatistics {
+        if backingFile >= 0 {
+            var ours = stat()
+            var theirs = stat()
+            guard fstat(fd, &theirs) == 0 else { throw .imageStatFailed(errno: errno) }
+            if fstat(backingFile, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino {
+                throw .imageIsMappedFile
+            }
+        }
+        let total = size
+        guard let length = off_t(exactly: total) else { throw .imageTruncateFailed(size: total, errno: EFBIG) }
+        // Truncating to zero first drops whatever the file held, so that the
+        // pages skipped as zeros read back as zeros rather than as old data.
+        guard ftruncate(fd, 0) == 0, ftruncate(fd, length) == 0 else {
+            throw .imageTruncateFailed(size: total, errno: errno)
+        }
+        let pagemap = try PageMap()
+        let pageBytes = Int(Self.pageSize)
+        var statistics = MemoryImageStatistics()
+        for region in regions {
+            let candidates = try candidatePages(of: region, pagemap: pagemap, alsoDataIn: -1)
+            statistics.candidatePages += UInt64(candidates.population)
+            for run in candidates.runs {
+                var pending: Int?
+                func flush(upTo end: Int) throws(GuestMemoryError) {
+                    guard let start = pending else { return }
+                    let count = (end - start) * pageBytes
+                    let offset = region.fileOffset + UInt64(start * pageBytes)
+                    try Self.writeAll(fd, from: region.host + start * pageBytes, count: count, at: offset)
+                    statistics.pagesWritten += UInt64(end - start)
+                    statistics.bytesWritten += UInt64(count)
+                    statistics.writeCalls += 1
+                    pending = nil
+                }
+                for page in run {
+                    if Self.isZero(region.host + page * pageBytes) {
+                        try flush(upTo: page)
+                        continue
+                    }
+                    if let start = pending, (page - start) * pageBytes == Self.largestWrite { try flush(upTo: page) }
+                    if pending == nil { pending = page }
+                }
+                try flush(upTo: run.upperBound)
+            }
+        }
+        return statistics
+    }
+
+    /// An in-memory image of RAM, for giving many tests (or guests) a fresh
+    /// copy each: a sparse copy in a `memfd` named `name` (the name shows in
+    /// `/proc/<pid>/maps`), sealed so that it can never change.
+    /// The corresponding C functions are `memfd_create` and `fcntl` (`F_ADD_SEALS`).
+    public func makeImage(name: String = "swiftvmm-guest-ram") throws(GuestMemoryError) -> MemoryImage {
+        let fd = LinuxABI.memfdCreate(name: name)
+        guard fd >= 0 else { throw .memfdFailed(errno: errno) }
+        do throws(GuestMemoryError) {
+            let statistics = try writeImage(to: fd)
+            // F_SEAL_WRITE only refuses shared writable mappings and writes;
+            // clones' private mappings are still allowed, which is the point.
+            let seals = LinuxABI.sealWrite | LinuxABI.sealShrink | LinuxABI.sealGrow | LinuxABI.sealSeal
+            guard fcntl(fd, LinuxABI.addSeals, seals) == 0 else { throw .sealFailed(errno: errno) }
+            return MemoryImage(fd: fd, ranges: ranges, statistics: statistics)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Copies exactly the pages named in `pages` back from `image`, leaving
+    /// every other page as it is: after a test, the pages KVM's dirty log
+    /// names are the ones to put back. The layout must be the image's.
+    /// Every bitmap is checked before any page is copied.
+    /// The corresponding C function is `pread` (from the image's memfd).
+    public func resetPages(_ pages: [DirtyPages], from image: MemoryImage) throws(GuestMemoryError) {
+        if let region = image.firstLayoutDifference(from: ranges) { throw .imageLayoutMismatch(region: region) }
+        var plan: [(region: Region, pages: PageBitmap)] = []
+        for dirty in pages {
+            guard let region = regions.first(where: { $0.base == dirty.regionBase.rawValue }) else {
+                throw .unknownDirtyRegion(dirty.regionBase)
+            }
+            guard let bitmap = PageBitmap(words: dirty.bitmap, count: region.pageCount) else {
+                throw .dirtyBitmapOutOfRange(region: dirty.regionBase, words: dirty.bitmap.count, regionPages: UInt64(region.pageCount))
+            }
+            plan.append((region, bitmap))
+        }
+        let pageBytes = Int(Self.pageSize)
+        for (region, bitmap) in plan {
+            for run in bitmap.runs {
+                let offset = region.fileOffset + UInt64(run.lowerBound * pageBytes)
+                try Self.readAll(image.fd, into: region.host + run.lowerBound * pageBytes, count: run.count * pageBytes, at: offset)
+            }
+        }
+    }
+
+    /// Whether every byte of RAM equals `image`'s (and the layouts are the
+    /// same). Like `writeImage(to:)`, it compares only pages that could hold
+    /// data on either side, so it is cheap on a large, mostly untouched guest.
+    /// The corresponding C function is `pread` (from the image's memfd).
+    public func matches(_ image: MemoryImage) throws(GuestMemoryError) -> Bool {
+        if image.firstLayoutDifference(from: ranges) != nil { return false }
+        let pagemap = try PageMap()
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.compareChunk, alignment: Int(Self.pageSize))
+        defer { buffer.deallocate() }
+        let pageBytes = Int(Self.pageSize)
+        for region in regions {
+            for run in try candidatePages(of: region, pagemap: pagemap, alsoDataIn: image.fd).runs {
+                var byte = run.lowerBound * pageBytes
+                while byte < run.upperBound * pageBytes {
+                    let count = min(Self.compareChunk, run.upperBound * pageBytes - byte)
+                    try Self.readAll(image.fd, into: buffer, count: count, at: region.fileOffset + UInt64(byte))
+                    if memcmp(buffer, region.host + byte, count) != 0 { return false }
+                    byte += count
+                }
+            }
+        }
+        return true
+    }
+
+    /// Gives `count` pages at `address` (page-aligned, inside one region) back
+    /// to the host. Anonymous memory then reads as zeros; memory restored from
+    /// an image (or cloned) reads as the image's content again, since
+    /// `MADV_DONTNEED` drops the private copies of a private file mapping.
+    /// For a balloon device; the guest must not expect the old contents.
+    /// The corresponding C function is `madvise` (`MADV_DONTNEED`).
+    public func releasePages(at address: GuestAddress, count: UInt64) throws(GuestMemoryError) {
+        guard address.rawValue % Self.pageSize == 0 else { throw .misalignedAddress(address) }
+        let (length, overflow) = count.multipliedReportingOverflow(by: Self.pageSize)
+        if overflow { throw .addressOverflow(address: address, length: .max) }
+        let host = try locate(address, length)
+        guard madvise(host, Int(length), MADV_DONTNEED) == 0 else {
+            throw .adviseFailed(advice: "MADV_DONTNEED", errno: errno)
+        }
+    }
+
+    /// The bytes of guest RAM mapped into this process's page tables right
+    /// now: written pages, and pages only read (from the image, or the shared
+    /// zero page). For tests and benchmarks.
+    /// The corresponding file is `/proc/self/pagemap` (bit 63, present).
+    public func residentBytes() throws(GuestMemoryError) -> UInt64 {
+        let pagemap = try PageMap()
+        var total: UInt64 = 0
+        for region in regions {
+            var present = PageBitmap(count: region.pageCount)
+            try pagemap.markMapped(address: UInt(bitPattern: region.host), into: &present, includingSwapped: false)
+            total += UInt64(present.population) * Self.pageSize
+        }
+        return total
+    }
+
+    /// The pages of `region` that may hold something other than zeros: those
+    /// present or swapped here, and those with data in the backing file and
+    /// in `otherFile` (-1 for none) at the region's image offset. Any other
+    /// page reads as zeros, so a scan can skip it without reading it.
+    private func candidatePages(of region: Region, pagemap: borrowing PageMap, alsoDataIn otherFile: Int32) throws(GuestMemoryError)
+        -> PageBitmap
+    {
+        var candidates = PageBitmap(count: region.pageCount)
+        try pagemap.markMapped(address: UInt(bitPattern: region.host), into: &candidates, includingSwapped: true)
+        for file in [backingFile, otherFile] where file >= 0 {
+            try FileExtents.markData(of: file, start: region.fileOffset, into: &candidates)
+        }
+        return candidates
+    }
+
+    /// Whether the page at `page` is all zeros. The first word is zero and
+    /// every word equals the next, by one `memcmp` of the page against itself
+    /// shifted by a word, which glibc vectorizes; no zero buffer is needed.
+    private static func isZero(_ page: UnsafeRawPointer) -> Bool {
+        page.load(as: UInt64.self) == 0 && memcmp(page, page + 8, Int(pageSize) - 8) == 0
+    }
+
+    /// `pwrite`s all of `[source, source + count)` at `offset`, resuming after short writes and signals.
+    private static func writeAll(_ fd: Int32, from source: UnsafeRawPointer, count: Int, at offset: UInt64) throws(GuestMemoryError) {
+        var done = 0
+        while done < count {
+            let written = pwrite(fd, source + done, count - done, off_t(offset) + off_t(done))
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw .imageWriteFailed(offset: offset + UInt64(done), errno: written == 0 ? EIO : errno) }
+            done += written
+        }
+    }
+
+    /// `pread`s exactly `count` bytes at `offset` into `destination`; the file ending first is an error.
+    private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: UInt64) throws(GuestMemoryError) {
+        var done = 0
+        while done < count {
+            let got = pread(fd, destination + done, count - done, off_t(offset) + off_t(done))
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { throw .imageReadFailed(offset: offset + UInt64(done), errno: got == 0 ? EIO : errno) }
+            done += got
+        }
     }
 }
