@@ -97,13 +97,3 @@ public struct MachineRemote: Sendable {
         control.kick(kicker)
     }
 }
-
-/// Bytes waiting to be typed into the guest's serial port.
-public protocol SerialInputSource: AnyObject {
-    /// Whether bytes are waiting; asked often, so it must be cheap.
-    var hasPendingInput: Bool { get }
-    /// Takes up to `max` bytes, oldest first, without waiting.
-    func takeInput(max: Int) -> [UInt8]
-}
-
-extension ConsoleInput: SerialInputSource {}
