@@ -21,6 +21,10 @@ let package = Package(
     targets: [
         // The only code that includes <linux/kvm.h>: static inline ioctl forwarders.
         .target(name: "CKVM"),
+        // Linux headers Swift's Glibc module leaves out (epoll, eventfd, timerfd): declarations only.
+        .systemLibrary(name: "CHostSupport"),
+        // Host threads, timers and an epoll loop: plain pthreads and Linux fds. No VMM knowledge.
+        .target(name: "HostSupport", dependencies: ["CHostSupport"]),
         // Shared vocabulary: addresses, exits, I/O data, device and vCPU protocols.
         .target(name: "VMCore"),
         // Guest RAM: the only owner of raw pointers into guest memory.
@@ -43,22 +47,25 @@ let package = Package(
         .target(
             name: "SwiftVMM",
             dependencies: [
-                "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware",
+                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
+        .target(name: "VMMConsole", dependencies: ["HostSupport", "VMCore", "Devices"]),
         // Drive a guest exit by exit from tests: scripted devices, breakpoints, hypercalls.
         .target(name: "VMMTesting", dependencies: ["SwiftVMM", "Firmware", "Devices", "VMCore", "GuestMemory"]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM",
+                "SwiftVMM", "VMMConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // Benchmark: swiftvmm's exit path against a bare C KVM_RUN loop (see README).
         .target(name: "CKVMBaseline", dependencies: ["CKVM"]),
         .executableTarget(name: "swiftvmm-bench", dependencies: ["SwiftVMM", "Firmware", "CKVMBaseline"]),
+        .testTarget(name: "HostSupportTests", dependencies: ["HostSupport", "CHostSupport"]),
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
@@ -66,6 +73,7 @@ let package = Package(
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
+        .testTarget(name: "VMMConsoleTests", dependencies: ["VMMConsole"]),
         .testTarget(
             name: "VMMTestingTests",
             dependencies: [

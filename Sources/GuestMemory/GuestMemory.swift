@@ -41,6 +41,8 @@ public struct GuestMemory: ~Copyable {
     }
 
     private let regions: [Region]
+    /// The pages written through this type, once `trackHostWrites()` starts it.
+    private let hostWrites = HostWriteLog()
     /// The file the regions are mapped from, on a descriptor of its own
     /// (closed in `deinit`), or -1 for anonymous memory. `writeImage(to:)`
     /// reads its data extents: pages never touched since the restore exist
@@ -192,19 +194,40 @@ public struct GuestMemory: ~Copyable {
 
     /// The host pointer for `[address, address + length)`, or an error.
     /// A zero-length access is valid anywhere up to and including a region's end.
-    private func locate(_ address: GuestAddress, _ length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
+    private func locate(_ address: GuestAddress, _ length: UInt64, writing: Bool = false) throws(GuestMemoryError)
+        -> UnsafeMutableRawPointer
+    {
         let (end, overflow) = address.rawValue.addingReportingOverflow(length)
         if overflow { throw .addressOverflow(address: address, length: length) }
-        for region in regions where address.rawValue >= region.base && address.rawValue <= region.end {
-            if end <= region.end { return region.host + Int(address.rawValue - region.base) }
+        for (index, region) in regions.enumerated() where address.rawValue >= region.base && address.rawValue <= region.end {
+            guard end <= region.end else { continue }
+            if writing, length > 0, hostWrites.isEnabled {
+                let first = address.rawValue - region.base
+                hostWrites.mark(
+                    region: index, firstPage: Int(first / Self.pageSize), lastPage: Int((first + length - 1) / Self.pageSize))
+            }
+            return region.host + Int(address.rawValue - region.base)
         }
         throw .outOfBounds(address: address, length: length)
+    }
+
+    /// Starts logging the pages written through this type (`write`, `fill`,
+    /// `writeInteger`), which KVM's dirty log does not see; `takeHostWrittenPages()` reads the log.
+    public func trackHostWrites() {
+        hostWrites.start(pageCounts: regions.map(\.pageCount))
+    }
+
+    /// The pages written through this type since the last call (or since
+    /// `trackHostWrites()`), one bitmap per region; empty when not tracking.
+    public func takeHostWrittenPages() -> [DirtyPages] {
+        guard hostWrites.isEnabled else { return [] }
+        return zip(regions, hostWrites.take()).map { DirtyPages(regionBase: GuestAddress($0.base), bitmap: $1) }
     }
 
     /// Copies `bytes` into guest RAM at `address`, all or nothing.
     public func write<Bytes: Collection>(_ bytes: Bytes, at address: GuestAddress) throws(GuestMemoryError)
     where Bytes.Element == UInt8 {
-        let destination = try locate(address, UInt64(bytes.count))
+        let destination = try locate(address, UInt64(bytes.count), writing: true)
         let copied: Bool? = bytes.withContiguousStorageIfAvailable { source in
             if let base = source.baseAddress { destination.copyMemory(from: base, byteCount: source.count) }
             return true
@@ -226,7 +249,7 @@ public struct GuestMemory: ~Copyable {
 
     /// Sets `count` bytes at `address` to `byte`.
     public func fill(_ byte: UInt8, count: UInt64, at address: GuestAddress) throws(GuestMemoryError) {
-        let destination = try locate(address, count)
+        let destination = try locate(address, count, writing: true)
         memset(destination, Int32(byte), Int(count))
     }
 
@@ -238,7 +261,7 @@ public struct GuestMemory: ~Copyable {
 
     /// Writes `value` little-endian at `address`.
     public func writeInteger<T: FixedWidthInteger>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
-        let destination = try locate(address, UInt64(MemoryLayout<T>.size))
+        let destination = try locate(address, UInt64(MemoryLayout<T>.size), writing: true)
         destination.storeBytes(of: value.littleEndian, as: T.self)
     }
 
@@ -438,7 +461,9 @@ public struct GuestMemory: ~Copyable {
     }
 
     /// `pread`s exactly `count` bytes at `offset` into `destination`; the file ending first is an error.
-    private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: UInt64) throws(GuestMemoryError) {
+    private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: UInt64)
+        throws(GuestMemoryError)
+    {
         var done = 0
         while done < count {
             let got = pread(fd, destination + done, count - done, off_t(offset) + off_t(done))

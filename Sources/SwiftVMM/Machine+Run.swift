@@ -1,10 +1,7 @@
 import Devices
+import HostSupport
 import KVM
 import VMCore
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 extension Machine {
     /// Runs the guest until it stops, dispatching every exit to the devices.
@@ -38,20 +35,9 @@ extension Machine {
             func run() { result = Result { () throws(MachineError) -> StopReason in try machine.run(timeout: timeout) } }
         }
         let job = Job(machine: self, timeout: timeout)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(job).toOpaque()
-        let created = pthread_create(
-            &thread, nil,
-            { context in
-                guard let context else { return nil }
-                Unmanaged<Job>.fromOpaque(context).takeRetainedValue().run()
-                return nil
-            }, context)
-        guard created == 0 else {
-            Unmanaged<Job>.fromOpaque(context).release()
-            return try run(timeout: timeout)  // no thread to be had: run here
-        }
-        pthread_join(thread, nil)
+        // No thread to be had: run here.
+        guard let thread = try? HostThread.spawn(name: "vcpu 0", { job.run() }) else { return try run(timeout: timeout) }
+        thread.join()
         return try job.result.get()
     }
 
@@ -67,7 +53,9 @@ extension Machine {
         }
         // On a PC, look in on the vCPU a few times a second so that a guest
         // halted for good (which KVM keeps to itself) ends the run.
-        let probe = platform == .pc ? PeriodicKick(every: .milliseconds(200)) { [handle = bootstrap.handle] in handle.kick() } : nil
+        let probe =
+            platform == .pc
+            ? try? PeriodicTimer(name: "halt probe", every: .milliseconds(200)) { [handle = bootstrap.handle] in handle.kick() } : nil
         defer { probe?.stop() }
         lifecycle.parkIfRequested()
         while true {

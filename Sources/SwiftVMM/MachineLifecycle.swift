@@ -1,9 +1,6 @@
+import HostSupport
 import Synchronization
 import VMCore
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Where a machine is in its life.
 public enum MachineRunState: String, Hashable, Sendable, Codable {
@@ -24,11 +21,11 @@ public enum MachineRunState: String, Hashable, Sendable, Codable {
 /// pause gate at which running vCPUs park.
 ///
 /// One instance per machine, never global. Its pause and stop state sits
-/// behind one `pthread_mutex_t` with a condition variable on it (ThreadSanitizer
-/// follows those hand-overs; see `ThreadLock`), so a paused vCPU sleeps
-/// rather than spins, and a stop wakes it.
+/// behind one `MonotonicCondition` (pthread primitives, which ThreadSanitizer
+/// follows; see `ThreadLock`), so a paused vCPU sleeps rather than spins, and
+/// a stop wakes it.
 final class MachineLifecycle: @unchecked Sendable {
-    // Unchecked: every stored `var` is touched only with `mutex` held.
+    // Unchecked: every stored `var` is touched only with `changed` held.
 
     /// Held while an exit is dispatched to the buses (and while the console
     /// feeds or flushes COM1): devices are written for one caller at a time.
@@ -45,8 +42,7 @@ final class MachineLifecycle: @unchecked Sendable {
         var report: String
     }
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let changed = MonotonicCondition()
     private var pauseRequested = false
     /// vCPU loops running now, and how many of them are parked.
     private var active = 0
@@ -55,27 +51,7 @@ final class MachineLifecycle: @unchecked Sendable {
     private var stopTaken = false
     private var everRan = false
 
-    init() {
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(changed, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
-    }
-
-    private func locked<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
+    private func locked<R>(_ body: () -> R) -> R { changed.withLock(body) }
 
     // MARK: Stopping
 
@@ -89,7 +65,7 @@ final class MachineLifecycle: @unchecked Sendable {
             stopTaken = false
             stopping.store(true, ordering: .releasing)
             // A parked vCPU must wake up to leave.
-            pthread_cond_broadcast(changed)
+            changed.broadcast()
             return true
         }
     }
@@ -111,7 +87,7 @@ final class MachineLifecycle: @unchecked Sendable {
     func markStopping() {
         locked {
             stopping.store(true, ordering: .releasing)
-            pthread_cond_broadcast(changed)
+            changed.broadcast()
         }
     }
 
@@ -141,7 +117,7 @@ final class MachineLifecycle: @unchecked Sendable {
     func leave() {
         locked {
             active -= 1
-            pthread_cond_broadcast(changed)
+            changed.broadcast()
         }
     }
 
@@ -154,8 +130,8 @@ final class MachineLifecycle: @unchecked Sendable {
         locked {
             guard pauseRequested, !stopping.load(ordering: .acquiring) else { return }
             parked += 1
-            pthread_cond_broadcast(changed)
-            while pauseRequested, !stopping.load(ordering: .acquiring) { pthread_cond_wait(changed, mutex) }
+            changed.broadcast()
+            while pauseRequested, !stopping.load(ordering: .acquiring) { changed.wait() }
             parked -= 1
         }
     }
@@ -172,7 +148,7 @@ final class MachineLifecycle: @unchecked Sendable {
     /// Waits until every running vCPU loop is parked (or has left).
     func waitUntilQuiesced() {
         locked {
-            while pauseRequested, parked < active { pthread_cond_wait(changed, mutex) }
+            while pauseRequested, parked < active { changed.wait() }
         }
     }
 
@@ -182,7 +158,7 @@ final class MachineLifecycle: @unchecked Sendable {
         locked {
             defer {
                 pauseRequested = false
-                pthread_cond_broadcast(changed)
+                changed.broadcast()
             }
             return pauseRequested
         }

@@ -1,3 +1,4 @@
+import HostSupport
 import KVM
 
 #if canImport(Glibc)
@@ -41,116 +42,36 @@ public enum VCPUSignal {
 /// the vCPU is kicked out of `KVM_RUN` (its next `run()` returns `.interrupted`),
 /// so a guest that spins forever cannot hang its caller.
 ///
-/// The timer is a thread of its own, not a queue of a shared pool: when every
-/// pool thread is busy running guests (parallel tests on two cores), a pooled
-/// timer would fire late or never. One thread per deadline, nothing per exit.
+/// A `DeadlineTimer`: a thread of its own, not a queue of a shared pool, so
+/// it fires on time even when vCPU threads hold every pool thread. One
+/// thread per deadline, nothing per exit.
 final class RunDeadline {
-    /// What the timer thread and the owner share, under `mutex`.
-    private final class Watch {
-        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        var armed = true
-        var fired = false
-        let deadline: timespec
-        let kicker: VCPUKicker
-        let target: pthread_t
-
-        init(deadline: timespec, kicker: VCPUKicker, target: pthread_t) {
-            self.deadline = deadline
-            self.kicker = kicker
-            self.target = target
-            pthread_mutex_init(mutex, nil)
-            var attributes = pthread_condattr_t()
-            pthread_condattr_init(&attributes)
-            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-            pthread_cond_init(condition, &attributes)
-            pthread_condattr_destroy(&attributes)
-        }
-
-        deinit {
-            pthread_cond_destroy(condition)
-            pthread_mutex_destroy(mutex)
-            condition.deallocate()
-            mutex.deallocate()
-        }
-
-        /// The timer thread's body.
-        func wait() {
-            pthread_mutex_lock(mutex)
-            var deadline = self.deadline
-            while armed, pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT {}
-            if armed {
-                // Under the lock, so `disarm()` cannot return (and the target
-                // thread move on or exit) between this check and the signal.
-                fired = true
-                kicker.requestExit()
-                pthread_kill(target, VCPUSignal.number)
-            }
-            pthread_mutex_unlock(mutex)
-        }
-    }
-
-    private let watch: Watch
-    private var thread = pthread_t()
-    private var started = false
+    /// Nil if no timer thread could be started: the run then has no deadline
+    /// (as a timer that never fires), rather than failing.
+    private let timer: DeadlineTimer?
     private var previousMask = sigset_t()
-
-    /// The timer thread's stack.
-    static let stackSize = 256 << 10
 
     init(after timeout: Duration, kicker: VCPUKicker) {
         VCPUSignal.install()
         // Unblocked for the deadline's lifetime, then the old mask comes back.
         previousMask = VCPUSignal.unblockOnCurrentThread()
-
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let seconds = max(0, timeout.components.seconds)
-        let nanoseconds = Int(max(0, timeout.components.attoseconds) / 1_000_000_000)
-        var deadline = now
-        deadline.tv_sec += Int(min(seconds, Int64(Int32.max)))
-        deadline.tv_nsec += nanoseconds
-        if deadline.tv_nsec >= 1_000_000_000 {
-            deadline.tv_sec += 1
-            deadline.tv_nsec -= 1_000_000_000
+        let target = pthread_self()
+        timer = try? DeadlineTimer(name: "vcpu-deadline", after: timeout) {
+            kicker.requestExit()
+            pthread_kill(target, VCPUSignal.number)
         }
-        watch = Watch(deadline: deadline, kicker: kicker, target: pthread_self())
-        let context = Unmanaged.passRetained(watch).toOpaque()
-        // The timer only waits and signals: a small stack, rather than the
-        // default 8 MiB that glibc keeps cached after the thread ends.
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setstacksize(&attributes, Self.stackSize)
-        started =
-            pthread_create(
-                &thread, &attributes,
-                { context in
-                    guard let context else { return nil }
-                    Unmanaged<Watch>.fromOpaque(context).takeRetainedValue().wait()
-                    return nil
-                }, context) == 0
-        if !started { Unmanaged<Watch>.fromOpaque(context).release() }
     }
 
     /// Whether the deadline has passed and the vCPU was kicked.
-    var hasFired: Bool {
-        pthread_mutex_lock(watch.mutex)
-        defer { pthread_mutex_unlock(watch.mutex) }
-        return watch.fired
-    }
+    var hasFired: Bool { timer?.hasFired ?? false }
 
     /// Stops the timer and waits for its thread; returns whether the deadline
     /// had already passed. No kick can arrive after this returns.
     func disarm() -> Bool {
-        pthread_mutex_lock(watch.mutex)
-        watch.armed = false
-        pthread_cond_signal(watch.condition)
-        pthread_mutex_unlock(watch.mutex)
-        if started { pthread_join(thread, nil) }
+        let fired = timer?.disarm() ?? false
         // A kick that is still pending (sent but not yet delivered) is taken
         // now, by the no-op handler, before the thread's old mask returns.
         pthread_sigmask(SIG_SETMASK, &previousMask, nil)
-        return watch.fired
+        return fired
     }
 }

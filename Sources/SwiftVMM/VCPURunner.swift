@@ -1,9 +1,6 @@
+import HostSupport
 import KVM
 import VMCore
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// One vCPU of a machine and the loop that runs it.
 ///
@@ -31,8 +28,8 @@ final class VCPURunner: @unchecked Sendable {
     private(set) var exitCount = 0
     /// Instructions KVM could not run that the VMM carried out (see `InstructionAssist`).
     var assistedInstructions = 0
-    private var thread = pthread_t()
-    private(set) var started = false
+    private var thread: JoinHandle?
+    var started: Bool { thread != nil }
 
     init(
         id: UInt32, vcpu: consuming KVMVCPU, policy: ExitPolicy, lifecycle: MachineLifecycle,
@@ -66,25 +63,15 @@ final class VCPURunner: @unchecked Sendable {
 
     /// Starts the thread; returns whether there is one.
     func start() -> Bool {
-        guard !started else { return true }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        started =
-            pthread_create(
-                &thread, nil,
-                { context in
-                    guard let context else { return nil }
-                    Unmanaged<VCPURunner>.fromOpaque(context).takeRetainedValue().loop()
-                    return nil
-                }, context) == 0
-        if !started { Unmanaged<VCPURunner>.fromOpaque(context).release() }
-        return started
+        guard thread == nil else { return true }
+        thread = try? HostThread.spawn(name: "vcpu \(id)") { [self] in loop() }
+        return thread != nil
     }
 
     /// Waits for the thread to end (after the machine's `stopping` was set and the vCPU kicked).
     func join() {
-        guard started else { return }
-        pthread_join(thread, nil)
-        started = false
+        thread?.join()
+        thread = nil
     }
 
     private func loop() {

@@ -3,6 +3,7 @@ import Firmware
 import Logging
 import SwiftVMM
 import VMCore
+import VMMConsole
 import X86Boot
 
 #if canImport(Glibc)

@@ -119,7 +119,8 @@ extension Machine {
         do { try SnapshotFile.write(framed, to: statePath) } catch { throw .snapshot(error) }
         logger.debug("snapshot in \(directory): \(written.pagesWritten) pages of RAM, \(framed.count) bytes of state")
         return SnapshotStatistics(
-            pagesWritten: written.pagesWritten, memoryFileAllocatedBytes: UInt64(info.st_blocks) * 512, stateFileBytes: UInt64(framed.count))
+            pagesWritten: written.pagesWritten, memoryFileAllocatedBytes: UInt64(info.st_blocks) * 512, stateFileBytes: UInt64(framed.count)
+        )
     }
 
     /// Reads and checks a snapshot's state file.

@@ -51,7 +51,8 @@ public struct MachineSnapshot: Codable, Sendable {
             MemoryRegion(base: $0.base.rawValue, size: $0.size)
         }
         guard memoryRegions == expected else {
-            throw .inconsistent("the RAM layout \(memoryRegions) is not that of \(hardware.memorySize) bytes on the \(hardware.platform) platform")
+            throw .inconsistent(
+                "the RAM layout \(memoryRegions) is not that of \(hardware.memorySize) bytes on the \(hardware.platform) platform")
         }
         let pc = hardware.platform == .pc
         let pcStates: [Bool] = [devices.i8042 != nil, devices.rtc != nil, devices.pciConfig != nil, devices.acpiSleep != nil]

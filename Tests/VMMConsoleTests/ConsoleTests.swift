@@ -1,7 +1,7 @@
 import Synchronization
 import Testing
 
-@testable import SwiftVMM
+@testable import VMMConsole
 
 #if canImport(Glibc)
     import Glibc
@@ -45,7 +45,27 @@ import Testing
         #expect(escape.process([Self.ctrlA, Self.ctrlA, Self.ctrlA, UInt8(ascii: "x")]) == .init(bytes: [Self.ctrlA], actions: [.quit]))
     }
 
-    @Test(arguments: ["a", "b", "c", "s", "t", "X", "H", "\r", "\u{00}", "\u{7f}"])
+    @Test func ctrlAPPausesAndCtrlASSnapshots() {
+        var escape = ConsoleEscape()
+        #expect(escape.process([Self.ctrlA, UInt8(ascii: "p")]) == .init(actions: [.pause]))
+        #expect(
+            escape.process([UInt8(ascii: "a"), Self.ctrlA, UInt8(ascii: "s"), UInt8(ascii: "b")])
+                == .init(bytes: Array("ab".utf8), actions: [.snapshot]))
+        // Pause twice is resume: the state machine only reports, the caller toggles.
+        #expect(escape.process([Self.ctrlA, UInt8(ascii: "p"), Self.ctrlA, UInt8(ascii: "p")]) == .init(actions: [.pause, .pause]))
+        #expect(!escape.awaitingCommand)
+    }
+
+    @Test(arguments: [(UInt8(ascii: "p"), ConsoleEscape.Action.pause), (UInt8(ascii: "s"), .snapshot)])
+    func pauseAndSnapshotSplitAcrossChunks(byte: UInt8, action: ConsoleEscape.Action) {
+        var escape = ConsoleEscape()
+        #expect(escape.process([UInt8(ascii: "1"), Self.ctrlA]) == .init(bytes: [UInt8(ascii: "1")]))
+        #expect(escape.awaitingCommand)
+        #expect(escape.process([byte, UInt8(ascii: "2")]) == .init(bytes: [UInt8(ascii: "2")], actions: [action]))
+        #expect(!escape.awaitingCommand)
+    }
+
+    @Test(arguments: ["a", "b", "c", "t", "P", "S", "X", "H", "\r", "\u{00}", "\u{7f}"])
     func unknownCommandPassesBothBytes(command: Character) throws {
         var escape = ConsoleEscape()
         let byte = try #require(command.asciiValue)
@@ -133,6 +153,8 @@ import Testing
         #expect(text.contains("C-a x"))
         #expect(text.contains("C-a h"))
         #expect(text.contains("C-a C-a"))
+        #expect(text.contains("C-a p"))
+        #expect(text.contains("C-a s"))
         let bytes = Array(text.utf8)
         for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
             #expect(index > 0 && bytes[index - 1] == UInt8(ascii: "\r"), "every LF follows a CR, for a raw terminal")
@@ -199,13 +221,16 @@ private final class CallbackCounts: Sendable {
     let input = Atomic<Int>(0)
     let quit = Atomic<Int>(0)
     let help = Atomic<Int>(0)
+    let pause = Atomic<Int>(0)
+    let snapshot = Atomic<Int>(0)
     let endOfInput = Atomic<Int>(0)
 
     func start(_ fd: Int32, mode: ConsoleInput.Mode, capacity: Int = ConsoleInput.defaultCapacity) throws -> ConsoleInput {
         try ConsoleInput(
             fileDescriptor: fd, mode: mode, capacity: capacity,
             onInput: { self.input.add(1, ordering: .relaxed) }, onQuit: { self.quit.add(1, ordering: .relaxed) },
-            onHelp: { self.help.add(1, ordering: .relaxed) }, onEndOfInput: { self.endOfInput.add(1, ordering: .relaxed) })
+            onHelp: { self.help.add(1, ordering: .relaxed) }, onPause: { self.pause.add(1, ordering: .relaxed) },
+            onSnapshot: { self.snapshot.add(1, ordering: .relaxed) }, onEndOfInput: { self.endOfInput.add(1, ordering: .relaxed) })
     }
 }
 
@@ -358,6 +383,41 @@ private final class CallbackCounts: Sendable {
         try pipe.write([0x01, UInt8(ascii: "b")])
         #expect(await collect(3, from: input) == [UInt8(ascii: "a"), 0x01, UInt8(ascii: "b")])
         #expect(counts.quit.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func terminalModePauseAndSnapshotKeepReading() async throws {
+        let pipe = try TestPipe()
+        let counts = CallbackCounts()
+        let input = try counts.start(pipe.readEnd, mode: .terminal)
+        defer { input.stop() }
+        try pipe.write([UInt8(ascii: "a"), 0x01, UInt8(ascii: "p")])
+        #expect(await eventually { counts.pause.load(ordering: .relaxed) == 1 })
+        // Split across two reads: the prefix alone, then the command.
+        try pipe.write([UInt8(ascii: "b"), 0x01])
+        #expect(await collect(2, from: input) == Array("ab".utf8))
+        try await Task.sleep(for: .milliseconds(20))
+        try pipe.write([UInt8(ascii: "s"), UInt8(ascii: "c")])
+        #expect(await eventually { counts.snapshot.load(ordering: .relaxed) == 1 })
+        try pipe.write([0x01, UInt8(ascii: "p")])
+        #expect(await eventually { counts.pause.load(ordering: .relaxed) == 2 })
+        // Unlike Ctrl-A x, neither ends the input: what follows still arrives.
+        try pipe.write("d")
+        #expect(await collect(2, from: input) == Array("cd".utf8))
+        #expect(!input.inputHasEnded)
+        #expect(counts.quit.load(ordering: .relaxed) == 0)
+        #expect(counts.help.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func passthroughModeHasNoPauseOrSnapshot() async throws {
+        let pipe = try TestPipe()
+        let counts = CallbackCounts()
+        let input = try counts.start(pipe.readEnd, mode: .passthrough)
+        defer { input.stop() }
+        let sent: [UInt8] = [0x01, UInt8(ascii: "p"), 0x01, UInt8(ascii: "s")]
+        try pipe.write(sent)
+        #expect(await collect(sent.count, from: input) == sent)
+        #expect(counts.pause.load(ordering: .relaxed) == 0)
+        #expect(counts.snapshot.load(ordering: .relaxed) == 0)
     }
 
     @Test func terminalModeForwardsAPrefixLeftAtEndOfInput() async throws {

@@ -6,12 +6,16 @@
 /// |---------------|------------------------------------------|
 /// | Ctrl-A x      | `.quit`                                  |
 /// | Ctrl-A h (?)  | `.help`                                  |
+/// | Ctrl-A p      | `.pause` (pause, or resume if paused)    |
+/// | Ctrl-A s      | `.snapshot` (save one, then go on)       |
 /// | Ctrl-A Ctrl-A | one 0x01 goes to the guest               |
 /// | Ctrl-A other  | both bytes go to the guest unchanged     |
 ///
 /// QEMU drops an unknown command; we forward it instead, because the guest
 /// may want it (Ctrl-A b is "beginning of line" in a shell, Ctrl-A c is
-/// screen's and tmux's prefix) and we have no other commands to reserve.
+/// screen's and tmux's prefix), and we reserve only the commands we have.
+/// QEMU's Ctrl-A s (flush the disks) becomes "save a snapshot" here, and
+/// Ctrl-A p is ours (QEMU's monitor has `stop`/`cont` for it).
 ///
 /// A pure state machine: feed it the chunks `read` returns, in order. The
 /// only state carried between chunks is whether the last chunk ended in a
@@ -26,6 +30,10 @@ public struct ConsoleEscape: Sendable, Equatable {
         case quit
         /// Ctrl-A h: the caller should print `ConsoleEscape.helpText`.
         case help
+        /// Ctrl-A p: pause the guest, or resume it if it is paused.
+        case pause
+        /// Ctrl-A s: save a snapshot of the machine, then let it go on.
+        case snapshot
     }
 
     /// What one chunk of input amounts to.
@@ -47,6 +55,8 @@ public struct ConsoleEscape: Sendable, Equatable {
         \r
         C-a h    print this help\r
         C-a x    exit swiftvmm\r
+        C-a p    pause the guest, or resume it\r
+        C-a s    save a snapshot, then continue\r
         C-a C-a  send C-a to the guest\r
         C-a any other key is sent to the guest with the C-a\r
 
@@ -72,6 +82,8 @@ public struct ConsoleEscape: Sendable, Equatable {
             case UInt8(ascii: "x"): output.actions.append(.quit)
             // QEMU takes '?' as well as 'h'.
             case UInt8(ascii: "h"), UInt8(ascii: "?"): output.actions.append(.help)
+            case UInt8(ascii: "p"): output.actions.append(.pause)
+            case UInt8(ascii: "s"): output.actions.append(.snapshot)
             default: output.bytes.append(contentsOf: [Self.prefix, byte])
             }
         }

@@ -1,5 +1,6 @@
+import Devices
+import HostSupport
 import Synchronization
-import VMCore
 
 #if canImport(Glibc)
     import Glibc
@@ -28,7 +29,8 @@ public enum ConsoleInputError: Error, Equatable, CustomStringConvertible {
 /// take every thread of the shared pool, and input must never wait for one.
 ///
 /// In `.terminal` mode the bytes go through `ConsoleEscape` first, so Ctrl-A x
-/// calls `onQuit` and Ctrl-A h calls `onHelp`. In `.passthrough` mode (stdin
+/// calls `onQuit`, Ctrl-A h `onHelp`, Ctrl-A p `onPause` and Ctrl-A s
+/// `onSnapshot`. In `.passthrough` mode (stdin
 /// is a pipe or a file) every byte goes to the guest unchanged, and the end
 /// of input only calls `onEndOfInput`: the guest keeps running.
 ///
@@ -55,9 +57,7 @@ public final class ConsoleInput: Sendable {
     static let chunkSize = 4096
 
     private let shared: Shared
-    private let thread: pthread_t
-    /// Makes `stop()` join the thread once, whoever calls it.
-    private let joined = ThreadLock(false)
+    private let thread: JoinHandle
 
     /// Starts reading `fileDescriptor` (not owned: it stays open).
     ///
@@ -66,12 +66,17 @@ public final class ConsoleInput: Sendable {
     ///     so it moves them into the UART.
     ///   - onQuit: Ctrl-A x (terminal mode). Reading stops after it.
     ///   - onHelp: Ctrl-A h (terminal mode); print `ConsoleEscape.helpText`.
+    ///   - onPause: Ctrl-A p (terminal mode): pause the guest, or resume it
+    ///     if paused. Reading goes on, so the next Ctrl-A p arrives.
+    ///   - onSnapshot: Ctrl-A s (terminal mode): save a snapshot; the guest
+    ///     goes on running afterwards.
     ///   - onEndOfInput: the input ended (end of file, or a read error such as
     ///     `EIO` from a hung-up terminal). Bytes read before stay queued.
     public init(
         fileDescriptor: Int32 = STDIN_FILENO, mode: Mode, capacity: Int = ConsoleInput.defaultCapacity,
         onInput: @escaping @Sendable () -> Void = {}, onQuit: @escaping @Sendable () -> Void = {},
-        onHelp: @escaping @Sendable () -> Void = {}, onEndOfInput: @escaping @Sendable () -> Void = {}
+        onHelp: @escaping @Sendable () -> Void = {}, onPause: @escaping @Sendable () -> Void = {},
+        onSnapshot: @escaping @Sendable () -> Void = {}, onEndOfInput: @escaping @Sendable () -> Void = {}
     ) throws(ConsoleInputError) {
         var wakeDescriptors: [Int32] = [-1, -1]
         guard pipe(&wakeDescriptors) == 0 else { throw .cannotCreatePipe(errno: errno) }
@@ -84,22 +89,17 @@ public final class ConsoleInput: Sendable {
         shared = Shared(
             input: fileDescriptor, mode: mode, capacity: max(1, capacity), wakeRead: wakeDescriptors[0],
             wakeWrite: wakeDescriptors[1],
-            callbacks: Callbacks(input: onInput, quit: onQuit, help: onHelp, endOfInput: onEndOfInput))
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(shared).toOpaque()
-        let result = pthread_create(
-            &thread, nil,
-            { context in
-                guard let context else { return nil }
-                let shared = Unmanaged<Shared>.fromOpaque(context).takeRetainedValue()
-                shared.readLoop()
-                return nil
-            }, context)
-        guard result == 0 else {
-            Unmanaged<Shared>.fromOpaque(context).release()
-            throw .cannotStartThread(error: result)
+            callbacks: Callbacks(
+                input: onInput, quit: onQuit, help: onHelp, pause: onPause, snapshot: onSnapshot,
+                endOfInput: onEndOfInput))
+        do {
+            thread = try HostThread.spawn(name: "console-input") { [shared] in shared.readLoop() }
+        } catch {
+            switch error {
+            case .cannotCreate(let error): throw .cannotStartThread(error: error)
+            case .invalidStackSize: throw .cannotStartThread(error: EINVAL)
+            }
         }
-        self.thread = thread
     }
 
     deinit { stop() }
@@ -129,27 +129,21 @@ public final class ConsoleInput: Sendable {
     /// wait for the thread they run on).
     public func stop() {
         shared.requestStop()
-        if pthread_equal(pthread_self(), thread) != 0 {
-            // On the reader thread (a callback, or the last reference dropped
-            // there): it ends when the callback returns; nothing can join it.
-            joined.withLock { done in
-                if !done { pthread_detach(thread) }
-                done = true
-            }
-            return
-        }
-        joined.withLock { done in
-            if !done { pthread_join(thread, nil) }
-            done = true
-        }
+        // On the reader thread (a callback, or the last reference dropped
+        // there), this does not wait: the thread ends when the callback returns.
+        thread.join()
     }
 }
+
+extension ConsoleInput: SerialInputSource {}
 
 extension ConsoleInput {
     struct Callbacks: Sendable {
         let input: @Sendable () -> Void
         let quit: @Sendable () -> Void
         let help: @Sendable () -> Void
+        let pause: @Sendable () -> Void
+        let snapshot: @Sendable () -> Void
         let endOfInput: @Sendable () -> Void
     }
 
@@ -248,15 +242,7 @@ extension ConsoleInput {
         }
 
         func waitForInput(timeout: Duration) -> Bool {
-            var deadline = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            let (seconds, attoseconds) = max(timeout, .zero).components
-            deadline.tv_sec += Int(min(seconds, Int64(Int32.max)))
-            deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
-            if deadline.tv_nsec >= 1_000_000_000 {
-                deadline.tv_sec += 1
-                deadline.tv_nsec -= 1_000_000_000
-            }
+            var deadline = MonotonicDeadline.after(timeout).timespecValue
             pthread_mutex_lock(mutex)
             defer { pthread_mutex_unlock(mutex) }
             while count == 0 && !ended.load(ordering: .relaxed) {
@@ -320,6 +306,8 @@ extension ConsoleInput {
                 for action in output.actions {
                     switch action {
                     case .help: callbacks.help()
+                    case .pause: callbacks.pause()
+                    case .snapshot: callbacks.snapshot()
                     case .quit:
                         markEnded()
                         callbacks.quit()
