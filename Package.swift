@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
-        .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),
         .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
         .testTarget(name: "VMMConsoleTests", dependencies: ["VMMConsole"]),
         .testTarget(

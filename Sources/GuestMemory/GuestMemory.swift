@@ -42,7 +42,7 @@ public struct GuestMemory: ~Copyable {
 
     private let regions: [Region]
     /// The pages written through this type, once `trackHostWrites()` starts it.
-    private let hostWrites = HostWriteLog()
+    private let hostWrites: HostWriteLog
     /// The file the regions are mapped from, on a descriptor of its own
     /// (closed in `deinit`), or -1 for anonymous memory. `writeImage(to:)`
     /// reads its data extents: pages never touched since the restore exist
@@ -59,6 +59,7 @@ public struct GuestMemory: ~Copyable {
     public init(regions layout: [(base: GuestAddress, size: UInt64)]) throws(GuestMemoryError) {
         regions = try Self.map(Self.validated(layout), file: -1)
         backingFile = -1
+        hostWrites = HostWriteLog()
     }
 
     /// RAM with the given layout, restored from an image file without reading
@@ -89,6 +90,7 @@ public struct GuestMemory: ~Copyable {
         }
         regions = mapped
         backingFile = kept
+        hostWrites = HostWriteLog()
     }
 
     /// A private copy-on-write copy of `image`: the clone reads the image's
