@@ -57,7 +57,6 @@ extension Machine {
             platform == .pc
             ? try? PeriodicTimer(name: "halt probe", every: .milliseconds(200)) { [handle = bootstrap.handle] in handle.kick() } : nil
         defer { probe?.stop() }
-        lifecycle.parkIfRequested()
         while true {
             let exit = try nextExit()
             if let reason = try dispatch(exit) { return reason }

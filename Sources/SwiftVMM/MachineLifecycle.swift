@@ -106,11 +106,13 @@ final class MachineLifecycle: @unchecked Sendable {
     // MARK: Pausing
 
     /// A vCPU loop starts: it counts until `leave()`. A loop that starts while
-    /// a pause is requested parks at once (`parkIfRequested`).
+    /// a pause is requested parks at once, in the same step, so a controller
+    /// never sees a running loop that is not yet parked.
     func enter() {
         locked {
             active += 1
             everRan = true
+            parkWhilePaused()
         }
     }
 
@@ -126,14 +128,15 @@ final class MachineLifecycle: @unchecked Sendable {
 
     /// Parks the calling vCPU loop while a pause is requested and the machine
     /// is not ending; returns at once otherwise.
-    func parkIfRequested() {
-        locked {
-            guard pauseRequested, !stopping.load(ordering: .acquiring) else { return }
-            parked += 1
-            changed.broadcast()
-            while pauseRequested, !stopping.load(ordering: .acquiring) { changed.wait() }
-            parked -= 1
-        }
+    func parkIfRequested() { locked { parkWhilePaused() } }
+
+    /// `parkIfRequested()`, with the lock held.
+    private func parkWhilePaused() {
+        guard pauseRequested, !stopping.load(ordering: .acquiring) else { return }
+        parked += 1
+        changed.broadcast()
+        while pauseRequested, !stopping.load(ordering: .acquiring) { changed.wait() }
+        parked -= 1
     }
 
     /// Asks running vCPU loops to park; returns whether a pause was already

@@ -81,7 +81,6 @@ final class VCPURunner: @unchecked Sendable {
             lifecycle.leave()
             handle.detach()
         }
-        lifecycle.parkIfRequested()
         while !lifecycle.stopping.load(ordering: .acquiring) {
             let outcome: ExitPolicy.Outcome
             do { outcome = try handle(try nextExit()) } catch {
