@@ -54,11 +54,15 @@ let dirtyingGuest: [UInt8] = [
     @Test func aBitmapThatCannotFitIsRefused() throws {
         try withStateGuest(image: image(code: [0xf4]), irqchip: false, logDirtyPages: true, manualDirtyLogProtect: true) {
             _, vm, _, _ in
-            #expect(throws: KVMError.stateSizeMismatch(field: "dirty log page count", expected: 16, actual: 8, operation: .getDirtyLog(slot: 0))) {
+            #expect(
+                throws: KVMError.stateSizeMismatch(field: "dirty log page count", expected: 16, actual: 8, operation: .getDirtyLog(slot: 0))
+            ) {
                 _ = try vm.dirtyLog(slot: 0, pageCount: 8)
             }
             #expect(throws: KVMError.failed(.getDirtyLog(slot: 1), .noSuchFileOrDirectory)) { _ = try vm.dirtyLog(slot: 1, pageCount: 16) }
-            #expect(throws: KVMError.stateSizeMismatch(field: "dirty bitmap words", expected: 2, actual: 1, operation: .clearDirtyLog(slot: 0))) {
+            #expect(
+                throws: KVMError.stateSizeMismatch(field: "dirty bitmap words", expected: 2, actual: 1, operation: .clearDirtyLog(slot: 0))
+            ) {
                 try vm.clearDirtyLog(slot: 0, firstPage: 0, pageCount: 128, bitmap: [0])
             }
             let error = #expect(throws: KVMError.self) { try vm.clearDirtyLog(slot: 0, firstPage: 64, pageCount: 64, bitmap: [1]) }

@@ -121,7 +121,8 @@ func comparable(_ state: VCPUState) -> VCPUState {
         #expect((vmState.irqchip != nil) == irqchip)
         #expect((vmState.pit != nil) == irqchip)
         #expect(state.msrs.contains(MSREntry(index: MSR.kernelGSBase, value: 0xffff_8000_0000_1000)))
-        #expect(expected.exits[0] == .ioOut(port: 0x12, size: 4, count: 1, data: IOData(value: expected.registers.rax & 0xffff_ffff, size: 4)))
+        #expect(
+            expected.exits[0] == .ioOut(port: 0x12, size: 4, count: 1, data: IOData(value: expected.registers.rax & 0xffff_ffff, size: 4)))
         #expect(expected.exits[1] == .ioOut(port: 0x14, size: 1, count: 1, data: IOData(value: expected.registers.rax & 0xff, size: 1)))
 
         try withStateGuest(image: savedMemory, irqchip: irqchip) { _, vm, vcpu, memory in
@@ -283,7 +284,9 @@ func comparable(_ state: VCPUState) -> VCPUState {
             }
         }
         try withStateGuest(image: image(code: [0xf4]), irqchip: false) { _, vm, _, _ in
-            let state = VMState(irqchip: IRQChipState(masterPIC: PICState(), slavePIC: PICState(), ioapic: IOAPICState()), pit: nil, clock: ClockState(clock: 0))
+            let state = VMState(
+                irqchip: IRQChipState(masterPIC: PICState(), slavePIC: PICState(), ioapic: IOAPICState()), pit: nil,
+                clock: ClockState(clock: 0))
             let error = #expect(throws: KVMError.self) { try vm.restoreState(state) }
             #expect(error?.operation == .setIRQChip(chip: 0))
         }
