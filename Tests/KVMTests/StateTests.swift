@@ -140,6 +140,22 @@ func comparable(_ state: VCPUState) -> VCPUState {
         }
     }
 
+    @Test func anAnsweredInLandsInTheSavedRegistersOnlyOnceCompleted() throws {
+        // in $0x20,%al; out %al,$0x21; hlt
+        try withStateGuest(image: image(code: [0xe4, 0x20, 0xe6, 0x21, 0xf4]), irqchip: false) { _, _, vcpu, _ in
+            #expect(try vcpu.run() == .ioIn(port: 0x20, size: 1, count: 1))
+            vcpu.completeRead(IOData(value: 0x5a, size: 1))
+            let pending = try vcpu.saveState(msrIndices: [])
+            #expect(pending.registers.rip == 0x1000, "KVM finishes the in on the next KVM_RUN")
+            #expect(pending.registers.rax & 0xff == 0)
+            #expect(try vcpu.completePendingIO() == nil)
+            let completed = try vcpu.saveState(msrIndices: [])
+            #expect(completed.registers.rip == 0x1002)
+            #expect(completed.registers.rax & 0xff == 0x5a)
+            #expect(try vcpu.run() == .ioOut(port: 0x21, size: 1, count: 1, data: IOData(value: 0x5a, size: 1)))
+        }
+    }
+
     @Test func vcpuStateSurvivesJSON() throws {
         try withStateGuest(image: image(code: midpointGuest), irqchip: true) { kvm, vm, vcpu, _ in
             let msrs = try vcpu.migratableMSRs(from: kvm.migratableMSRIndices()).accepted
