@@ -147,7 +147,7 @@ public enum KVMError: Error, Hashable, Sendable, CustomStringConvertible {
         case .msrsRejected(let index, let operation):
             return "\(operation) rejected MSR \(hex(index))"
         case .stateSizeMismatch(let field, let expected, let actual, let operation):
-            return "\(operation) not attempted: \(field) holds \(actual) entries, KVM takes \(expected)"
+            return "\(operation) not attempted: \(field) has \(actual) elements where KVM takes \(expected)"
         case .unknownStateValue(let field, let value, let operation):
             return "\(operation): unknown \(field) \(value)"
         }

@@ -187,11 +187,13 @@ extension KVMVCPU {
     /// Splits `candidates` (normally `KVMSystem.migratableMSRIndices()`) into
     /// the MSRs this vCPU can both read and write back and those KVM refuses.
     ///
-    /// KVM lists MSRs it cannot always serve (on this project's PVM host some
-    /// fail with the back end's own checks), and `KVM_GET_MSRS` stops at the
-    /// first refusal. Probing once while the machine is built, before the guest
-    /// runs, keeps one such MSR from failing every snapshot. Each MSR's current
-    /// value is written back to it, which changes nothing at that point.
+    /// Not every candidate can travel: IA32_MTRRCAP reads but is read-only,
+    /// so KVM refuses to have it written (the only refusal on this project's
+    /// PVM host), and a back end may refuse MSRs KVM lists. `KVM_GET_MSRS` and
+    /// `KVM_SET_MSRS` stop at the first refusal, so one such MSR would fail
+    /// every snapshot or restore. Probing once while the machine is built,
+    /// before the guest runs, drops it for good. Each MSR's current value is
+    /// written back to it, which changes nothing at that point.
     /// The corresponding ioctls are `KVM_GET_MSRS` and `KVM_SET_MSRS`.
     public func migratableMSRs(from candidates: [UInt32]) throws(KVMError) -> (accepted: [UInt32], refused: [UInt32]) {
         var accepted = candidates

@@ -102,7 +102,10 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
         return FPUState(fpu)
     }
 
-    /// The corresponding ioctl is `KVM_SET_FPU`.
+    /// Where the host has XSAVE, KVM writes only the legacy area and leaves
+    /// the XSAVE header saying SSE is unused, so `xsave()` (and with it a
+    /// snapshot) reports XMM registers set here as zero; state that must
+    /// survive goes in with `setXSAVE(_:)`. The corresponding ioctl is `KVM_SET_FPU`.
     public func setFPU(_ state: FPUState) throws(KVMError) {
         var fpu = kvm_fpu(state)
         _ = try check(ckvm_set_fpu(fd, &fpu), .setFPU)

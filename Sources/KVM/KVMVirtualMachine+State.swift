@@ -1,6 +1,4 @@
 internal import CKVM
-import SystemPackage
-import VMCore
 
 #if canImport(Glibc)
     import Glibc

@@ -29,12 +29,11 @@ public struct KVMVirtualMachine: ~Copyable {
     /// registered (until the VM ends or the slot is resized to 0): KVM reads and
     /// writes it on the guest's behalf. `GuestMemory.hostMappings` provides
     /// addresses that meet this when the memory outlives the VM.
-    /// The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
     ///
     /// With `logDirtyPages`, KVM records every page the guest (or KVM on its
     /// behalf) writes, for `dirtyLog(slot:pageCount:)`; it costs a write fault
     /// per page after each harvest, so only slots that are snapshotted or
-    /// migrated should have it.
+    /// migrated should have it. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
     public func setUserMemoryRegion(
         slot: UInt32, guestAddress: GuestAddress, size: UInt64, hostAddress: UInt, readOnly: Bool = false,
         logDirtyPages: Bool = false

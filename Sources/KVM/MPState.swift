@@ -13,7 +13,8 @@ public enum MPState: UInt32, Codable, Hashable, Sendable, CaseIterable {
     case halted = 3
     /// Received SIPI; starts at the SIPI vector on its next run.
     case sipiReceived = 4
-    /// s390 only; listed so that every value KVM defines decodes.
+    // s390 only (stopped, checkStop, operating, load); listed so that every
+    // value KVM defines decodes.
     case stopped = 5
     case checkStop = 6
     case operating = 7

@@ -64,6 +64,24 @@ func openKVM() throws -> KVMSystem {
         #expect(throws: KVMError.failed(.setGSIRouting, .badFileDescriptor)) {
             try vm.setGSIRouting([IRQRoute(gsi: 0, chip: .ioapic, pin: 2)])
         }
+        #expect(throws: KVMError.failed(.getMSRIndexList, .badFileDescriptor)) { _ = try system.msrIndexList() }
+        #expect(throws: KVMError.failed(.getIRQChip(chip: 0), .badFileDescriptor)) { _ = try vm.saveState() }
+        #expect(throws: KVMError.failed(.getPIT, .badFileDescriptor)) { _ = try vm.pitState() }
+        #expect(throws: KVMError.failed(.getClock, .badFileDescriptor)) { _ = try vm.clock() }
+        #expect(throws: KVMError.failed(.setClock, .badFileDescriptor)) { try vm.setClock(ClockState(clock: 0)) }
+        #expect(throws: KVMError.failed(.setIRQChip(chip: 0), .badFileDescriptor)) {
+            try vm.setIRQChipState(IRQChipState(masterPIC: PICState(), slavePIC: PICState(), ioapic: IOAPICState()))
+        }
+        #expect(throws: KVMError.failed(.setPIT, .badFileDescriptor)) { try vm.setPITState(PITState()) }
+        #expect(
+            throws: KVMError.failed(.checkExtension(capability: KVMCapability.manualDirtyLogProtect2.rawValue), .badFileDescriptor)
+        ) { try vm.enableManualDirtyLogProtect() }
+        #expect(
+            KVMError.failed(.getDirtyLog(slot: 2), .noSuchFileOrDirectory).description
+                == "KVM_GET_DIRTY_LOG (slot 2) failed: No such file or directory (ENOENT)")
+        #expect(
+            KVMError.stateSizeMismatch(field: "LAPIC register page", expected: 1024, actual: 1000, operation: .setLAPIC).description
+                == "KVM_SET_LAPIC not attempted: LAPIC register page has 1000 elements where KVM takes 1024")
     }
 
     @Test func supportedCPUIDIncludesTheBasicLeaves() throws {
