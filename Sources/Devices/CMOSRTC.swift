@@ -22,8 +22,12 @@ import VMCore
 /// harmless. A machine made with `allowsGuestClockWrites` lets the guest set
 /// it instead; the device then keeps the guest's time as an offset from the
 /// injected clock (`clockOffset`), so the guest's clock keeps running with
-/// the host's and survives a snapshot as a number, not a closure. The alarm
-/// registers and all other bytes are plain RAM.
+/// the host's and survives a snapshot as a number, not a closure. As on the
+/// chip, status B's SET bit freezes the time while the guest writes it (so
+/// that setting the month before the day never passes through "February
+/// 31"), and clearing SET starts it from what was written; a field written
+/// without SET takes effect at once. The alarm registers and all other bytes
+/// are plain RAM.
 ///
 /// No interrupt is emulated (there is no IRQ 8 line), so status C never has
 /// a flag to report and reads 0.
@@ -81,6 +85,8 @@ public final class CMOSRTC: PortIODevice {
 
     /// Status register B.
     private enum StatusB {
+        /// SET: the guest is setting the time; updates stop until it clears the bit.
+        static let set: UInt8 = 0b1000_0000
         /// Data Mode: 1 = binary, 0 = BCD.
         static let dm: UInt8 = 0b0000_0100
         /// 24/12: 1 = 24-hour mode, 0 = 12-hour mode with the PM flag in the hours' bit 7.
@@ -110,6 +116,9 @@ public final class CMOSRTC: PortIODevice {
     /// Index port bit 7, the PC's NMI disable, as last written. Stored so
     /// that a snapshot keeps it; nothing here delivers NMIs, so it gates nothing.
     public private(set) var nmiDisabled = false
+    /// The time the guest is writing while status B's SET bit is on, frozen
+    /// and taken field by field; nil otherwise. Clearing SET applies it.
+    public private(set) var timeBeingSet: RTCDateTime?
     /// CMOS RAM, allocated once. The bytes of the time and status registers
     /// are unused: those registers are computed on each read.
     private var ram = [UInt8](repeating: 0, count: CMOSRTC.ramSize)
@@ -202,6 +211,9 @@ public final class CMOSRTC: PortIODevice {
             break
         case Index.statusA:
             ram[Int(index)] = value & ~StatusA.uip
+        case Index.statusB:
+            ram[Int(index)] = value
+            writeSetBit(value & StatusB.set != 0)
         case Index.statusC, Index.statusD:
             // Read-only.
             break
@@ -212,21 +224,43 @@ public final class CMOSRTC: PortIODevice {
 
     // MARK: Clock
 
-    /// The guest's date and time: the injected clock moved by `clockOffset`.
+    /// The guest's date and time: frozen while it sets it, else the
+    /// injected clock moved by `clockOffset`.
     private func guestTime() -> RTCDateTime {
-        // Without an offset the clock's fields pass through untouched, as
-        // they always did, out-of-range ones included.
-        guard clockOffset != 0 else { return clock() }
-        return RTCDateTime(secondsSince1970: clock().secondsSince1970 &+ clockOffset)
+        if let timeBeingSet { return timeBeingSet }
+        return runningTime(host: clock())
     }
 
-    /// Sets one field of the guest's time to the register value `value` and
-    /// keeps the result as an offset from the injected clock. Linux sets SET
-    /// in status B around the writes to stop the update cycle; updates here
-    /// are instant, so each field takes effect as it is written.
+    /// The guest's running time when the injected clock reads `host`.
+    private func runningTime(host: RTCDateTime) -> RTCDateTime {
+        // Without an offset the clock's fields pass through untouched, as
+        // they always did, out-of-range ones included.
+        guard clockOffset != 0 else { return host }
+        return RTCDateTime(secondsSince1970: host.secondsSince1970 &+ clockOffset)
+    }
+
+    /// Status B's SET bit was written: setting it freezes the time for the
+    /// guest to write, clearing it starts the clock from what was written.
+    private func writeSetBit(_ set: Bool) {
+        if set {
+            // Only a guest allowed to set the clock can start; holding SET
+            // again while already setting keeps what was written so far.
+            if allowsGuestClockWrites && timeBeingSet == nil { timeBeingSet = runningTime(host: clock()) }
+        } else if let time = timeBeingSet {
+            // Applied even where the guest may no longer set the clock: it
+            // started on a machine that allowed it, and a restored state
+            // must not leave the clock frozen for ever.
+            clockOffset = time.secondsSince1970 &- clock().secondsSince1970
+            timeBeingSet = nil
+        }
+    }
+
+    /// Sets one field of the guest's time to the register value `value`:
+    /// into the frozen time while SET is on, else at once, as an offset from
+    /// the injected clock.
     private func setTimeField(_ index: UInt8, _ value: UInt8) {
         let host = clock()
-        var time = clockOffset == 0 ? host : RTCDateTime(secondsSince1970: host.secondsSince1970 &+ clockOffset)
+        var time = timeBeingSet ?? runningTime(host: host)
         let number = decode(value)
         switch index {
         case Index.seconds: time.second = number
@@ -238,7 +272,11 @@ public final class CMOSRTC: PortIODevice {
         case Index.year: time.year = time.year / 100 &* 100 &+ number
         default: time.year = number &* 100 &+ time.year % 100  // Index.century
         }
-        clockOffset = time.secondsSince1970 &- host.secondsSince1970
+        if timeBeingSet != nil {
+            timeBeingSet = time
+        } else {
+            clockOffset = time.secondsSince1970 &- host.secondsSince1970
+        }
     }
 
     // MARK: Encoding
@@ -295,26 +333,32 @@ public final class CMOSRTC: PortIODevice {
         public var nmiDisabled: Bool
         /// Seconds the guest's clock runs ahead of the injected clock.
         public var clockOffset: Int64
+        /// The time the guest was writing with status B's SET bit on
+        /// (which `ram` then has set), or nil. Fields are as written, not
+        /// yet carried over: the date may be "February 31" mid-way.
+        public var timeBeingSet: RTCDateTime?
 
         /// A state from its fields, taken as given; `restore(_:)` checks them.
-        public init(ram: [UInt8], index: UInt8, nmiDisabled: Bool, clockOffset: Int64) {
+        public init(ram: [UInt8], index: UInt8, nmiDisabled: Bool, clockOffset: Int64, timeBeingSet: RTCDateTime? = nil) {
             self.ram = ram
             self.index = index
             self.nmiDisabled = nmiDisabled
             self.clockOffset = clockOffset
+            self.timeBeingSet = timeBeingSet
         }
     }
 
     /// The RTC's current state. Taking it changes nothing and does not read the clock.
     public var state: State {
-        State(ram: ram, index: index, nmiDisabled: nmiDisabled, clockOffset: clockOffset)
+        State(ram: ram, index: index, nmiDisabled: nmiDisabled, clockOffset: clockOffset, timeBeingSet: timeBeingSet)
     }
 
     /// Replaces the RTC's state with `state`. The RTC has no interrupt line
     /// to drive.
     ///
-    /// A saved `clockOffset` is restored even if this RTC does not let the
-    /// guest set the clock: the guest set it on the machine it came from.
+    /// A saved `clockOffset`, or a `timeBeingSet` that clearing SET will
+    /// apply, is restored even if this RTC does not let the guest set the
+    /// clock: the guest set it on the machine it came from.
     ///
     /// - Throws: `DeviceStateError` naming the first field the RTC could not
     ///   hold, without changing anything.
@@ -327,10 +371,17 @@ public final class CMOSRTC: PortIODevice {
             throw DeviceStateError(
                 device: "CMOSRTC", field: "index", problem: .outOfRange(value: Int(state.index), valid: 0...Self.ramSize - 1))
         }
+        if state.timeBeingSet != nil && state.ram[Int(Index.statusB)] & StatusB.set == 0 {
+            // Nothing would ever apply the frozen time: the guest clears a SET bit that is not set.
+            throw DeviceStateError(
+                device: "CMOSRTC", field: "timeBeingSet",
+                problem: .inconsistent(detail: "is present, but status B (ram[11]) has SET (bit 7) clear"))
+        }
         for (index, byte) in state.ram.enumerated() { ram[index] = byte }
         index = state.index
         nmiDisabled = state.nmiDisabled
         clockOffset = state.clockOffset
+        timeBeingSet = state.timeBeingSet
     }
 
     // MARK: Memory size

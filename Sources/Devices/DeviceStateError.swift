@@ -24,6 +24,8 @@ public struct DeviceStateError: Error, Hashable, Sendable, CustomStringConvertib
         /// A code that stands for one of a fixed set of values is none of
         /// them; `expected` lists the valid ones.
         case unknownValue(value: UInt64, expected: String)
+        /// The field contradicts another one; `detail` says how.
+        case inconsistent(detail: String)
     }
 
     /// The device's type name, such as `Serial16550`.
@@ -55,6 +57,8 @@ public struct DeviceStateError: Error, Hashable, Sendable, CustomStringConvertib
             detail = "is \(hex(value)), which clears bits \(hex(~value & required)) that always read 1"
         case .unknownValue(let value, let expected):
             detail = "is \(hex(value)), expected \(expected)"
+        case .inconsistent(let why):
+            detail = why
         }
         return "cannot restore \(device) state: \(field) \(detail)"
     }

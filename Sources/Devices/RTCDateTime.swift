@@ -4,7 +4,7 @@
 /// Fields are plain numbers, not yet encoded as BCD. The RTC reduces each one
 /// to its register's range, so an out-of-range field reads as a wrong time,
 /// never as a trap.
-public struct RTCDateTime: Hashable, Sendable {
+public struct RTCDateTime: Codable, Hashable, Sendable {
     /// The full year, such as 2025. The RTC splits it into year (0x09) and century (0x32).
     public var year: Int
     /// 1 (January) to 12.

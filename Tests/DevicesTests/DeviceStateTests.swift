@@ -425,6 +425,35 @@ private func setTime(_ fields: [(UInt64, UInt64)], statusB: UInt64 = RTC.b24) ->
         #expect(restored.read(RTC.year) == 0x31)
     }
 
+    @Test func settingTheDateInLinuxsOrderNeverPassesThroughAnInvalidDate() throws {
+        let rig = try RTCRig()
+        _ = rig.run(setTime([(RTC.month, 0x01), (RTC.dayOfMonth, 0x31)]))
+        #expect(rig.read(RTC.dayOfMonth) == 0x31 && rig.read(RTC.month) == 0x01)
+        // mc146818_set_time writes the year, the month, then the day: "February 31" on the way.
+        _ = rig.run(setTime([(RTC.year, 0x28), (RTC.month, 0x02), (RTC.dayOfMonth, 0x29)]))
+        #expect(rig.read(RTC.dayOfMonth) == 0x29 && rig.read(RTC.month) == 0x02 && rig.read(RTC.year) == 0x28)
+        #expect(rig.read(RTC.dayOfWeek) == 0x03, "2028-02-29 is a Tuesday")
+    }
+
+    @Test func aSnapshotTakenWhileTheGuestHoldsSETFinishesTheSetting() throws {
+        let original = try RTCRig()
+        let begin = [.write(RTC.index, RTC.statusB), .write(RTC.data, RTC.b24 | RTC.bSET)] as [Step]
+        _ = original.run(begin + [.write(RTC.index, RTC.year), .write(RTC.data, 0x28), .write(RTC.index, RTC.month)])
+        _ = original.run([.write(RTC.data, 0x02)])
+        let saved = try throughJSON(original.rtc.state)
+        #expect(saved.timeBeingSet?.month == 2 && saved.timeBeingSet?.day == 7 && saved.clockOffset == 0)
+
+        // Restored where the guest may not set the clock, the setting in progress is still finished.
+        let restored = try RTCRig(allowsGuestClockWrites: false)
+        try restored.rtc.restore(saved)
+        let steps: [Step] =
+            [.advanceClock(100)] + Self.readTime
+            + [.write(RTC.index, RTC.statusB), .write(RTC.data, RTC.b24), .advanceClock(100)] + Self.readTime
+        #expect(original.run(steps) == restored.run(steps))
+        #expect(restored.rtc.timeBeingSet == nil && restored.rtc.state == original.rtc.state)
+        #expect(restored.read(RTC.month) == 0x02 && restored.read(RTC.year) == 0x28 && restored.read(RTC.seconds) == 0x49)
+    }
+
     @Test func twelveHourWritesSetTheHour() throws {
         let rig = try RTCRig()
         _ = rig.run(setTime([(RTC.hours, 0x80 | 0x12)], statusB: 0))  // 12 PM
@@ -465,6 +494,14 @@ private func setTime(_ fields: [(UInt64, UInt64)], statusB: UInt64 = RTC.b24) ->
                 var s = valid; s.index = 0x80; return s
             }(),
             DeviceStateError(device: "CMOSRTC", field: "index", problem: .outOfRange(value: 128, valid: 0...127))
+        ),
+        (
+            {
+                var s = valid; s.timeBeingSet = RTCDateTime(secondsSince1970: 0); return s
+            }(),
+            DeviceStateError(
+                device: "CMOSRTC", field: "timeBeingSet",
+                problem: .inconsistent(detail: "is present, but status B (ram[11]) has SET (bit 7) clear"))
         ),
     ])
     func badStatesAreRefusedAndChangeNothing(state: CMOSRTC.State, expected: DeviceStateError) throws {

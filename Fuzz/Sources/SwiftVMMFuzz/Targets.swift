@@ -24,6 +24,8 @@ let allTargets: [FuzzTarget] = [
     FuzzTarget(name: "debug-console", run: fuzzDebugConsolePort),
     FuzzTarget(name: "post-code", run: fuzzPostCodePort),
     FuzzTarget(name: "fw-cfg", run: fuzzFirmwareConfig),
+    // Saved device state from a snapshot or migration stream: JSON restored into every device.
+    FuzzTarget(name: "device-state", run: fuzzDeviceState),
     // The buses: the PC's whole port space (string I/O included) and MMIO routing.
     FuzzTarget(name: "port-bus", run: fuzzPortBus),
     FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),
