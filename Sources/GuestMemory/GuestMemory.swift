@@ -438,7 +438,9 @@ public struct GuestMemory: ~Copyable {
     }
 
     /// `pread`s exactly `count` bytes at `offset` into `destination`; the file ending first is an error.
-    private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: UInt64) throws(GuestMemoryError) {
+    private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: UInt64)
+        throws(GuestMemoryError)
+    {
         var done = 0
         while done < count {
             let got = pread(fd, destination + done, count - done, off_t(offset) + off_t(done))

@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What this process holds, as `/proc/self` tells it.
+enum ProcessResources {
+    /// The number of open file descriptors (entries of /proc/self/fd).
+    static func openDescriptors() -> Int {
+        guard let directory = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { count += 1 }
+        }
+        return count
+    }
+
+    /// The lines of /proc/self/maps.
+    static func mapLines() -> [Substring] {
+        contents(of: "/proc/self/maps").split(separator: "\n")
+    }
+
+    /// The `VmFlags` of the mapping that starts at `address`, from /proc/self/smaps.
+    static func mappingFlags(at address: UInt) -> [Substring] {
+        let start = String(address, radix: 16) + "-"
+        var inMapping = false
+        for line in contents(of: "/proc/self/smaps").split(separator: "\n") {
+            let range = line.prefix { $0 != " " }
+            if range.contains("-"), range.allSatisfy({ $0 == "-" || $0.isHexDigit }) {
+                inMapping = line.hasPrefix(start)
+            } else if inMapping, line.hasPrefix("VmFlags:") {
+                return line.dropFirst("VmFlags:".count).split(separator: " ")
+            }
+        }
+        return []
+    }
+
+    private static func contents(of path: String) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if got <= 0 { break }
+            bytes += chunk.prefix(got)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
