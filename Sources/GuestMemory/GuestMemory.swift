@@ -252,18 +252,26 @@ public struct GuestMemory: ~Copyable {
     /// image, those in the image's data extents. Of these, pages of zeros are
     /// skipped and stay holes; runs of the others go out in large writes. So a
     /// 4 GiB guest that touched 10 MiB costs about 10 MiB of disk and reads
-    /// about 10 MiB of RAM. The guest must not run meanwhile.
-    /// The corresponding C function is `pwrite`.
+    /// about 10 MiB of RAM.
+    ///
+    /// The guest must not run meanwhile (its vCPUs stopped), or the image
+    /// mixes pages from different moments. `fd` must be open for writing,
+    /// without `O_APPEND`, and not be a file that any memory is mapped from:
+    /// this memory's own is refused, another's would lose its pages to the
+    /// truncation. The corresponding C function is `pwrite`.
     @discardableResult
     public func writeImage(to fd: Int32) throws(GuestMemoryError) -> MemoryImageStatistics {
-        if backingFile >= 0 {
-            var ours = stat()
-            var theirs = stat()
-            guard fstat(fd, &theirs) == 0 else { throw .imageStatFailed(errno: errno) }
-            if fstat(backingFile, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino {
-                throw .imageIsMappedFile
-            }
+        var theirs = stat()
+        guard fstat(fd, &theirs) == 0 else { throw .imageStatFailed(errno: errno) }
+        var ours = stat()
+        if backingFile >= 0, fstat(backingFile, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino {
+            throw .imageIsMappedFile
         }
+        // With O_APPEND, Linux's pwrite ignores the offset and appends: every
+        // page would land at the end of the file.
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0 else { throw .imageStatFailed(errno: errno) }
+        if flags & O_APPEND != 0 { throw .imageFileAppendOnly }
         let total = size
         guard let length = off_t(exactly: total) else { throw .imageTruncateFailed(size: total, errno: EFBIG) }
         // Truncating to zero first drops whatever the file held, so that the
@@ -327,6 +335,10 @@ public struct GuestMemory: ~Copyable {
     /// every other page as it is: after a test, the pages KVM's dirty log
     /// names are the ones to put back. The layout must be the image's.
     /// Every bitmap is checked before any page is copied.
+    ///
+    /// The guest must not run meanwhile. These copies are the VMM's writes,
+    /// which KVM's dirty log does not record, so a log read after the reset
+    /// names only what the guest writes next.
     /// The corresponding C function is `pread` (from the image's memfd).
     public func resetPages(_ pages: [DirtyPages], from image: MemoryImage) throws(GuestMemoryError) {
         if let region = image.firstLayoutDifference(from: ranges) { throw .imageLayoutMismatch(region: region) }

@@ -146,6 +146,10 @@ import VMCore
         let wrong = try pages.filter { try restored.read(count: Self.page, at: Self.pcAddress(ofImagePage: $0)) != expected($0) }
         #expect(wrong.isEmpty)
         #expect(throws: GuestMemoryError.imageIsMappedFile) { try restored.writeImage(to: file.fd) }
+        let appending = TemporaryFile(in: "/dev/shm")
+        #expect(fcntl(appending.fd, F_SETFL, O_APPEND) == 0)
+        #expect(throws: GuestMemoryError.imageFileAppendOnly) { try restored.writeImage(to: appending.fd) }
+        #expect(throws: GuestMemoryError.imageStatFailed(errno: EBADF)) { try restored.writeImage(to: -1) }
         #expect(Self.mismatches(in: file, Self.scatteredPages, expected: Self.scatteredContent).isEmpty)
     }
 

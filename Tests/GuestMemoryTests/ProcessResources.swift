@@ -21,14 +21,15 @@ enum ProcessResources {
         contents(of: "/proc/self/maps").split(separator: "\n")
     }
 
-    /// The `VmFlags` of the mapping that starts at `address`, from /proc/self/smaps.
+    /// The `VmFlags` of the mapping that contains `address`, from /proc/self/smaps.
+    /// (The kernel merges adjacent mappings with equal flags, so a region's
+    /// mapping need not start at the region.)
     static func mappingFlags(at address: UInt) -> [Substring] {
-        let start = String(address, radix: 16) + "-"
         var inMapping = false
         for line in contents(of: "/proc/self/smaps").split(separator: "\n") {
-            let range = line.prefix { $0 != " " }
-            if range.contains("-"), range.allSatisfy({ $0 == "-" || $0.isHexDigit }) {
-                inMapping = line.hasPrefix(start)
+            let range = line.prefix { $0 != " " }.split(separator: "-")
+            if range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) {
+                inMapping = start <= address && address < end
             } else if inMapping, line.hasPrefix("VmFlags:") {
                 return line.dropFirst("VmFlags:".count).split(separator: " ")
             }
