@@ -135,6 +135,8 @@ import VMCore
         print("sparse save of the restored 4 GiB guest (pages in the file only) in \(ContinuousClock.now - saveStart)")
         let pages = (Self.scatteredPages + [added]).sorted()
         #expect(statistics.pagesWritten == UInt64(pages.count))
+        #expect(statistics.pagesCopied == UInt64(pages.count - 2), "all but the two written went file to file")
+        #expect(try restored.residentBytes() <= 16 * Self.mib / 1024, "saving did not fault the file into guest RAM")
         let (size, allocated) = second.sizes
         #expect(size == 4 << 30)
         #expect(allocated >= statistics.bytesWritten && allocated < statistics.bytesWritten + Self.mib)
@@ -206,6 +208,19 @@ import VMCore
             #expect(try !clone.value.matches(image))
         }
         #expect(try source.read(count: Self.page, at: shared) == Self.pattern(5), "clones do not write through to the source")
+
+        // A clone saves like any memory: the image's pages it has not written
+        // are read from the memfd, the ones it wrote from its own RAM.
+        let file = TemporaryFile(in: "/dev/shm")
+        let saved = try clones[3].value.writeImage(to: file.fd)
+        #expect(saved.pagesWritten == 217 && saved.pagesCopied == 215)
+        let secondRegion = UInt64(32 << 20)
+        let expected: [(offset: UInt64, bytes: [UInt8])] =
+            (0..<200).map { (UInt64($0 * Self.page), $0 == 5 ? Self.pattern(-3) : Self.pattern($0)) }
+            + (0..<16).map { (secondRegion + UInt64($0 * Self.page), Self.pattern(1000 + $0)) }
+            + [(secondRegion + UInt64(103 * Self.page), Self.pattern(-103))]
+        #expect(expected.filter { file.read(count: Self.page, at: $0.offset) != $0.bytes }.isEmpty)
+        #expect(file.sizes.allocated == 217 * UInt64(Self.page))
         #expect(try source.matches(image))
     }
 
@@ -230,8 +245,6 @@ import VMCore
         let clone = try GuestMemory(cloning: image)
         let low = GuestAddress(0)
         let high = GuestAddress(1 << 30)
-        let lowPages = 8192
-        let highPages = 8194
         // Runs across word boundaries (63, 64, 65) and pages with and without image data (130, 300).
         let changedLow = [1, 2, 3, 10, 63, 64, 65, 130, 300]
         let changedHigh = [5, 8193]
@@ -246,22 +259,23 @@ import VMCore
 
         // Checked before anything is copied: one bad bitmap resets nothing.
         let resetLow = [2, 10, 63, 64, 65, 300, 400]
-        let good = DirtyPages(regionBase: low, pages: resetLow, regionPages: lowPages)
+        let good = DirtyPages(regionBase: low, pages: resetLow)
         #expect(throws: GuestMemoryError.unknownDirtyRegion(GuestAddress(0x1000))) {
             try clone.resetPages([good, DirtyPages(regionBase: GuestAddress(0x1000), bitmap: [1])], from: image)
         }
         #expect(throws: GuestMemoryError.dirtyBitmapOutOfRange(region: low, words: 129, regionPages: 8192)) {
             try clone.resetPages([good, DirtyPages(regionBase: low, bitmap: [UInt64](repeating: 0, count: 129))], from: image)
         }
-        var pastTheEnd = [UInt64](repeating: 0, count: 129)
-        pastTheEnd[128] = 1 << 2
+        // The high region has 8194 pages: page 8194 is bit 2 of word 128, one past its end.
+        let pastTheEnd = DirtyPages(regionBase: high, pages: [8194])
+        #expect(pastTheEnd.bitmap.count == 129 && pastTheEnd.bitmap[128] == 1 << 2)
         #expect(throws: GuestMemoryError.dirtyBitmapOutOfRange(region: high, words: 129, regionPages: 8194)) {
-            try clone.resetPages([good, DirtyPages(regionBase: high, bitmap: pastTheEnd)], from: image)
+            try clone.resetPages([good, pastTheEnd], from: image)
         }
         #expect(try clone.read(count: Self.page, at: address(low, 2)) == Self.pattern(-2))
 
         try clone.resetPages(
-            [good, DirtyPages(regionBase: high, pages: [5, 8193], regionPages: highPages)], from: image)
+            [good, DirtyPages(regionBase: high, pages: [5, 8193])], from: image)
         for index in changedLow {
             let expected = resetLow.contains(index) ? original(low, index) : Self.pattern(-index)
             #expect(try clone.read(count: Self.page, at: address(low, index)) == expected, "page \(index)")
