@@ -328,9 +328,9 @@ import VMCore
         #expect(try clone.read(count: Self.page, at: GuestAddress(0x8000)) == [UInt8](repeating: 0, count: Self.page))
     }
 
-    /// Makes an image, 20 clones and a file restore, and checks that they hold
-    /// descriptors and mappings while they live.
-    static func useImages(name: String) throws {
+    /// Makes an image, 20 clones and a file restore, checks that they hold
+    /// descriptors and mappings while they live, and returns the file's path.
+    static func useImages(name: String) throws -> String {
         let file = TemporaryFile()
         let memory = try smallImageSource()
         let image = try memory.makeImage(name: name)
@@ -342,23 +342,36 @@ import VMCore
         let lines = ProcessResources.mapLines()
         #expect(lines.filter { $0.contains("memfd:" + name) }.count >= 40, "20 clones of 2 regions")
         #expect(lines.filter { $0.hasSuffix(file.path) }.count >= 2)
+        let targets = ProcessResources.descriptorTargets()
+        #expect(targets.filter { $0.contains("memfd:" + name) }.count == 21, "the image's and one per clone")
+        #expect(targets.filter { $0 == file.path }.count == 2, "the caller's and the restored memory's")
+        return file.path
+    }
+
+    /// Whether `condition` holds within about two seconds: other suites open
+    /// and map things concurrently, so a count can take a moment to settle.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<40 {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
     }
 
     @Test func descriptorsAndMappingsComeBackAfterDeinit() throws {
         // Once first, so that whatever the allocator or the runtime keeps
         // for good (an arena, a cached buffer) is already there.
-        try Self.useImages(name: "swiftvmm-test-warmup")
+        _ = try Self.useImages(name: "swiftvmm-test-warmup")
         let descriptors = ProcessResources.openDescriptors()
         let mappings = ProcessResources.mapLines().count
-        try Self.useImages(name: "swiftvmm-test-resources")
-        #expect(ProcessResources.openDescriptors() == descriptors)
-        #expect(!ProcessResources.mapLines().contains { $0.contains("swiftvmm-test-resources") })
-        // Other suites may map and unmap meanwhile: wait for the count to settle.
-        var now = ProcessResources.mapLines().count
-        for _ in 0..<40 where now != mappings {
-            usleep(50_000)
-            now = ProcessResources.mapLines().count
-        }
-        #expect(now == mappings)
+        let name = "swiftvmm-test-resources"
+        let path = try Self.useImages(name: name)
+        // Ours, exactly: nothing refers to the memfd or the file any more.
+        #expect(!ProcessResources.descriptorTargets().contains { $0.contains("memfd:" + name) || $0 == path })
+        #expect(!ProcessResources.mapLines().contains { $0.contains("memfd:" + name) || $0.hasSuffix(path) })
+        // And in all: no more descriptors or mappings than before (the
+        // anonymous regions and clones' copies have no name to look for).
+        #expect(Self.eventually { ProcessResources.openDescriptors() <= descriptors })
+        #expect(Self.eventually { ProcessResources.mapLines().count <= mappings })
     }
 }

@@ -5,15 +5,22 @@
 /// What this process holds, as `/proc/self` tells it.
 enum ProcessResources {
     /// The number of open file descriptors (entries of /proc/self/fd).
-    static func openDescriptors() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return -1 }
+    static func openDescriptors() -> Int { descriptorTargets().count }
+
+    /// What each open file descriptor refers to (the links in /proc/self/fd),
+    /// such as `/memfd:NAME (deleted)` or a file's path.
+    static func descriptorTargets() -> [String] {
+        guard let directory = opendir("/proc/self/fd") else { return [] }
         defer { closedir(directory) }
-        var count = 0
+        var targets: [String] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { count += 1 }
+            if name == "." || name == ".." { continue }
+            var target = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/self/fd/" + name, &target, target.count)
+            targets.append(String(decoding: target.prefix(max(0, length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
-        return count
+        return targets
     }
 
     /// The lines of /proc/self/maps.
