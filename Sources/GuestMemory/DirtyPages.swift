@@ -17,10 +17,16 @@ public struct DirtyPages: Hashable, Sendable {
         self.bitmap = bitmap
     }
 
-    /// The bitmap naming `pages` (page indices within the region, each below `regionPages`).
-    public init(regionBase: GuestAddress, pages: some Sequence<Int>, regionPages: Int) {
-        var bitmap = [UInt64](repeating: 0, count: (regionPages + 63) / 64)
-        for page in pages where page >= 0 && page < regionPages { bitmap[page / 64] |= 1 << UInt64(page % 64) }
+    /// The bitmap naming `pages`, indices of pages within the region, each
+    /// zero or more: just long enough for the largest, so that a page past
+    /// the region's end is reported by `resetPages(_:from:)`, not dropped here.
+    public init(regionBase: GuestAddress, pages: some Sequence<Int>) {
+        var bitmap: [UInt64] = []
+        for page in pages {
+            precondition(page >= 0, "page index \(page) is negative")
+            if page / 64 >= bitmap.count { bitmap += [UInt64](repeating: 0, count: page / 64 + 1 - bitmap.count) }
+            bitmap[page / 64] |= 1 << UInt64(page % 64)
+        }
         self.init(regionBase: regionBase, bitmap: bitmap)
     }
 }

@@ -273,22 +273,31 @@ public struct GuestMemory: ~Copyable {
     /// and returns what it wrote. The file's previous contents are discarded.
     ///
     /// Only pages that can hold data are read: those present or swapped in
-    /// this process (from `/proc/self/pagemap`) and, for memory mapped from an
-    /// image, those in the image's data extents. Of these, pages of zeros are
+    /// this process (from `/proc/self/pagemap`). Of these, pages of zeros are
     /// skipped and stay holes; runs of the others go out in large writes. So a
     /// 4 GiB guest that touched 10 MiB costs about 10 MiB of disk and reads
-    /// about 10 MiB of RAM. The guest must not run meanwhile.
-    /// The corresponding C function is `pwrite`.
+    /// about 10 MiB of RAM. For memory mapped from an image, the image's data
+    /// extents (`SEEK_DATA`) that were not written since are read from the
+    /// image with `pread` rather than faulted into guest RAM.
+    ///
+    /// The guest must not run meanwhile (its vCPUs stopped), or the image
+    /// mixes pages from different moments. `fd` must be open for writing,
+    /// without `O_APPEND`, and not be a file that any memory is mapped from:
+    /// this memory's own is refused, another's would lose its pages to the
+    /// truncation. The corresponding C function is `pwrite`.
     @discardableResult
     public func writeImage(to fd: Int32) throws(GuestMemoryError) -> MemoryImageStatistics {
-        if backingFile >= 0 {
-            var ours = stat()
-            var theirs = stat()
-            guard fstat(fd, &theirs) == 0 else { throw .imageStatFailed(errno: errno) }
-            if fstat(backingFile, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino {
-                throw .imageIsMappedFile
-            }
+        var theirs = stat()
+        guard fstat(fd, &theirs) == 0 else { throw .imageStatFailed(errno: errno) }
+        var ours = stat()
+        if backingFile >= 0, fstat(backingFile, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino {
+            throw .imageIsMappedFile
         }
+        // With O_APPEND, Linux's pwrite ignores the offset and appends: every
+        // page would land at the end of the file.
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0 else { throw .imageStatFailed(errno: errno) }
+        if flags & O_APPEND != 0 { throw .imageFileAppendOnly }
         let total = size
         guard let length = off_t(exactly: total) else { throw .imageTruncateFailed(size: total, errno: EFBIG) }
         // Truncating to zero first drops whatever the file held, so that the
@@ -300,9 +309,25 @@ public struct GuestMemory: ~Copyable {
         let pageBytes = Int(Self.pageSize)
         var statistics = MemoryImageStatistics()
         for region in regions {
-            let candidates = try candidatePages(of: region, pagemap: pagemap, alsoDataIn: -1)
-            statistics.candidatePages += UInt64(candidates.population)
-            for run in candidates.runs {
+            // Pages in this process's page tables or in swap are read from RAM,
+            // except those that are still the backing file's own pages.
+            var inMemory = PageBitmap(count: region.pageCount)
+            try pagemap.markMapped(
+                address: UInt(bitPattern: region.host), into: &inMemory, includingSwapped: true, excludingFilePages: backingFile >= 0)
+            // The rest of the backing file's data has not been written since
+            // the restore (or was released back to it), so it is the file's:
+            // read it from the file, not through the mapping, which would
+            // fault it into guest RAM (and, on tmpfs, fill the file's holes).
+            var fileOnly = PageBitmap(count: region.pageCount)
+            if backingFile >= 0 {
+                try FileExtents.markData(of: backingFile, start: region.fileOffset, into: &fileOnly)
+                fileOnly.subtract(inMemory)
+            }
+            statistics.candidatePages += UInt64(inMemory.population + fileOnly.population)
+            for run in fileOnly.runs {
+                try copyNonZeroPages(run, of: region, to: fd, statistics: &statistics)
+            }
+            for run in inMemory.runs {
                 var pending: Int?
                 func flush(upTo end: Int) throws(GuestMemoryError) {
                     guard let start = pending else { return }
@@ -352,6 +377,10 @@ public struct GuestMemory: ~Copyable {
     /// every other page as it is: after a test, the pages KVM's dirty log
     /// names are the ones to put back. The layout must be the image's.
     /// Every bitmap is checked before any page is copied.
+    ///
+    /// The guest must not run meanwhile. These copies are the VMM's writes,
+    /// which KVM's dirty log does not record, so a log read after the reset
+    /// names only what the guest writes next.
     /// The corresponding C function is `pread` (from the image's memfd).
     public func resetPages(_ pages: [DirtyPages], from image: MemoryImage) throws(GuestMemoryError) {
         if let region = image.firstLayoutDifference(from: ranges) { throw .imageLayoutMismatch(region: region) }
@@ -459,6 +488,36 @@ public struct GuestMemory: ~Copyable {
             if written < 0 && errno == EINTR { continue }
             guard written > 0 else { throw .imageWriteFailed(offset: offset + UInt64(done), errno: written == 0 ? EIO : errno) }
             done += written
+        }
+    }
+
+    /// Copies the pages of `run` in `region` that are not all zeros from the
+    /// backing file to `fd`, at the same offsets, through a buffer.
+    private func copyNonZeroPages(
+        _ run: Range<Int>, of region: Region, to fd: Int32, statistics: inout MemoryImageStatistics
+    ) throws(GuestMemoryError) {
+        let pageBytes = Int(Self.pageSize)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.compareChunk, alignment: pageBytes)
+        defer { buffer.deallocate() }
+        var chunkStart = run.lowerBound
+        while chunkStart < run.upperBound {
+            let chunkEnd = min(run.upperBound, chunkStart + Self.compareChunk / pageBytes)
+            let chunkOffset = region.fileOffset + UInt64(chunkStart * pageBytes)
+            try Self.readAll(backingFile, into: buffer, count: (chunkEnd - chunkStart) * pageBytes, at: chunkOffset)
+            var pending: Int?
+            for page in chunkStart...chunkEnd {
+                let isData = page < chunkEnd && !Self.isZero(buffer + (page - chunkStart) * pageBytes)
+                if isData, pending == nil { pending = page }
+                guard !isData, let start = pending else { continue }
+                let offset = region.fileOffset + UInt64(start * pageBytes)
+                try Self.writeAll(fd, from: buffer + (start - chunkStart) * pageBytes, count: (page - start) * pageBytes, at: offset)
+                statistics.pagesWritten += UInt64(page - start)
+                statistics.pagesCopied += UInt64(page - start)
+                statistics.bytesWritten += UInt64((page - start) * pageBytes)
+                statistics.writeCalls += 1
+                pending = nil
+            }
+            chunkStart = chunkEnd
         }
     }
 

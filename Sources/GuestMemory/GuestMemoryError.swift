@@ -26,6 +26,9 @@ public enum GuestMemoryError: Error, Hashable, Sendable, CustomStringConvertible
     /// The file to write an image to is the one this memory is mapped from:
     /// truncating it would pull the pages out from under the mapping.
     case imageIsMappedFile
+    /// The file to write an image to is open with `O_APPEND`, which makes
+    /// `pwrite` ignore the offsets the image's layout depends on.
+    case imageFileAppendOnly
     /// `fstat` on an image file failed with this errno.
     case imageStatFailed(errno: Int32)
     /// Duplicating the image file's descriptor failed with this errno.
@@ -74,6 +77,8 @@ public enum GuestMemoryError: Error, Hashable, Sendable, CustomStringConvertible
             return "memory image range \(region) does not match guest RAM's layout"
         case .imageIsMappedFile:
             return "cannot write a memory image over the file the memory is mapped from"
+        case .imageFileAppendOnly:
+            return "cannot write a memory image to a file opened with O_APPEND"
         case .imageStatFailed(let errno):
             return "fstat on a memory image failed (errno \(errno))"
         case .imageDescriptorFailed(let errno):

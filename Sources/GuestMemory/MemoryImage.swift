@@ -14,6 +14,11 @@ import VMCore
 /// file (regions concatenated in ascending guest-address order, never-touched
 /// pages left as holes) and sealed against writes, shrinking and growing, so
 /// no clone can see it change. It holds no pointer; clones map the file.
+///
+/// One cost to know: tmpfs fills a hole when a mapping of it faults there,
+/// so a clone that *reads* a page the image does not hold adds a zero page
+/// to the memfd (once, shared by all clones; `allocatedBytes` shows it).
+/// The contents never change, and saving skips such pages as zeros.
 public final class MemoryImage: Sendable {
     /// The memfd; closed in `deinit`. Clones keep descriptors of their own.
     let fd: Int32

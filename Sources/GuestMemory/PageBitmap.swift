@@ -41,6 +41,11 @@ struct PageBitmap {
         }
     }
 
+    /// Removes every page that is in `other` (of the same count).
+    mutating func subtract(_ other: PageBitmap) {
+        for i in words.indices { words[i] &= ~other.words[i] }
+    }
+
     func contains(_ page: Int) -> Bool {
         words[page / 64] & (1 << UInt64(page % 64)) != 0
     }

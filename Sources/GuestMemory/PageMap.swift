@@ -11,6 +11,8 @@
 struct PageMap: ~Copyable {
     private static let present: UInt64 = 1 << 63
     private static let swapped: UInt64 = 1 << 62
+    /// A page-cache page of a file (or shared anonymous memory), not a private copy.
+    private static let filePage: UInt64 = 1 << 61
     /// Entries read per `pread`: 4096 entries (32 KiB) cover 16 MiB of address space.
     private static let entriesPerRead = 4096
 
@@ -26,10 +28,15 @@ struct PageMap: ~Copyable {
     deinit { close(fd) }
 
     /// Inserts into `pages` each page `i` of `[address, address + pages.count * 4096)`
-    /// that is present or (when `includingSwapped`) swapped out.
+    /// that is present or (when `includingSwapped`) swapped out. With
+    /// `excludingFilePages`, a present page that is the file's own page-cache
+    /// page (in a private file mapping: read, never written) is left out.
     /// `address` is a host virtual address as an integer; nothing is dereferenced.
-    func markMapped(address: UInt, into pages: inout PageBitmap, includingSwapped: Bool) throws(GuestMemoryError) {
-        let mask = includingSwapped ? Self.present | Self.swapped : Self.present
+    func markMapped(
+        address: UInt, into pages: inout PageBitmap, includingSwapped: Bool, excludingFilePages: Bool = false
+    ) throws(GuestMemoryError) {
+        let swapMask = includingSwapped ? Self.swapped : 0
+        let fileMask = excludingFilePages ? Self.filePage : 0
         let firstEntry = Int(address / UInt(GuestMemory.pageSize))
         var buffer = [UInt64](repeating: 0, count: Self.entriesPerRead)
         var page = 0
@@ -44,7 +51,10 @@ struct PageMap: ~Copyable {
             // The kernel returns whole entries; a short read still advances by what it gave.
             let entries = got / 8
             guard entries > 0 else { throw .pagemapFailed(errno: EIO) }
-            for i in 0..<entries where buffer[i] & mask != 0 { pages.insert(page + i) }
+            for i in 0..<entries {
+                let entry = buffer[i]
+                if (entry & Self.present != 0 && entry & fileMask == 0) || entry & swapMask != 0 { pages.insert(page + i) }
+            }
             page += entries
         }
     }
