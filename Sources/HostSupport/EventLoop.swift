@@ -190,6 +190,8 @@ public final class EventLoop: Sendable {
     /// Calls `handler` on the loop thread whenever `fd` is ready for one of
     /// `events` (or has hung up or failed). The descriptor stays the caller's:
     /// unregister it before closing it.
+    ///
+    /// The corresponding C function is `epoll_ctl` (`EPOLL_CTL_ADD`).
     public func register(
         fd: Int32, events: Events = .readable, handler: @escaping @Sendable (Events) -> Void
     ) throws(EventLoopError) {
@@ -208,6 +210,8 @@ public final class EventLoop: Sendable {
 
     /// Runs `action` once on the loop thread after `delay` (a timerfd on
     /// `CLOCK_MONOTONIC`, closed after it fires or when the loop stops).
+    ///
+    /// The corresponding C function is `timerfd_settime`.
     public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) throws(EventLoopError) {
         let timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
         guard timer >= 0 else { throw .cannotCreate(what: "timerfd", errno: errno) }
