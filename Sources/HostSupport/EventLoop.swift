@@ -47,6 +47,10 @@ public final class EventLoop: Sendable {
         var registrations: [Int32: Registration] = [:]
         var stopping = false
         var closed = false
+        /// Whether the loop thread may still use the descriptors; while it
+        /// does, `close()` leaves the closing to it (`closeRequested`).
+        var loopRunning = false
+        var closeRequested = false
 
         init(epoll: Int32, wakeup: Int32) {
             self.epoll = epoll
@@ -60,6 +64,10 @@ public final class EventLoop: Sendable {
         func close() {
             let timers: [Int32]? = condition.withLock {
                 guard !closed else { return nil }
+                guard !loopRunning else {
+                    closeRequested = true
+                    return nil
+                }
                 closed = true
                 let timers = registrations.compactMap { entry -> Int32? in
                     if case .timer = entry.value { return entry.key } else { return nil }
@@ -98,6 +106,13 @@ public final class EventLoop: Sendable {
 
         /// The loop thread's body.
         func run() {
+            defer {
+                let mustClose = condition.withLock {
+                    loopRunning = false
+                    return closeRequested
+                }
+                if mustClose { close() }
+            }
             var events = [epoll_event](repeating: epoll_event(), count: 32)
             while true {
                 if condition.withLock({ stopping }) { return }
@@ -160,7 +175,9 @@ public final class EventLoop: Sendable {
             throw .cannotRegister(fileDescriptor: wakeup, errno: errno)
         }
         self.core = core
+        core.condition.withLock { core.loopRunning = true }
         do { thread = try HostThread.spawn(name: name, stackSize: stackSize) { core.run() } } catch {
+            core.condition.withLock { core.loopRunning = false }
             throw .cannotStartThread(error)
         }
     }
@@ -173,6 +190,8 @@ public final class EventLoop: Sendable {
     /// Calls `handler` on the loop thread whenever `fd` is ready for one of
     /// `events` (or has hung up or failed). The descriptor stays the caller's:
     /// unregister it before closing it.
+    ///
+    /// The corresponding C function is `epoll_ctl` (`EPOLL_CTL_ADD`).
     public func register(
         fd: Int32, events: Events = .readable, handler: @escaping @Sendable (Events) -> Void
     ) throws(EventLoopError) {
@@ -191,6 +210,8 @@ public final class EventLoop: Sendable {
 
     /// Runs `action` once on the loop thread after `delay` (a timerfd on
     /// `CLOCK_MONOTONIC`, closed after it fires or when the loop stops).
+    ///
+    /// The corresponding C function is `timerfd_settime`.
     public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) throws(EventLoopError) {
         let timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
         guard timer >= 0 else { throw .cannotCreate(what: "timerfd", errno: errno) }
@@ -214,11 +235,13 @@ public final class EventLoop: Sendable {
 
     /// Stops the loop: no handler starts after this returns, and the loop's
     /// own descriptors (epoll, eventfd, pending timers) are closed. Waits for
-    /// a handler in progress, unless called from one. Safe to call more than once.
+    /// a handler in progress, unless called from one; then the descriptors
+    /// are closed when that handler returns. Safe to call more than once.
     public func stop() {
         core.condition.withLock { core.stopping = true }
         core.wake()
         thread.join()
-        if !isCurrent { core.close() }
+        // Now, or (stopped from a handler) when the loop thread is done with them.
+        core.close()
     }
 }

@@ -28,6 +28,8 @@ public enum HostThread {
     ///   - stackSize: bytes of stack, at least `PTHREAD_STACK_MIN`; `nil` for
     ///     the default (8 MiB, which glibc caches after the thread ends).
     ///   - body: what the thread runs; the thread ends when it returns.
+    ///
+    /// The corresponding C function is `pthread_create`.
     public static func spawn(
         name: String, stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void
     ) throws(HostThreadError) -> JoinHandle {

@@ -68,6 +68,8 @@ public final class JoinHandle: Sendable {
     /// wait: if no other thread is joining already, it detaches the thread
     /// (which then ends on its own) and returns at once, as later calls from
     /// other threads then do.
+    ///
+    /// The corresponding C function is `pthread_join`.
     public func join() {
         if isCurrent {
             state.withLock {

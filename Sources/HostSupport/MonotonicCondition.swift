@@ -51,6 +51,8 @@ public final class MonotonicCondition: @unchecked Sendable {
     /// the mutex, and check its condition again in a loop.
     ///
     /// - Returns: false if `deadline` has passed, true otherwise.
+    ///
+    /// The corresponding C function is `pthread_cond_timedwait`.
     @discardableResult
     public func wait(until deadline: MonotonicDeadline? = nil) -> Bool {
         guard let deadline else {

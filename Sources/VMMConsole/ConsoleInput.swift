@@ -30,9 +30,9 @@ public enum ConsoleInputError: Error, Equatable, CustomStringConvertible {
 ///
 /// In `.terminal` mode the bytes go through `ConsoleEscape` first, so Ctrl-A x
 /// calls `onQuit`, Ctrl-A h `onHelp`, Ctrl-A p `onPause` and Ctrl-A s
-/// `onSnapshot`. In `.passthrough` mode (stdin
-/// is a pipe or a file) every byte goes to the guest unchanged, and the end
-/// of input only calls `onEndOfInput`: the guest keeps running.
+/// `onSnapshot`. In `.passthrough` mode (stdin is a pipe or a file) every byte
+/// goes to the guest unchanged, and the end of input only calls
+/// `onEndOfInput`: the guest keeps running.
 ///
 /// The queue is bounded (64 KiB by default). When it is full the reader stops
 /// reading until the vCPU takes some, so a large paste or pipe is delayed,

@@ -104,6 +104,21 @@ final class HostSupportResourceTests: XCTestCase {
         XCTAssertEqual(openFileDescriptorCount(), before)
     }
 
+    func testALoopStoppedFromItsOwnHandlerClosesItsDescriptorsWhenTheHandlerReturns() throws {
+        let before = openFileDescriptorCount()
+        let stopped = Shared(false)
+        do {
+            let loop = try EventLoop()
+            try loop.schedule(after: .zero) {
+                loop.stop()
+                stopped.withLock { $0 = true }
+            }
+            try loop.schedule(after: .seconds(3600)) {}
+            XCTAssertTrue(stopped.wait { $0 })
+        }
+        XCTAssertTrue(eventually { openFileDescriptorCount() == before }, "\(before) -> \(openFileDescriptorCount())")
+    }
+
     func testAThreadNamedAndJoinedLeavesNoThreadBehind() throws {
         for _ in 0..<50 { try HostThread.spawn(name: "hs-churn", stackSize: 64 << 10) {}.join() }
         XCTAssertTrue(eventually { !threadNames().contains("hs-churn") })
