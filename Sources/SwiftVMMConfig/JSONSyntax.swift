@@ -145,7 +145,9 @@ struct JSONSyntax {
                     }
                     offset += 5
                 } else {
-                    guard Array("\"\\/bfnrt".utf8).contains(escape) else { throw problem("unknown escape: a backslash followed by \(found)") }
+                    guard Array("\"\\/bfnrt".utf8).contains(escape) else {
+                        throw problem("unknown escape: a backslash followed by \(found)")
+                    }
                     offset += 1
                 }
             case 0..<0x20:

@@ -63,7 +63,8 @@ extension MachineSpec {
 
         var memorySize: UInt64?
         if let memory {
-            let size = try naming.parse(memory, .memory) { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) }
+            let size = try naming.parse(memory, .memory) { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text)
+            }
             if size < Self.minimumMemorySize { throw naming.error(.memory, "\(memory) is too small; the minimum is 1M") }
             memorySize = size
         }
@@ -79,7 +80,9 @@ extension MachineSpec {
         }
         let hidden = try hiddenFeatures(naming)
         let vcpuCount = try vcpuCount(naming)
-        let loadAddress = try self.loadAddress.map { text throws(SpecError) in try naming.parse(text, .loadAddress, CommandLineValue.parseAddress) }
+        let loadAddress = try self.loadAddress.map { text throws(SpecError) in
+            try naming.parse(text, .loadAddress, CommandLineValue.parseAddress)
+        }
         let entry = try self.entry.map { text throws(SpecError) in try naming.parse(text, .entry, CommandLineValue.parseAddress) }
         var duration: Duration?
         if let timeout {

@@ -162,12 +162,16 @@ final class TemporaryDirectory {
         Case(
             json: #"{"guest": "hello.elf", "load_address": "0x200000"}"#,
             mentions: ["vm.json: guest: @DIR/hello.elf: is an ELF executable", "mode, load_address and entry apply to flat binaries only"]),
-        Case(json: "{\"memory\": \"64M\",\n \"cpus\": }", mentions: ["vm.json: not valid JSON: line 2, column 10: expected a value, found '}'"]),
+        Case(
+            json: "{\"memory\": \"64M\",\n \"cpus\": }",
+            mentions: ["vm.json: not valid JSON: line 2, column 10: expected a value, found '}'"]),
         Case(json: "", mentions: ["vm.json: not valid JSON: line 1, column 1: expected a value, found end of file"]),
         Case(json: "[1, 2]", mentions: ["vm.json: expected a JSON object of machine settings, found an array"]),
         // A flag that overrides the file is named as a flag.
         Case(json: #"{"memory": "64M"}"#, mentions: ["--memory: '12X'"], extraArguments: ["--memory", "12X"]),
-        Case(json: #"{"kernel": "hello.bin"}"#, mentions: ["vm.json: kernel and a GUEST file cannot be given together"], extraArguments: ["@DIR/hello.bin"]),
+        Case(
+            json: #"{"kernel": "hello.bin"}"#, mentions: ["vm.json: kernel and a GUEST file cannot be given together"],
+            extraArguments: ["@DIR/hello.bin"]),
     ]
 
     @Test(arguments: badFiles)

@@ -41,10 +41,11 @@ import VMCore
     }
 
     @Test func keysAreTheFlagsInSnakeCase() {
-        #expect(MachineSpec.Field.allCases.map(\.rawValue).sorted() == [
-            "cmdline", "cpuid_mask", "cpus", "debugcon", "entry", "guest", "initrd", "kernel", "load_address", "log_level", "memory",
-            "mode", "serial2", "snapshot_dir", "stats", "timeout",
-        ])
+        #expect(
+            MachineSpec.Field.allCases.map(\.rawValue).sorted() == [
+                "cmdline", "cpuid_mask", "cpus", "debugcon", "entry", "guest", "initrd", "kernel", "load_address", "log_level", "memory",
+                "mode", "serial2", "snapshot_dir", "stats", "timeout",
+            ])
         #expect(MachineSpec.Field.loadAddress.flag == "--load-address")
         #expect(MachineSpec.Field.cpuidMask.flag == "--cpuid-mask")
         #expect(MachineSpec.Field.guest.flag == "GUEST")
@@ -110,7 +111,10 @@ import VMCore
         ("{memory: 1}", "vm.json: not valid JSON: line 1, column 2: expected a field name in double quotes, found 'm'"),
         ("{\"memory\": 64M}", "vm.json: not valid JSON: line 1, column 14: expected ',' or '}', found 'M'"),
         ("{\"memory\": 0x100}", "vm.json: not valid JSON: line 1, column 13: expected ',' or '}', found 'x'"),
-        ("{\"memory\": \"64M}", "vm.json: not valid JSON: line 1, column 17: the string that starts at line 1, column 12 has no closing '\"'"),
+        (
+            "{\"memory\": \"64M}",
+            "vm.json: not valid JSON: line 1, column 17: the string that starts at line 1, column 12 has no closing '\"'"
+        ),
         ("{\"cpus\": 1, \"cpus\": 2}", "vm.json: not valid JSON: line 1, column 13: field 'cpus' is given twice"),
         ("{} {}", "vm.json: not valid JSON: line 1, column 4: unexpected '{' after the end of the JSON value"),
         ("{\"guest\": \"a\\qb\"}", "vm.json: not valid JSON: line 1, column 14: unknown escape: a backslash followed by 'q'"),
@@ -169,9 +173,15 @@ import VMCore
         (MachineSpec(memory: "12X"), "--memory: '12X' has an unknown size suffix (use K, M, G or none for bytes)", "memory: '12X'"),
         (MachineSpec(memory: "4K"), "--memory: 4K is too small; the minimum is 1M", "memory: 4K is too small"),
         (MachineSpec(memory: "5000"), "--memory: '5000' (5000 bytes) is not a whole number of 4096-byte pages", "memory: '5000'"),
-        (MachineSpec(loadAddress: "0xzz"), "--load-address: '0xzz' is not a number (use decimal or 0x-prefixed hex)", "load_address: '0xzz'"),
+        (
+            MachineSpec(loadAddress: "0xzz"), "--load-address: '0xzz' is not a number (use decimal or 0x-prefixed hex)",
+            "load_address: '0xzz'"
+        ),
         (MachineSpec(entry: "twelve"), "--entry: 'twelve' is not a number (use decimal or 0x-prefixed hex)", "entry: 'twelve'"),
-        (MachineSpec(cpuidMask: ["cx16", "bogus"]), "--cpuid-mask: unknown feature 'bogus'; known: sse3,", "cpuid_mask: unknown feature 'bogus'"),
+        (
+            MachineSpec(cpuidMask: ["cx16", "bogus"]), "--cpuid-mask: unknown feature 'bogus'; known: sse3,",
+            "cpuid_mask: unknown feature 'bogus'"
+        ),
         (MachineSpec(cpus: "0"), "--cpus: '0' is not a vCPU count; expected a whole number from 1 to 255", "cpus: '0' is not a vCPU count"),
         (MachineSpec(cpus: "256"), "--cpus: '256' is not a vCPU count", "cpus: '256'"),
         (MachineSpec(timeout: "soon"), "--timeout: 'soon' is not a duration", "timeout: 'soon' is not a duration"),
@@ -193,7 +203,9 @@ import VMCore
         let both = MachineSpec(guest: "a.bin", kernel: "k")
         #expect(message(both) == "--kernel and a GUEST file cannot be given together")
         #expect(message(both, .configFile("vm.json")) == "vm.json: kernel and guest cannot be given together")
-        #expect(message(both, .configFile("vm.json", overriddenByFlags: [.guest])) == "vm.json: kernel and a GUEST file cannot be given together")
+        #expect(
+            message(both, .configFile("vm.json", overriddenByFlags: [.guest]))
+                == "vm.json: kernel and a GUEST file cannot be given together")
 
         let initrd = MachineSpec(initrd: "i")
         #expect(message(initrd) == "--initrd needs --kernel")
