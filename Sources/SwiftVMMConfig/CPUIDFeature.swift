@@ -5,11 +5,17 @@
 /// A CPU feature a user can hide from the guest with `--cpuid-mask` (or a
 /// config file's `cpuid_mask`): which register bit of which CPUID leaf it is.
 public struct CPUIDFeature: Hashable, Sendable {
+    /// The CPUID output register that holds a feature's bit.
     public enum Register: Sendable { case eax, ebx, ecx, edx }
+    /// Linux's /proc/cpuinfo name, as `--cpuid-mask` takes it.
     public var name: String
+    /// The CPUID leaf (EAX on input).
     public var function: UInt32
+    /// The subleaf (ECX on input).
     public var index: UInt32
+    /// The output register that holds the bit.
     public var register: Register
+    /// The bit's number in that register.
     public var bit: Int
 
     /// The features `--cpuid-mask` knows by name (Linux's /proc/cpuinfo names).

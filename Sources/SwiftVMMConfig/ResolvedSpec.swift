@@ -20,18 +20,25 @@ public struct ResolvedSpec: Hashable, Sendable {
     public var commandLine: String?
     /// The mode a flat binary is entered in; `nil` means the default (real).
     public var mode: CPUMode?
+    /// Where a flat binary is loaded; `nil` means the mode's default.
     public var loadAddress: UInt64?
+    /// Where a flat binary is entered; `nil` means its load address.
     public var entry: UInt64?
     /// Guest RAM in bytes; `nil` means the default for the guest.
     public var memorySize: UInt64?
+    /// The CPU features `cpuid_mask` hides.
     public var hiddenCPUFeatures: [CPUIDFeature]
+    /// How many vCPUs (1 when not given).
     public var vcpuCount: Int
+    /// How long the guest may run; `nil` means as long as it likes.
     public var timeout: Duration?
     /// The COM2 output file, as the VMM opens it.
     public var serial2Path: String?
     /// The debug-console output file, as the VMM opens it.
     public var debugconPath: String?
+    /// What the VMM logs (`info` when not given).
     public var logLevel: LogLevel
+    /// Whether to report exits, run time and peak RSS at the end.
     public var stats: Bool
     /// Where snapshots go, as the VMM opens it; `nil` means the current directory.
     public var snapshotDirectory: String?

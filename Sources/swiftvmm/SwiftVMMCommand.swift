@@ -51,7 +51,7 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "A JSON file describing the machine (a field for each option); options given as well override its fields.",
+            "A JSON file describing the machine (a field for each option); options given as well override its fields. Relative paths in it are relative to its directory.",
             valueName: "file"))
     var config: String?
 
