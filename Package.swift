@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .library(name: "SwiftVMM", targets: ["SwiftVMM"]),
         .library(name: "VMMTesting", targets: ["VMMTesting"]),
+        // What a config file holds and the parsers every front end shares (the fuzzers use it too).
+        .library(name: "SwiftVMMConfig", targets: ["SwiftVMMConfig"]),
         .executable(name: "swiftvmm", targets: ["swiftvmm"]),
         // Lets other packages assemble guests in a target's Guests/ folder at build time.
         .plugin(name: "FirmwarePlugin", targets: ["FirmwarePlugin"]),
@@ -43,11 +45,14 @@ let package = Package(
         .executableTarget(name: "FirmwareEmbedder", path: "Sources/FirmwareEmbedder"),
         .plugin(name: "FirmwarePlugin", capability: .buildTool(), dependencies: ["FirmwareEmbedder"]),
         .target(name: "Firmware", dependencies: ["VMCore"], plugins: ["FirmwarePlugin"]),
+        // MachineSpec, what a config file holds, and the parsers for sizes,
+        // addresses, durations and module lists. Pure: no files, no KVM.
+        .target(name: "SwiftVMMConfig", dependencies: ["VMCore"]),
         // The library users depend on: a machine built from the pieces above.
         .target(
             name: "SwiftVMM",
             dependencies: [
-                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware",
+                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
@@ -58,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM", "VMMConsole",
+                "SwiftVMM", "SwiftVMMConfig", "VMMConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -72,7 +77,8 @@ let package = Package(
         .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),
-        .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "Firmware"]),
+        .testTarget(name: "SwiftVMMConfigTests", dependencies: ["SwiftVMMConfig", "VMCore"]),
+        .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory"]),
         .testTarget(name: "VMMConsoleTests", dependencies: ["VMMConsole"]),
         .testTarget(
             name: "VMMTestingTests",

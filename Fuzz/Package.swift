@@ -22,7 +22,10 @@ let package = Package(
         // the slow sanitizer build happens once. Targets.swift lists them.
         .executableTarget(
             name: "SwiftVMMFuzz",
-            dependencies: ["CLibFuzzer", .product(name: "SwiftVMM", package: mainPackage)]
+            dependencies: [
+                "CLibFuzzer", .product(name: "SwiftVMM", package: mainPackage),
+                .product(name: "SwiftVMMConfig", package: mainPackage),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

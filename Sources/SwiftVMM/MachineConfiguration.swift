@@ -1,6 +1,7 @@
 import Devices
 import Firmware
 import Logging
+import SwiftVMMConfig
 import VMCore
 import X86Boot
 
@@ -70,15 +71,15 @@ public struct MachineConfiguration {
 
     /// The most vCPUs a machine may have (unless KVM allows fewer): xAPIC ids
     /// are 8 bits wide, 0xff is the broadcast id, and the MADT and MP table
-    /// list processors by their xAPIC id.
-    public static let maximumVCPUCount = 255
+    /// list processors by their xAPIC id. A spec is checked against the same limit.
+    public static let maximumVCPUCount = MachineSpec.maximumVCPUCount
 
     /// 128 MiB, as `swiftvmm run` uses by default.
     public static let defaultMemorySize: UInt64 = 128 << 20
     /// 256 MiB, the default when a kernel is given.
     public static let defaultLinuxMemorySize: UInt64 = 256 << 20
     /// Below 1 MiB a PC memory map (and the VMM's own structures) makes no sense.
-    public static let minimumMemorySize: UInt64 = 1 << 20
+    public static let minimumMemorySize = MachineSpec.minimumMemorySize
 
     public init(
         guest: Guest, memorySize: UInt64? = nil, serialOutput: (any SerialOutput)? = nil,

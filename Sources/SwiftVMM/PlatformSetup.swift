@@ -2,6 +2,7 @@ import ACPI
 import Devices
 import GuestMemory
 import KVM
+import SwiftVMMConfig
 import VMCore
 import X86Boot
 

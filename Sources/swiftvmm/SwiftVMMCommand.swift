@@ -1,10 +1,9 @@
 import ArgumentParser
-import Firmware
 import Logging
 import SwiftVMM
+import SwiftVMMConfig
 import VMCore
 import VMMConsole
-import X86Boot
 
 #if canImport(Glibc)
     import Glibc
@@ -44,7 +43,21 @@ struct Run: ParsableCommand {
             Exit status: the byte the guest wrote to the debug-exit port (0xf4); 0 if it halted \
             with interrupts disabled; 1 if it crashed (triple fault, internal error, failed entry) \
             or KVM failed, or outlived --timeout; 64 for a bad option or guest file.
+
+            A --config file is a JSON object with a field for each option (snake_case: load_address, \
+            cpuid_mask, log_level, ...; "guest" for GUEST), e.g. {"guest": "hello.bin", "memory": "64M"}. \
+            Options given as well override its fields. A relative path in the file is relative to the \
+            file's directory. --print-config prints such a file.
             """)
+
+    @Option(
+        help: ArgumentHelp(
+            "A JSON file describing the machine (a field for each option); options given as well override its fields. Relative paths in it are relative to its directory.",
+            valueName: "file"))
+    var config: String?
+
+    @Flag(help: "Print the machine the options (and --config) describe as a JSON config file on stdout, and exit without running it.")
+    var printConfig = false
 
     @Option(help: "The CPU mode a flat binary is entered in: real, protected or long.")
     var mode: CPUMode?
@@ -99,82 +112,56 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Send the debug console (port 0xe9, QEMU's debugcon) to a file, created or truncated.", valueName: "path"))
     var debugcon: String?
 
-    @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical. Default: info.")
+    var logLevel: Logger.Level?
 
     @Flag(help: "Print the number of VM exits, the time the guest ran and the VMM's peak RSS on stderr at the end.")
     var stats = false
 
+    @Option(help: ArgumentHelp("The directory Ctrl-A s writes machine snapshots to. Default: the current directory.", valueName: "path"))
+    var snapshotDir: String?
+
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
 
-    func validate() throws {
-        if let memoryBytes = try memoryBytes(), memoryBytes < MachineConfiguration.minimumMemorySize {
-            throw ValidationError("--memory: \(memory ?? "") is too small; the minimum is 1M")
-        }
-        if kernel != nil, guest != nil { throw ValidationError("--kernel and a GUEST file cannot be given together") }
-        if kernel == nil, initrd != nil { throw ValidationError("--initrd needs --kernel") }
-        if kernel == nil, cmdline != nil { throw ValidationError("--cmdline needs --kernel") }
-        if kernel != nil, mode != nil || loadAddress != nil || entry != nil {
-            throw ValidationError(
-                "--mode, --load-address and --entry apply to flat binaries; a --kernel is entered as its boot protocol says")
-        }
-        _ = try hiddenFeatures()
-        _ = try vcpuCount()
-        if let loadAddress { _ = try Self.parse(loadAddress, as: "--load-address", CommandLineValue.parseAddress) }
-        if let entry { _ = try Self.parse(entry, as: "--entry", CommandLineValue.parseAddress) }
-        if let timeout {
-            do { _ = try CommandLineValue.parseDuration(timeout) } catch { throw ValidationError("--timeout: \(error)") }
-        }
-        _ = try serial2Path()
-        if debugcon?.isEmpty == true { throw ValidationError("--debugcon: the path is empty") }
+    /// The machine the flags describe: only the flags given, each as typed.
+    var flagSpec: MachineSpec {
+        MachineSpec(
+            guest: guest, mode: mode?.rawValue, loadAddress: loadAddress, entry: entry, memory: memory, kernel: kernel, initrd: initrd,
+            cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: timeout, serial2: serial2,
+            debugcon: debugcon, logLevel: logLevel?.rawValue, stats: stats ? true : nil, snapshotDir: snapshotDir)
     }
 
-    /// The file named by --serial2 `file:PATH`.
-    func serial2Path() throws -> String? {
-        guard let serial2 else { return nil }
-        guard serial2.hasPrefix("file:"), serial2.count > 5 else {
-            throw ValidationError("--serial2: '\(serial2)' is not file:PATH (COM2 can be sent to a file)")
+    /// The flags' spec over the --config file's, checked; errors name the
+    /// flag, or the file and field, the value came from.
+    func resolvedSpec() throws -> ResolvedSpec {
+        let flags = flagSpec
+        var spec = flags
+        var source = SpecSource.flags
+        if let config {
+            do { spec = try MachineSpec(contentsOfConfigFile: config).overridden(by: flags) } catch { throw ValidationError("\(error)") }
+            source = .configFile(config, overriddenByFlags: flags.givenFields)
         }
-        return String(serial2.dropFirst(5))
+        do { return try spec.resolve(source: source) } catch { throw ValidationError("\(error)") }
     }
 
-    /// A sink for --serial2 or --debugcon.
-    static func outputFile(_ path: String, for option: String) throws -> FileSerialOutput {
-        do { return try FileSerialOutput(path: path) } catch { throw ValidationError("\(option): \(error)") }
-    }
-
-    /// --cpus, checked against the machine's limit (KVM may allow fewer; the machine says so).
-    func vcpuCount() throws -> Int {
-        guard let cpus else { return 1 }
-        let maximum = MachineConfiguration.maximumVCPUCount
-        guard let count = Int(cpus), (1...maximum).contains(count) else {
-            throw ValidationError("--cpus: '\(cpus)' is not a vCPU count; expected a whole number from 1 to \(maximum)")
-        }
-        return count
-    }
-
-    /// --memory in bytes, or nil for the default.
-    func memoryBytes() throws -> UInt64? {
-        guard let memory else { return nil }
-        return try Self.parse(memory, as: "--memory") { text throws(CommandLineValue.ParseError) in try CommandLineValue.parseSize(text) }
-    }
-
-    static func parse(_ text: String, as option: String, _ parser: (String) throws(CommandLineValue.ParseError) -> UInt64) throws -> UInt64
-    {
-        do { return try parser(text) } catch { throw ValidationError("\(option): \(error)") }
-    }
+    func validate() throws { _ = try resolvedSpec() }
 
     func run() throws {
+        let resolved = try resolvedSpec()
+        if printConfig {
+            print(resolved.spec.jsonText, terminator: "")
+            return
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .trace
             return handler
         }
         var logger = Logger(label: "swiftvmm")
-        logger.logLevel = logLevel
+        logger.logLevel = resolved.logLevel.loggerLevel
 
-        let machine = try makeMachine(logger: logger)
+        let machine = try makeMachine(resolved, logger: logger)
         // The console: keystrokes (or piped input) go to COM1. A terminal is
         // put in raw mode, with Ctrl-A x to quit, and restored on every way out.
         let interactive = Terminal.isTerminal(STDIN_FILENO)
@@ -203,7 +190,7 @@ struct Run: ParsableCommand {
         let reason: StopReason
         let start = ContinuousClock.now
         defer {
-            if stats {
+            if resolved.stats {
                 let elapsed = ContinuousClock.now - start
                 let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
                 let rss = ProcessStatistics.peakResidentSetKiB().map { "\($0) KiB" } ?? "unknown"
@@ -211,7 +198,7 @@ struct Run: ParsableCommand {
             }
         }
         do {
-            reason = try machine.runOnVCPUThread(timeout: timeout.flatMap { try? CommandLineValue.parseDuration($0) })
+            reason = try machine.runOnVCPUThread(timeout: resolved.timeout)
         } catch {
             console?.stop()
             terminal?.restore()
@@ -231,85 +218,16 @@ struct Run: ParsableCommand {
     /// Reads the guest and builds the machine. The file's bytes live only in
     /// here: once they are in guest memory the VMM does not keep a second copy
     /// (a 66 MB vmlinux would otherwise stay resident for the whole run).
-    func makeMachine(logger: Logger) throws -> Machine {
-        var configuration = MachineConfiguration(
-            guest: try makeGuest(), memorySize: try memoryBytes(), logger: logger, hiddenCPUFeatures: try hiddenFeatures(),
-            vcpuCount: try vcpuCount())
-        configuration.serial2Output = try serial2Path().map { try Self.outputFile($0, for: "--serial2") }
-        configuration.debugConsoleOutput = try debugcon.map { try Self.outputFile($0, for: "--debugcon") }
+    func makeMachine(_ resolved: ResolvedSpec, logger: Logger) throws -> Machine {
+        let configuration: MachineConfiguration
+        do { configuration = try MachineConfiguration(resolved: resolved, logger: logger) } catch { throw ValidationError("\(error)") }
         do {
             return try Machine(configuration)
         } catch {
-            if case .boot = error { throw ValidationError("\(kernel ?? guest ?? "demo guest"): \(error)") }
-            if case .invalidVCPUCount = error { throw ValidationError("--cpus: \(error)") }
+            if let usage = resolved.usageError(for: error) { throw ValidationError("\(usage)") }
             Self.report("error: \(error)")
             throw ExitCode(1)
         }
-    }
-
-    /// The features named by --cpuid-mask.
-    func hiddenFeatures() throws -> [CPUIDFeature] {
-        guard let cpuidMask else { return [] }
-        return try cpuidMask.split(separator: ",").map { name in
-            guard let feature = CPUIDFeature.named(String(name.trimmingPrefix(while: { $0 == " " }))) else {
-                throw ValidationError(
-                    "--cpuid-mask: unknown feature '\(name)'; known: \(CPUIDFeature.known.map(\.name).joined(separator: ", "))")
-            }
-            return feature
-        }
-    }
-
-    /// Reads the guest file and decides how to load it.
-    func makeGuest() throws -> MachineConfiguration.Guest {
-        if let kernel {
-            let image: [UInt8]
-            do { image = try GuestFile.read(kernel) } catch { throw ValidationError("\(kernel): \(error)") }
-            if image.isEmpty { throw ValidationError("\(kernel): the file is empty") }
-            if GuestFile.isMultiboot(image) { return try makeMultiboot(kernel: kernel, image: image) }
-            var initrdBytes: [UInt8]?
-            if let initrd {
-                do { initrdBytes = try GuestFile.read(initrd) } catch { throw ValidationError("\(initrd): \(error)") }
-                if initrdBytes?.isEmpty == true { throw ValidationError("\(initrd): the file is empty") }
-            }
-            return .linux(kernel: image, initrd: initrdBytes, commandLine: cmdline ?? "console=ttyS0")
-        }
-        guard let guest else {
-            if mode != nil || loadAddress != nil || entry != nil {
-                throw ValidationError("--mode, --load-address and --entry need a GUEST file; the built-in demo guest chooses its own")
-            }
-            return .firmware(FirmwareImage.demo)
-        }
-        let bytes: [UInt8]
-        do { bytes = try GuestFile.read(guest) } catch { throw ValidationError("\(guest): \(error)") }
-        if bytes.isEmpty { throw ValidationError("\(guest): the file is empty") }
-        if GuestFile.isELF(bytes) {
-            if loadAddress != nil || entry != nil || (mode != nil && mode != .long) {
-                throw ValidationError(
-                    "\(guest): is an ELF executable, loaded by its program headers and entered in long mode at its entry point; --mode, --load-address and --entry apply to flat binaries only"
-                )
-            }
-            return .elf(bytes: bytes)
-        }
-        return .flat(
-            bytes: bytes, mode: mode ?? .real,
-            loadAddress: try loadAddress.map { try Self.parse($0, as: "--load-address", CommandLineValue.parseAddress) },
-            entry: try entry.map { try Self.parse($0, as: "--entry", CommandLineValue.parseAddress) })
-    }
-
-    /// A Multiboot kernel: --initrd lists its modules as QEMU's -initrd does
-    /// (each module's command line is its whole item, file name included).
-    func makeMultiboot(kernel: String, image: [UInt8]) throws -> MachineConfiguration.Guest {
-        var modules: [MultibootModule] = []
-        if let initrd {
-            let items: [CommandLineValue.ModuleItem]
-            do { items = try CommandLineValue.parseModuleList(initrd) } catch { throw ValidationError("--initrd: \(error)") }
-            for item in items {
-                do { modules.append(MultibootModule(bytes: try GuestFile.read(item.path), commandLine: item.commandLine)) } catch {
-                    throw ValidationError("\(item.path): \(error)")
-                }
-            }
-        }
-        return .multiboot(kernel: image, name: kernel, modules: modules, commandLine: cmdline ?? "")
     }
 
     static func writeToStandardError(_ text: String) {

@@ -13,6 +13,8 @@ let allTargets: [FuzzTarget] = [
     // Values typed on the command line.
     FuzzTarget(name: "cmdline-values", run: fuzzCommandLineValues),
     FuzzTarget(name: "module-list", run: fuzzModuleList),
+    // A --config file: JSON syntax, strict decoding, the checks, and encoding back.
+    FuzzTarget(name: "machine-spec", run: fuzzMachineSpec),
     // Register interfaces the guest drives: one device instance per input.
     FuzzTarget(name: "serial", run: fuzzSerial16550),
     FuzzTarget(name: "i8042", run: fuzzI8042),

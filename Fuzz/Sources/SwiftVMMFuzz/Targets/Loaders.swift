@@ -1,5 +1,6 @@
 import GuestMemory
 import SwiftVMM
+import SwiftVMMConfig
 import VMCore
 import X86Boot
 

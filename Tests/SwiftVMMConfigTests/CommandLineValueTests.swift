@@ -1,4 +1,4 @@
-import SwiftVMM
+import SwiftVMMConfig
 import Testing
 
 /// The parsers behind --memory, --load-address, --entry and --timeout.
