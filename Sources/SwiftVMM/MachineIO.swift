@@ -35,12 +35,19 @@ public struct MachineHardware: Codable, Hashable, Sendable {
     public var platform: MachineConfiguration.Platform
     /// The CPUID features hidden from the guest, by name (`CPUIDFeature.known`).
     public var hiddenCPUFeatures: [String]
+    /// Whether QEMU's debug console answers at port 0xe9 (a restored machine
+    /// has it too, writing where its `MachineIO` says, or nowhere).
+    public var debugConsole: Bool
 
-    public init(memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = []) {
+    public init(
+        memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
+        debugConsole: Bool = false
+    ) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
         self.platform = platform
         self.hiddenCPUFeatures = hiddenCPUFeatures
+        self.debugConsole = debugConsole
     }
 
     /// The hidden features as `CPUIDFeature`s; unknown names are an error
@@ -64,6 +71,7 @@ extension MachineConfiguration {
     /// The hardware this configuration describes.
     public var hardware: MachineHardware {
         MachineHardware(
-            memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name))
+            memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name),
+            debugConsole: debugConsoleOutput != nil)
     }
 }

@@ -45,7 +45,7 @@ extension Machine {
         return MachineSnapshot(
             hardware: hardware, boot: bootRecord,
             memoryRegions: memory.ranges.map { MachineSnapshot.MemoryRegion(base: $0.base.rawValue, size: $0.size) }, vm: vmState,
-            vcpus: vcpus, devices: states)
+            vcpus: vcpus, devices: states, specification: specification)
     }
 
     /// The MSRs that travel with a vCPU, asked of KVM once per machine: those
@@ -162,6 +162,7 @@ extension Machine {
     /// A machine built for `snapshot` around `memory`, which holds its RAM.
     static func restore(_ snapshot: MachineSnapshot, memory: consuming GuestMemory, io: MachineIO) throws(MachineError) -> Machine {
         let machine = try Machine(hardware: snapshot.hardware, io: io, memory: memory, contents: .restore(snapshot.boot))
+        machine.specification = snapshot.specification
         try machine.apply(snapshot)
         return machine
     }
