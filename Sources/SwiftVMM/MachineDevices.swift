@@ -47,7 +47,7 @@ final class MachineDevices {
         let debugConsoleOutput = hardware.debugConsole ? io.debugConsoleOutput ?? DiscardingSerialOutput() : nil
         otherOutputs = [serial2Output] + (debugConsoleOutput.map { [$0] } ?? [])
         if pc {
-            let acpi = PlatformSetup.acpiConfiguration(vcpuCount: 1)
+            let acpi = PlatformSetup.acpiConfiguration(vcpuCount: hardware.vcpuCount)
             self.pc = PCDevices(
                 i8042: I8042Controller(
                     keyboardInterrupt: vm.interruptLine(PortMap.i8042KeyboardIRQ), auxInterrupt: vm.interruptLine(PortMap.i8042AuxIRQ)),
