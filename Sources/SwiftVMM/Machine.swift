@@ -272,16 +272,6 @@ public final class Machine {
     }
 }
 
-/// How the guest was booted: what a restored machine reports as its image and
-/// mode, and what it needs to rebuild the devices whose contents depend on the guest.
-struct BootRecord: Codable, Sendable {
-    var mode: CPUMode
-    var image: LoadedImage
-    var acpiTables: ACPITables?
-    var mpTable: MPTable?
-    var firmwareConfig: FirmwareConfigContents?
-}
-
 /// Lets the runners kick the bootstrap processor, which is created after them.
 private final class WakeBox: @unchecked Sendable {
     // Unchecked: set once, before any runner's thread starts.
