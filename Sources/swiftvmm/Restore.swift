@@ -19,32 +19,13 @@ struct Restore: ParsableCommand {
     @Argument(help: "The snapshot directory.")
     var directory: String
 
-    @Option(
-        help: ArgumentHelp(
-            "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
-    var timeout: String?
-
-    @Option(help: ArgumentHelp("Send COM2 (0x2f8) to a file, created or truncated.", valueName: "file:path"))
-    var serial2: String?
-
-    @Option(help: ArgumentHelp("Send the debug console (port 0xe9) to a file, created or truncated.", valueName: "path"))
-    var debugcon: String?
-
-    @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical. Default: info.")
-    var logLevel: Logger.Level?
-
-    @Flag(help: "Print the number of VM exits, the time the guest ran and the VMM's peak RSS on stderr at the end.")
-    var stats = false
-
-    @Option(
-        help: ArgumentHelp(
-            "The directory Ctrl-A s saves the machine to. Default: ./swiftvmm-snapshot.", valueName: "path"))
-    var snapshotDir: String?
+    @OptionGroup var session: SessionOptions
 
     /// The options as a spec, checked by the same rules as `run`'s.
     func resolvedSpec() throws -> ResolvedSpec {
         let spec = MachineSpec(
-            timeout: timeout, serial2: serial2, debugcon: debugcon, logLevel: logLevel?.rawValue, snapshotDir: snapshotDir)
+            timeout: session.timeout, serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue,
+            stats: session.stats ? true : nil, snapshotDir: session.snapshotDir)
         do { return try spec.resolve(source: .flags) } catch { throw ValidationError("\(error)") }
     }
 

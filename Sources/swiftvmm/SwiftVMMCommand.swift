@@ -101,28 +101,7 @@ struct Run: ParsableCommand {
             valueName: "n"))
     var cpus: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
-    var timeout: String?
-
-    @Option(help: ArgumentHelp("Send COM2 (0x2f8) to a file, created or truncated.", valueName: "file:path"))
-    var serial2: String?
-
-    @Option(help: ArgumentHelp("Send the debug console (port 0xe9, QEMU's debugcon) to a file, created or truncated.", valueName: "path"))
-    var debugcon: String?
-
-    @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical. Default: info.")
-    var logLevel: Logger.Level?
-
-    @Flag(help: "Print the number of VM exits, the time the guest ran and the VMM's peak RSS on stderr at the end.")
-    var stats = false
-
-    @Option(
-        help: ArgumentHelp(
-            "The directory Ctrl-A s saves the machine to (replacing the snapshot there); `swiftvmm restore` takes it. Default: ./swiftvmm-snapshot.",
-            valueName: "path"))
-    var snapshotDir: String?
+    @OptionGroup var session: SessionOptions
 
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
@@ -131,8 +110,9 @@ struct Run: ParsableCommand {
     var flagSpec: MachineSpec {
         MachineSpec(
             guest: guest, mode: mode?.rawValue, loadAddress: loadAddress, entry: entry, memory: memory, kernel: kernel, initrd: initrd,
-            cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: timeout, serial2: serial2,
-            debugcon: debugcon, logLevel: logLevel?.rawValue, stats: stats ? true : nil, snapshotDir: snapshotDir)
+            cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: session.timeout,
+            serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue, stats: session.stats ? true : nil,
+            snapshotDir: session.snapshotDir)
     }
 
     /// The flags' spec over the --config file's, checked; errors name the
