@@ -367,3 +367,68 @@ enum SlowBoot {
         #expect(fixture.statistics.discarded == 1 && fixture.statistics.clones == 2, "\(fixture.statistics)")
     }
 }
+
+/// The README's pattern: one fixture for the suite, booted by whichever test
+/// comes first, and a hundred test cases that Swift Testing runs in parallel,
+/// each with a fresh VM.
+struct FixturePerSuiteTests {
+    static let boots = ThreadLock(0)
+    static let fixture = Result { try SlowBoot.fixture(booted: boots) }
+
+    @Test(arguments: 0..<100) func eachCaseGetsAFreshVMAtTheFixturePoint(input: UInt64) throws {
+        let fixture = try Self.fixture.get()
+        #expect(Self.boots.withLock { $0 } == 1, "booted once, whatever ran first")
+        if input % 10 == 0 {
+            let vm = try fixture.clone()
+            try SlowBoot.serve(input, in: vm)
+        } else {
+            try fixture.withFreshVM { vm in try SlowBoot.serve(input, in: vm) }
+        }
+    }
+}
+
+extension FixtureTests {
+    // MARK: Other fixture points
+
+    @Test func aFixtureTakenAtABreakpointStartsAfterTheInstructionThere() throws {
+        // Where the guest resumes after its ready hypercall: `mov %rax, %r12`,
+        // then `incq RUNS` (3 bytes on).
+        let probe = try TestVM(FirmwareImage.longSlowBoot)
+        _ = try probe.runUntilHypercall(timeout: .seconds(30))
+        let resume = try probe.registers().rip
+        let fixture = try TestVMFixture(FirmwareImage.longSlowBoot) { vm in
+            vm.onHypercall { _ in 0x77 }
+            try vm.setBreakpoint(at: resume + 3)
+            try vm.run(until: .debug(at: resume + 3), timeout: .seconds(30))
+            #expect(try vm.registers().r12 == 0x77)
+        }
+        // The snapshot stepped over the breakpoint: RUNS is incremented.
+        #expect(try fixture.clone().readInteger(at: SlowBoot.runs, as: UInt64.self) == 1)
+        for _ in 0..<3 {
+            try fixture.withFreshVM { vm in
+                #expect(try vm.registers().r12 == 0x77 && vm.registers().rip > resume + 3)
+                #expect(vm.pendingExit == nil)
+                let reason = try vm.runToCompletion()
+                #expect(reason == .debugExit(status: SlowBoot.exitStatus))
+                #expect(vm.serialText == SlowBoot.line(run: 1, input: 0x77))
+            }
+        }
+    }
+
+    @Test func aFixtureOfATwoVCPUGuestGivesEachTestAClone() throws {
+        let fixture = try TestVMFixture(FirmwareImage.protectedSmp, vcpus: 2) { vm in
+            // Both processors are up and counted.
+            try vm.run(untilOutputContains: "smp: 02 cpus", timeout: .seconds(30))
+        }
+        #expect(fixture.image.serialText.contains("cpu 01 ap"))
+        for copy in 0..<3 {
+            try fixture.withFreshVM { vm in
+                let reason = try vm.runToCompletion(timeout: .seconds(30))
+                #expect(reason == .debugExit(status: 2), "copy \(copy)")
+            }
+        }
+        // reset(to:) cannot put back a machine with two vCPUs: each use was a clone.
+        #expect(fixture.statistics.clones == 3 && fixture.statistics.resets == 0, "\(fixture.statistics)")
+        #expect(throws: VMTestError.self) { try fixture.clone().reset(to: fixture.image) }
+    }
+}

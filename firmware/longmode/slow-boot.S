@@ -5,7 +5,7 @@
  * Boot: builds a table of 16384 32-bit entries at 0x200000 (16 pages), each
  * the murmur3 finaliser of the previous entry XOR its index:
  *     t[-1] = 0, t[i] = fmix32(t[i-1] ^ i)
- * About 250,000 instructions: a quarter of a second where KVM emulates ring-0
+ * About 250,000 instructions: about 0.2 s where KVM emulates ring-0
  * code (PVM), much less on VT-x/AMD-V. Prints `slow-boot: building table\n`
  * before and `slow-boot: ready\n` after, then makes hypercall 0x100 (ready)
  * with RDI = the table's address, RSI = its entry count, RBX = RCX = 0.
