@@ -71,7 +71,6 @@ extension TestVM {
             throw VMTestError(kind: .machine("cannot clone the image: \(error.description)"), rip: nil, traceTail: "")
         }
         try self.init(machine: machine)
-        exitCountAtImage = machine.exitCount
         debug = image.debug
         deferredExit = image.deferredExit
         if image.debug != DebugState() { try applyDebugState() }
@@ -116,10 +115,10 @@ extension TestVM {
         }
         let statistics: ResetStatistics
         do {
-            if machine.exitCount != exitCountAtImage { try finishPendingAccess() }
+            // `Machine.reset(to:)` lets KVM finish the access the vCPU last
+            // exited for before it puts the state back.
             statistics = try machine.reset(to: image.machine)
         } catch { throw self.error(.machine("cannot reset the machine: \(error.description)")) }
-        exitCountAtImage = machine.exitCount
         pending = nil
         pendingAnswered = false
         deferredExit = image.deferredExit
@@ -131,23 +130,5 @@ extension TestVM {
         debug = image.debug
         if hadDebugState || debug != DebugState() { try applyDebugState() }
         return statistics
-    }
-
-    /// Lets KVM finish the port or MMIO access the vCPU last exited for,
-    /// without entering the guest, before its state is replaced.
-    ///
-    /// KVM completes an access on the next `KVM_RUN`, and where it emulates
-    /// the instruction (real mode, and ring 0 on PVM) completing it writes the
-    /// emulator's saved registers and RIP back: done after a reset, that would
-    /// put the guest at the instruction after the old access. A `KVM_RUN` with
-    /// `immediate_exit` set completes it and returns at once (`EINTR`, seen
-    /// as `.interrupted`), as `Machine.captureState()` does before a snapshot.
-    private func finishPendingAccess() throws(MachineError) {
-        // An access that needs the VMM again (the next iteration of a
-        // `rep ins/outs`) comes back as an exit; a few rounds end any of them.
-        for _ in 0..<16 {
-            machine.kicker.requestExit()
-            if try machine.nextExit() == .interrupted { return }
-        }
     }
 }

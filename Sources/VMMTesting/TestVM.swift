@@ -45,9 +45,6 @@ public final class TestVM {
     public internal(set) var hasScriptedDevices = false
 
     var debug = DebugState()
-    /// `machine.exitCount` when the machine was last put in a saved state
-    /// (cloned or reset), for `reset(to:)` to tell whether it ran since.
-    var exitCountAtImage: Int?
 
     // MARK: Making a VM
 
