@@ -13,7 +13,9 @@ import Synchronization
 /// detached and cleans up after itself when `body` returns.
 public final class JoinHandle: Sendable {
     /// What the new thread runs, owned by the handle until it is joined, so
-    /// that it is freed on the joining thread, never on the new one.
+    /// that it is freed on the joining thread, never on the new one. Released
+    /// at the join, so that a body that captures the handle's owner (a runner
+    /// that keeps its own thread's handle) makes no lasting cycle.
     final class Start: Sendable {
         let name: [CChar]
         let body: @Sendable () -> Void
@@ -40,7 +42,9 @@ public final class JoinHandle: Sendable {
 
     /// The thread, for `pthread_kill` and the like. Valid until `join()` returns.
     public let pthread: pthread_t
-    private let start: Start
+    /// The `Start`, until the join releases it. Guarded by `state`'s mutex,
+    /// behind a pointer like `current`.
+    private nonisolated(unsafe) let start = UnsafeMutablePointer<Start?>.allocate(capacity: 1)
     private let state = MonotonicCondition()
     // Guarded by `state`'s mutex; behind a pointer for the reason ThreadLock gives
     // (ThreadSanitizer would take Swift's exclusivity tracking for a race).
@@ -48,7 +52,7 @@ public final class JoinHandle: Sendable {
 
     init(thread: pthread_t, start: Start) {
         pthread = thread
-        self.start = start
+        self.start.initialize(to: start)
         current.initialize(to: .running)
     }
 
@@ -56,6 +60,8 @@ public final class JoinHandle: Sendable {
         join()
         current.deinitialize(count: 1)
         current.deallocate()
+        start.deinitialize(count: 1)
+        start.deallocate()
     }
 
     /// Whether the calling thread is this thread.
@@ -76,6 +82,7 @@ public final class JoinHandle: Sendable {
                 guard current.pointee == .running else { return }
                 // The thread keeps `start` alive until `body` returns, then
                 // releases it (see Start.run).
+                guard let start = start.pointee else { return }
                 _ = Unmanaged.passRetained(start)
                 start.detached.store(true, ordering: .releasing)
                 pthread_detach(pthread)
@@ -94,6 +101,7 @@ public final class JoinHandle: Sendable {
         pthread_join(pthread, nil)
         state.withLock {
             current.pointee = .joined
+            start.pointee = nil
             state.broadcast()
         }
     }

@@ -88,14 +88,31 @@ extension KVMVirtualMachine {
     }
 
     /// Loads `state` into a VM built the same way (same irqchip and PIT, which
-    /// must already exist; a part that is nil in `state` is left alone). Do it
-    /// before restoring the vCPUs, whose LAPICs deliver into these chips.
+    /// must already exist; a part that is nil in `state` is left alone):
+    /// `restoreInterruptControllers(from:)`, then `restoreTimers(from:)`. A
+    /// machine with vCPUs restores them in between (see there).
     /// The corresponding ioctls are `KVM_SET_IRQCHIP`, `KVM_SET_PIT2` and `KVM_SET_CLOCK`.
     public func restoreState(_ state: VMState, advancingClockByElapsedRealTime: Bool = false) throws(KVMError) {
-        if let irqchip = state.irqchip {
-            _ = try irqchip.ioapic.kvm()  // check before loading anything
-            try setIRQChipState(irqchip)
-        }
+        try restoreInterruptControllers(from: state)
+        try restoreTimers(from: state, advancingClockByElapsedRealTime: advancingClockByElapsedRealTime)
+    }
+
+    /// The first step of a restore: the PICs and the IOAPIC, before the vCPUs,
+    /// whose LAPICs deliver into them. The corresponding ioctl is `KVM_SET_IRQCHIP`.
+    public func restoreInterruptControllers(from state: VMState) throws(KVMError) {
+        guard let irqchip = state.irqchip else { return }
+        _ = try irqchip.ioapic.kvm()  // check before loading anything
+        try setIRQChipState(irqchip)
+    }
+
+    /// The last step of a restore, after the vCPUs: the PIT and kvmclock.
+    ///
+    /// Loading the PIT starts its timer. A tick that fired before the LAPICs
+    /// were restored would be delivered to a LAPIC whose state is then
+    /// overwritten, and lost; with KVM's PIT in reinject mode (its default),
+    /// a tick that is never acknowledged stops every later one, so the guest
+    /// would wait for its timer for ever. The corresponding ioctls are `KVM_SET_PIT2` and `KVM_SET_CLOCK`.
+    public func restoreTimers(from state: VMState, advancingClockByElapsedRealTime: Bool = false) throws(KVMError) {
         if let pit = state.pit { try setPITState(pit) }
         try setClock(state.clock, advancedByElapsedRealTime: advancingClockByElapsedRealTime)
     }

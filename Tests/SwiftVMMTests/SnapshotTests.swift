@@ -392,21 +392,26 @@ import VMCore
 
 /// Runs a machine on a vCPU thread of its own while the test thread pauses,
 /// inspects and resumes it.
-final class Runner: @unchecked Sendable {
-    // Unchecked: `result` is written by the thread before `join()` returns and read after.
-    private var result: Result<StopReason, MachineError> = .success(.interrupted)
+final class Runner {
+    /// What the thread leaves behind: written by it before `join()` returns, read after.
+    private final class Outcome: @unchecked Sendable {
+        var result: Result<StopReason, MachineError> = .success(.interrupted)
+    }
+
+    private let outcome = Outcome()
     private var thread: JoinHandle?
 
     init(_ machine: Machine) {
         // The test thread only pauses, inspects and resumes it, which `Machine` allows from any thread.
         nonisolated(unsafe) let machine = machine
-        thread = try? HostThread.spawn(name: "test vcpu") { [self] in
-            result = Result { () throws(MachineError) -> StopReason in try machine.run(timeout: .seconds(60)) }
+        let outcome = outcome
+        thread = try? HostThread.spawn(name: "test vcpu") {
+            outcome.result = Result { () throws(MachineError) -> StopReason in try machine.run(timeout: .seconds(60)) }
         }
     }
 
     func finish() throws -> StopReason {
         thread?.join()
-        return try result.get()
+        return try outcome.result.get()
     }
 }

@@ -84,9 +84,12 @@ extension Machine {
             }
         }
         do throws(KVMError) {
-            // The irqchip before the vCPUs: a LAPIC's state refers to it.
-            try vm.restoreState(snapshot.vm)
+            // The PICs and IOAPIC, then the vCPUs (their LAPICs deliver into
+            // the IOAPIC), then the PIT and clock: loading the PIT starts its
+            // timer, and a tick must not reach a LAPIC that is overwritten after.
+            try vm.restoreInterruptControllers(from: snapshot.vm)
             for (runner, state) in zip(runners, snapshot.vcpus) { try runner.vcpu.restoreState(state) }
+            try vm.restoreTimers(from: snapshot.vm)
         } catch { throw .kvm(error) }
         var failure: DeviceStateError?
         withBuses {
