@@ -86,7 +86,7 @@ let package = Package(
                 "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
-        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting"]),
+        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"]),
     ],
     swiftLanguageModes: [.v6]
 )

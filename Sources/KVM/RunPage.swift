@@ -83,7 +83,7 @@ struct RunPage: ~Copyable {
             let event = run.pointee.system_event
             let count = min(Int(event.ndata), 16)
             let data = withUnsafeBytes(of: event.data) { Array($0.bindMemory(to: UInt64.self).prefix(count)) }
-            return .systemEvent(type: event.type, flags: data)
+            return .systemEvent(Self.systemEvent(event.type), flags: data)
         case KVM_EXIT_DEBUG:
             let arch = run.pointee.debug.arch
             return .debug(DebugExitInfo(exception: arch.exception, pc: arch.pc, dr6: arch.dr6, dr7: arch.dr7))
@@ -129,5 +129,18 @@ struct RunPage: ~Copyable {
     private func checkedRange(offset: UInt64, length: Int) -> Int? {
         guard length >= 0, offset <= UInt64(size), UInt64(length) <= UInt64(size) - offset else { return nil }
         return Int(offset)
+    }
+
+    /// KVM's `KVM_SYSTEM_EVENT_*` number as a `SystemEvent`.
+    static func systemEvent(_ type: UInt32) -> SystemEvent {
+        switch Int32(bitPattern: type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN: return .shutdown
+        case KVM_SYSTEM_EVENT_RESET: return .reset
+        case KVM_SYSTEM_EVENT_CRASH: return .crash
+        case KVM_SYSTEM_EVENT_WAKEUP: return .wakeup
+        case KVM_SYSTEM_EVENT_SUSPEND: return .suspend
+        case KVM_SYSTEM_EVENT_SEV_TERM: return .sevTerminate
+        default: return .other(type)
+        }
     }
 }

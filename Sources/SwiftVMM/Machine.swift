@@ -38,6 +38,9 @@ public final class Machine {
     public let trackDirtyPages: Bool
     /// What the guest was booted with, for a snapshot to carry.
     let bootRecord: BootRecord
+    /// The specification (config file, flags) the machine was built from, if
+    /// it was; a snapshot carries it, and a restored machine reports it.
+    public var specification: MachineSpec?
     /// The deadline of the current `withDeadline`, read on the vCPU's thread.
     var activeDeadline: RunDeadline?
     var applicationProcessorsStarted = false
@@ -142,7 +145,7 @@ public final class Machine {
         } catch { throw .kvm(error) }
         guard (1...maximumVCPUs).contains(vcpuCount) else { throw .invalidVCPUCount(vcpuCount, maximum: maximumVCPUs) }
 
-        devices = try MachineDevices(io: io, platform: platform, memorySize: size, vm: vm)
+        devices = try MachineDevices(io: io, hardware: hardware, vm: vm)
         dispatcher = ExitDispatcher(ports: devices.ports, mmio: devices.mmio, logger: logger)
         // The bus lock only when other vCPUs may be using the devices: a single
         // vCPU's exit path takes no lock at all.
@@ -267,16 +270,6 @@ public final class Machine {
         }
         return states
     }
-}
-
-/// How the guest was booted: what a restored machine reports as its image and
-/// mode, and what it needs to rebuild the devices whose contents depend on the guest.
-struct BootRecord: Codable, Sendable {
-    var mode: CPUMode
-    var image: LoadedImage
-    var acpiTables: ACPITables?
-    var mpTable: MPTable?
-    var firmwareConfig: FirmwareConfigContents?
 }
 
 /// Lets the runners kick the bootstrap processor, which is created after them.

@@ -23,7 +23,7 @@ public enum VMExit: Hashable, Sendable {
     /// emulate: suberror 1, `KVM_INTERNAL_ERROR_EMULATION`).
     case internalError(suberror: UInt32, data: [UInt64])
     /// A system event such as a reset or shutdown request (`KVM_SYSTEM_EVENT_*`).
-    case systemEvent(type: UInt32, flags: [UInt64])
+    case systemEvent(SystemEvent, flags: [UInt64])
     /// A debug exception: single step, breakpoint or watchpoint.
     case debug(DebugExitInfo)
     /// `KVM_RUN` returned early because the VMM asked it to (a signal or `immediate_exit`).

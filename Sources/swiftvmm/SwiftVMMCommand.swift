@@ -14,7 +14,7 @@ struct SwiftVMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftvmm",
         abstract: "A small, fast, honest virtual machine monitor on Linux KVM.",
-        subcommands: [Run.self],
+        subcommands: [Run.self, Restore.self],
         defaultSubcommand: Run.self)
 }
 
@@ -101,25 +101,7 @@ struct Run: ParsableCommand {
             valueName: "n"))
     var cpus: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "Stop the guest if it is still running after this long (500ms, 30s, 2m; a bare number is seconds).", valueName: "duration"))
-    var timeout: String?
-
-    @Option(help: ArgumentHelp("Send COM2 (0x2f8) to a file, created or truncated.", valueName: "file:path"))
-    var serial2: String?
-
-    @Option(help: ArgumentHelp("Send the debug console (port 0xe9, QEMU's debugcon) to a file, created or truncated.", valueName: "path"))
-    var debugcon: String?
-
-    @Option(help: "What the VMM logs on stderr: trace, debug, info, notice, warning, error or critical. Default: info.")
-    var logLevel: Logger.Level?
-
-    @Flag(help: "Print the number of VM exits, the time the guest ran and the VMM's peak RSS on stderr at the end.")
-    var stats = false
-
-    @Option(help: ArgumentHelp("The directory Ctrl-A s writes machine snapshots to. Default: the current directory.", valueName: "path"))
-    var snapshotDir: String?
+    @OptionGroup var session: SessionOptions
 
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
@@ -128,8 +110,9 @@ struct Run: ParsableCommand {
     var flagSpec: MachineSpec {
         MachineSpec(
             guest: guest, mode: mode?.rawValue, loadAddress: loadAddress, entry: entry, memory: memory, kernel: kernel, initrd: initrd,
-            cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: timeout, serial2: serial2,
-            debugcon: debugcon, logLevel: logLevel?.rawValue, stats: stats ? true : nil, snapshotDir: snapshotDir)
+            cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: session.timeout,
+            serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue, stats: session.stats ? true : nil,
+            snapshotDir: session.snapshotDir)
     }
 
     /// The flags' spec over the --config file's, checked; errors name the
@@ -153,66 +136,13 @@ struct Run: ParsableCommand {
             print(resolved.spec.jsonText, terminator: "")
             return
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .trace
-            return handler
-        }
-        var logger = Logger(label: "swiftvmm")
-        logger.logLevel = resolved.logLevel.loggerLevel
-
+        let logger = MachineSession.bootstrapLogging(level: resolved.logLevel.loggerLevel)
         let machine = try makeMachine(resolved, logger: logger)
-        // The console: keystrokes (or piped input) go to COM1. A terminal is
-        // put in raw mode, with Ctrl-A x to quit, and restored on every way out.
-        let interactive = Terminal.isTerminal(STDIN_FILENO)
-        var terminal: Terminal?
-        if interactive {
-            do { terminal = try Terminal.makeRaw(STDIN_FILENO) } catch {
-                Self.report("warning: the terminal stays in cooked mode: \(error)")
-            }
-        }
-        let remote = machine.remote
-        var console: ConsoleInput?
-        do {
-            console = try ConsoleInput(
-                fileDescriptor: STDIN_FILENO, mode: interactive ? .terminal : .passthrough,
-                onInput: { remote.kick() }, onQuit: { remote.requestStop() },
-                onHelp: { Self.writeToStandardError(ConsoleEscape.helpText) })
-        } catch {
-            Self.report("warning: console input unavailable: \(error)")
-        }
-        machine.serialInput = console
-        defer {
-            console?.stop()
-            terminal?.restore()
-        }
-
-        let reason: StopReason
-        let start = ContinuousClock.now
-        defer {
-            if resolved.stats {
-                let elapsed = ContinuousClock.now - start
-                let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
-                let rss = ProcessStatistics.peakResidentSetKiB().map { "\($0) KiB" } ?? "unknown"
-                Self.report("stats: \(machine.exitCount) exits, guest ran \((milliseconds * 10).rounded() / 10) ms, peak RSS \(rss)")
-            }
-        }
-        do {
-            reason = try machine.runOnVCPUThread(timeout: resolved.timeout)
-        } catch {
-            console?.stop()
-            terminal?.restore()
-            Self.report("error: \(error)")
-            Self.report(machine.cpuStateReport())
-            throw ExitCode(1)
-        }
-        console?.stop()
-        terminal?.restore()
-        // Ctrl-A x usually lands mid-line on the guest's output.
-        if interactive, reason == .stopRequested { Self.writeToStandardError("\n") }
-        Self.report(reason.description)
-        if reason.isFailure { Self.report(machine.cpuStateReport()) }
-        throw ExitCode(reason.exitStatus)
+        machine.specification = resolved.spec
+        try MachineSession(
+            machine: machine, timeout: resolved.timeout, stats: resolved.stats,
+            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory
+        ).run()
     }
 
     /// Reads the guest and builds the machine. The file's bytes live only in
@@ -225,20 +155,9 @@ struct Run: ParsableCommand {
             return try Machine(configuration)
         } catch {
             if let usage = resolved.usageError(for: error) { throw ValidationError("\(usage)") }
-            Self.report("error: \(error)")
+            MachineSession.report("error: \(error)")
             throw ExitCode(1)
         }
-    }
-
-    static func writeToStandardError(_ text: String) {
-        var text = text
-        text.withUTF8 { buffer in _ = Glibc.write(STDERR_FILENO, buffer.baseAddress, buffer.count) }
-    }
-
-    static func report(_ message: String) {
-        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map { "swiftvmm: \($0)\n" }.joined()
-        var text = lines
-        text.withUTF8 { buffer in _ = Glibc.write(STDERR_FILENO, buffer.baseAddress, buffer.count) }
     }
 }
 

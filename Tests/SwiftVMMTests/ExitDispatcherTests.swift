@@ -106,8 +106,8 @@ struct DispatcherFixture {
         #expect(f.dispatcher.handle(.shutdown) == .stop(.shutdown))
         #expect(f.dispatcher.handle(.internalError(suberror: 1, data: [3])) == .stop(.internalError(suberror: 1, data: [3])))
         #expect(f.dispatcher.handle(.failEntry(hardwareReason: 0x21, cpu: 0)) == .stop(.failEntry(hardwareReason: 0x21)))
-        #expect(f.dispatcher.handle(.systemEvent(type: 2, flags: [])) == .stop(.reset))
-        #expect(f.dispatcher.handle(.systemEvent(type: 1, flags: [])) == .stop(.powerOff))
+        #expect(f.dispatcher.handle(.systemEvent(.reset, flags: [])) == .stop(.reset))
+        #expect(f.dispatcher.handle(.systemEvent(.shutdown, flags: [])) == .stop(.powerOff))
         #expect(f.dispatcher.handle(.interrupted) == .stop(.interrupted))
         #expect(f.dispatcher.handle(.unknown(reason: 99, hardwareReason: 0)) == .stop(.unhandled(.unknown(reason: 99, hardwareReason: 0))))
     }

@@ -1,5 +1,6 @@
 import Devices
 import Firmware
+import Foundation
 import Testing
 import VMCore
 import X86Boot
@@ -97,6 +98,39 @@ import X86Boot
 
         #expect(run.com2 == "multiboot guest on COM2\n")
         #expect(run.debugConsole == "multiboot guest on debugcon\n")
+    }
+
+    /// A kvm-unit-tests-style Multiboot kernel (C, fw_cfg, COM1, COM2 and
+    /// debugcon) saved at several points of its run and restored into new
+    /// machines ends with exactly the output of an uninterrupted run on
+    /// every port.
+    @Test func savedMidRunItCarriesOnWhereItStoppedOnEveryPort() throws {
+        let guest = MachineConfiguration.Guest.multiboot(
+            kernel: Self.kernel, name: "/boot/info.elf", modules: Self.modules, commandLine: "verbose")
+        let reference = try boot(guest)
+        #expect(reference.reason == .debugExit(status: 0), "\(reference.com1)")
+        for exits in [5, 60, 300, 900] {
+            let (com1, com2, debugcon) = (SerialBufferOutput(), SerialBufferOutput(), SerialBufferOutput())
+            var configuration = MachineConfiguration(guest: guest, memorySize: Self.memory, serialOutput: com1)
+            configuration.serial2Output = com2
+            configuration.debugConsoleOutput = debugcon
+            let machine = try Machine(configuration)
+            let stopped = try machine.withDeadline(.seconds(30)) { () throws -> StopReason? in
+                for _ in 0..<exits { if let reason = try machine.dispatch(try machine.nextExit()) { return reason } }
+                return nil
+            }
+            #expect(stopped == nil, "the kernel ended before exit \(exits)")
+            let directory = NSTemporaryDirectory() + "swiftvmm-multiboot-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try machine.snapshot(to: directory)
+            let rest = (SerialBufferOutput(), SerialBufferOutput(), SerialBufferOutput())
+            let restored = try Machine.restore(
+                from: directory, io: MachineIO(serialOutput: rest.0, serial2Output: rest.1, debugConsoleOutput: rest.2))
+            #expect(try restored.run(timeout: .seconds(30)) == reference.reason)
+            #expect(com1.text + rest.0.text == reference.com1, "COM1 after exit \(exits)")
+            #expect(com2.text + rest.1.text == reference.com2, "COM2 after exit \(exits)")
+            #expect(debugcon.text + rest.2.text == reference.debugConsole, "debugcon after exit \(exits)")
+        }
     }
 
     @Test func theEntryStateIsTheSpecifications() throws {

@@ -95,6 +95,18 @@ import VMCore
         }
     }
 
+    @Test func stringIOSavedAtEachOfItsExitsIsNeitherRepeatedNorLost() throws {
+        let reference = try Self.uninterrupted(.realRepOutsb)
+        #expect(reference.outcome.reason == .debugExit(status: 0))
+        let final = try reference.machine.registers()
+        for exits in 1..<reference.exits {
+            let run = try Self.interrupted(.realRepOutsb, after: exits)
+            #expect(run.outcome == reference.outcome, "snapshot after exit \(exits)")
+            let registers = try run.restored.registers()
+            #expect(registers.rcx & 0xffff == final.rcx & 0xffff && registers.rsi & 0xffff == final.rsi & 0xffff, "after exit \(exits)")
+        }
+    }
+
     @Test func aGuestDrivenByPITInterruptsCarriesOnAfterARestore() throws {
         let reference = try Self.uninterrupted(.protectedTicker)
         #expect(reference.outcome.reason == .debugExit(status: 0x30))

@@ -99,6 +99,35 @@ func debianKernelPath() throws -> String {
         #expect(output.contains("(v02 SWVMM )"))
     }
 
+    /// Debian's kernel saved mid-boot, just after its banner, and restored
+    /// into a new machine carries on printing where it stopped: the memory
+    /// map and ACPI tables follow, and nothing is printed twice.
+    @Test func debianVmlinuxSavedAfterItsBannerCarriesOnInANewMachine() throws {
+        let vm = try TestVM(
+            .linux(kernel: try Self.vmlinux.get(), commandLine: "console=ttyS0 earlyprintk=ttyS0 nokaslr"), memory: 256 << 20)
+        try vm.run(untilOutputContains: "Command line: ", timeout: .seconds(600))
+        try vm.handlePendingExit()
+        let directory = NSTemporaryDirectory() + "swiftvmm-pvh-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let statistics = try vm.machine.snapshot(to: directory)
+        #expect(statistics.memoryFileAllocatedBytes < 128 << 20, "sparse: \(statistics)")
+        let before = vm.serialText
+        let after = SerialBufferOutput()
+        let restored = try Machine.restore(from: directory, io: MachineIO(serialOutput: after))
+        let reason = try restored.withDeadline(.seconds(600)) { () throws -> StopReason? in
+            while !after.text.contains("ACPI: Reserving APIC table memory") {
+                if let reason = try restored.dispatch(try restored.nextExit()) { return reason }
+            }
+            return nil
+        }
+        #expect(reason == nil, "the restored kernel stopped: \(String(describing: reason))\n\(after.text)")
+        let whole = before + after.text
+        #expect(whole.components(separatedBy: "Linux version 6.").count == 2, "the banner once: \(whole)")
+        #expect(!after.text.contains("Linux version"), "the restored kernel did not start again")
+        #expect(after.text.contains("BIOS-e820: "), "\(after.text)")
+        #expect(whole.contains("ACPI: RSDP 0x"), "\(whole)")
+    }
+
     /// With `--cpus 2` the kernel finds both processors in our MADT (one
     /// local APIC each, the I/O APIC) and sizes its SMP setup for them. The
     /// application processor is only started later (about a minute of guest

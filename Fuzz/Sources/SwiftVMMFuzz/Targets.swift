@@ -28,6 +28,8 @@ let allTargets: [FuzzTarget] = [
     FuzzTarget(name: "fw-cfg", run: fuzzFirmwareConfig),
     // Saved device state from a snapshot or migration stream: JSON restored into every device.
     FuzzTarget(name: "device-state", run: fuzzDeviceState),
+    // A snapshot's state file: framing, checksum, the machine state's JSON and its consistency.
+    FuzzTarget(name: "snapshot-state", run: fuzzSnapshotState),
     // The buses: the PC's whole port space (string I/O included) and MMIO routing.
     FuzzTarget(name: "port-bus", run: fuzzPortBus),
     FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),

@@ -31,12 +31,18 @@ extension Machine {
         guard lifecycle.isQuiescent else { throw .notQuiescent(operation: "save the machine's state") }
         let msrs = try migratableMSRIndices()
         var vcpus: [VCPUState] = []
-        do throws(KVMError) {
-            for runner in runners {
-                _ = try runner.vcpu.completePendingIO()
-                vcpus.append(try runner.vcpu.saveState(msrIndices: msrs))
+        for runner in runners {
+            // A `rep ins/outs` of many elements goes on with its next exit:
+            // handle each (the devices see them as in a run) until the
+            // instruction is done.
+            while true {
+                let exit: VMExit?
+                do { exit = try runner.vcpu.completePendingIO() } catch { throw .kvm(error) }
+                guard let exit else { break }
+                _ = try runner.handle(exit)
             }
-        } catch { throw .kvm(error) }
+            do { vcpus.append(try runner.vcpu.saveState(msrIndices: msrs)) } catch { throw .kvm(error) }
+        }
         let vmState: VMState
         do { vmState = try vm.saveState() } catch { throw .kvm(error) }
         var states: MachineSnapshot.DeviceStates?
@@ -45,7 +51,7 @@ extension Machine {
         return MachineSnapshot(
             hardware: hardware, boot: bootRecord,
             memoryRegions: memory.ranges.map { MachineSnapshot.MemoryRegion(base: $0.base.rawValue, size: $0.size) }, vm: vmState,
-            vcpus: vcpus, devices: states)
+            vcpus: vcpus, devices: states, specification: specification)
     }
 
     /// The MSRs that travel with a vCPU, asked of KVM once per machine: those
@@ -126,13 +132,7 @@ extension Machine {
     /// Reads and checks a snapshot's state file.
     public static func readSnapshotState(from directory: String) throws(SnapshotError) -> MachineSnapshot {
         let path = directory + "/" + SnapshotLayout.stateFileName
-        let payload = try SnapshotFile.payload(of: try SnapshotFile.read(path), path: path)
-        let snapshot: MachineSnapshot
-        do { snapshot = try JSONDecoder().decode(MachineSnapshot.self, from: Data(payload)) } catch {
-            throw .malformed(path: path, reason: SnapshotDecoding.describe(error))
-        }
-        try snapshot.validate()
-        return snapshot
+        return try MachineSnapshot(stateFile: try SnapshotFile.read(path), path: path)
     }
 
     /// A machine continuing exactly where the snapshot in `directory` stopped.
@@ -162,12 +162,31 @@ extension Machine {
     /// A machine built for `snapshot` around `memory`, which holds its RAM.
     static func restore(_ snapshot: MachineSnapshot, memory: consuming GuestMemory, io: MachineIO) throws(MachineError) -> Machine {
         let machine = try Machine(hardware: snapshot.hardware, io: io, memory: memory, contents: .restore(snapshot.boot))
+        machine.specification = snapshot.specification
         try machine.apply(snapshot)
         return machine
     }
 }
 
 extension MachineSnapshot {
+    /// Decodes and checks the bytes of a state file (`path` names it in errors):
+    /// the framing, the checksum, the JSON, and that the parts agree. What a
+    /// device or KVM accepts is checked again as each part is restored.
+    public init(stateFile bytes: [UInt8], path: String) throws(SnapshotError) {
+        let payload = try SnapshotFile.payload(of: bytes, path: path)
+        do { self = try JSONDecoder().decode(MachineSnapshot.self, from: Data(payload)) } catch {
+            throw .malformed(path: path, reason: SnapshotDecoding.describe(error))
+        }
+        try validate()
+    }
+
+    /// The bytes of a state file holding this state.
+    public func stateFile() throws(SnapshotError) -> [UInt8] {
+        do { return SnapshotFile.frame(Array(try JSONEncoder().encode(self))) } catch {
+            throw .malformed(path: "", reason: "cannot encode: \(error)")
+        }
+    }
+
     /// The RAM layout as `GuestMemory` takes it.
     var layout: [(base: GuestAddress, size: UInt64)] { memoryRegions.map { (GuestAddress($0.base), $0.size) } }
 }

@@ -21,12 +21,6 @@ public final class MachineImage: Sendable {
     }
 }
 
-/// What a reset put back.
-public struct ResetStatistics: Hashable, Sendable {
-    /// Pages the guest (through KVM) or the VMM (through `GuestMemory`) wrote since the last reset.
-    public var pagesRestored: Int
-}
-
 extension Machine {
     /// Saves the machine in memory. It must be quiescent (paused, or not running).
     public func makeImage() throws(MachineError) -> MachineImage {

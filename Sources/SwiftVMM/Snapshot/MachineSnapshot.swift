@@ -1,5 +1,6 @@
 import Devices
 import KVM
+import SwiftVMMConfig
 import VMCore
 
 /// Everything a machine is at one instant apart from its RAM, as plain
@@ -22,6 +23,9 @@ public struct MachineSnapshot: Codable, Sendable {
     public var vcpus: [VCPUState]
     /// Each device's state.
     public var devices: DeviceStates
+    /// The specification the machine was built from (a config file's
+    /// contents, or the flags), when it was built from one.
+    public var specification: MachineSpec?
 
     /// One range of guest RAM.
     public struct MemoryRegion: Codable, Hashable, Sendable {

@@ -37,17 +37,17 @@ final class MachineDevices {
 
     /// Creates the devices and registers them on the buses. `vm` gives the
     /// PC platform's interrupt lines.
-    init(io: MachineIO, platform: MachineConfiguration.Platform, memorySize: UInt64, vm: borrowing KVMVirtualMachine)
-        throws(MachineError)
-    {
-        let pc = platform == .pc
+    init(io: MachineIO, hardware: MachineHardware, vm: borrowing KVMVirtualMachine) throws(MachineError) {
+        let pc = hardware.platform == .pc
+        let memorySize = hardware.memorySize
         serialOutput = io.serialOutput ?? FileSerialOutput.standardOutput()
         serial = Serial16550(output: serialOutput, interrupt: pc ? vm.interruptLine(PortMap.com1.irq) : nil)
         let serial2Output = io.serial2Output ?? DiscardingSerialOutput()
         serial2 = Serial16550(output: serial2Output, interrupt: pc ? vm.interruptLine(PortMap.com2.irq) : nil)
-        otherOutputs = [serial2Output] + (io.debugConsoleOutput.map { [$0] } ?? [])
+        let debugConsoleOutput = hardware.debugConsole ? io.debugConsoleOutput ?? DiscardingSerialOutput() : nil
+        otherOutputs = [serial2Output] + (debugConsoleOutput.map { [$0] } ?? [])
         if pc {
-            let acpi = PlatformSetup.acpiConfiguration(vcpuCount: 1)
+            let acpi = PlatformSetup.acpiConfiguration(vcpuCount: hardware.vcpuCount)
             self.pc = PCDevices(
                 i8042: I8042Controller(
                     keyboardInterrupt: vm.interruptLine(PortMap.i8042KeyboardIRQ), auxInterrupt: vm.interruptLine(PortMap.i8042AuxIRQ)),
@@ -62,7 +62,7 @@ final class MachineDevices {
         do {
             try ports.register(serial, at: PortMap.com1.base, length: PortMap.com1.length)
             try ports.register(serial2, at: PortMap.com2.base, length: PortMap.com2.length)
-            if let debugConsole = io.debugConsoleOutput {
+            if let debugConsole = debugConsoleOutput {
                 try ports.register(
                     DebugConsolePort(output: debugConsole), at: PortMap.debugConsole.base, length: PortMap.debugConsole.length)
             }

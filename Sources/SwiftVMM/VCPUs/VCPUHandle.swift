@@ -48,36 +48,3 @@ public final class VCPUHandle: Sendable {
         }
     }
 }
-
-/// Kicks, pauses or stops a running `Machine` from any thread (a console
-/// reader, a control socket, a signal handler's helper).
-public struct MachineRemote: Sendable {
-    let lifecycle: MachineLifecycle
-    let vcpus: [VCPUHandle]
-
-    /// Makes the bootstrap processor leave `KVM_RUN` soon; the machine then
-    /// drains console input, flushes output and runs its `onKick`.
-    public func kick() { vcpus.first?.kick() }
-
-    /// Makes `Machine.run()` return `.stopRequested`.
-    public func requestStop() {
-        let report = "stopped on request"
-        if lifecycle.record(MachineLifecycle.Stop(outcome: .success(.stopRequested), vcpu: 0, report: report)) {
-            for vcpu in vcpus { vcpu.kick() }
-        }
-    }
-
-    /// Parks every running vCPU at an instruction boundary, its last I/O
-    /// completed, and returns once they all are (at once when nothing runs).
-    public func pause() {
-        guard !lifecycle.requestPause() else { return lifecycle.waitUntilQuiesced() }
-        for vcpu in vcpus { vcpu.kick() }
-        lifecycle.waitUntilQuiesced()
-    }
-
-    /// Lets paused vCPUs go on.
-    public func resume() { lifecycle.resume() }
-
-    /// Where the machine is in its life.
-    public var runState: MachineRunState { lifecycle.runState }
-}

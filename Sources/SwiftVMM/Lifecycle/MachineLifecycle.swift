@@ -2,20 +2,6 @@ import HostSupport
 import Synchronization
 import VMCore
 
-/// Where a machine is in its life.
-public enum MachineRunState: String, Hashable, Sendable, Codable {
-    /// Built (or restored) and not run yet.
-    case notStarted
-    /// A thread is running its vCPUs.
-    case running
-    /// Every vCPU that was running is parked at an instruction boundary, with
-    /// its last I/O completed; `resume()` lets them go on.
-    case paused
-    /// A run ended (the guest stopped, a deadline passed, a stop was asked
-    /// for); a later `run()` may continue it.
-    case stopped
-}
-
 /// What every vCPU thread of one machine shares: the lock around the device
 /// buses, how the first vCPU to end the machine tells the others, and the
 /// pause gate at which running vCPUs park.

@@ -75,9 +75,12 @@ public struct ExitDispatcher {
             return .stop(.internalError(suberror: suberror, data: data))
         case .failEntry(let reason, _):
             return .stop(.failEntry(hardwareReason: reason))
-        case .systemEvent(let type, _):
-            // KVM_SYSTEM_EVENT_SHUTDOWN is 1, _RESET is 2 (linux/kvm.h).
-            return .stop(type == 2 ? .reset : type == 1 ? .powerOff : .unhandled(exit))
+        case .systemEvent(.reset, _):
+            return .stop(.reset)
+        case .systemEvent(.shutdown, _):
+            return .stop(.powerOff)
+        case .systemEvent:
+            return .stop(.unhandled(exit))
         case .interrupted:
             return .stop(.interrupted)
         case .debug, .unknown:

@@ -26,35 +26,6 @@ public struct MachineIO {
     }
 }
 
-/// What a machine is made of, as plain values: enough to build the same
-/// machine again in another process (a snapshot carries it).
-public struct MachineHardware: Codable, Hashable, Sendable {
-    /// Guest RAM in bytes.
-    public var memorySize: UInt64
-    public var vcpuCount: Int
-    public var platform: MachineConfiguration.Platform
-    /// The CPUID features hidden from the guest, by name (`CPUIDFeature.known`).
-    public var hiddenCPUFeatures: [String]
-
-    public init(memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = []) {
-        self.memorySize = memorySize
-        self.vcpuCount = vcpuCount
-        self.platform = platform
-        self.hiddenCPUFeatures = hiddenCPUFeatures
-    }
-
-    /// The hidden features as `CPUIDFeature`s; unknown names are an error
-    /// (a snapshot from a newer swiftvmm, or a damaged one).
-    func resolvedHiddenFeatures() throws(MachineError) -> [CPUIDFeature] {
-        var features: [CPUIDFeature] = []
-        for name in hiddenCPUFeatures {
-            guard let feature = CPUIDFeature.named(name) else { throw .unknownCPUIDFeature(name) }
-            features.append(feature)
-        }
-        return features
-    }
-}
-
 extension MachineConfiguration {
     /// The wiring part of this configuration.
     public var io: MachineIO {
@@ -64,6 +35,7 @@ extension MachineConfiguration {
     /// The hardware this configuration describes.
     public var hardware: MachineHardware {
         MachineHardware(
-            memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name))
+            memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name),
+            debugConsole: debugConsoleOutput != nil)
     }
 }

@@ -1,0 +1,35 @@
+/// What a machine is made of, as plain values: enough to build the same
+/// machine again in another process (a snapshot carries it).
+public struct MachineHardware: Codable, Hashable, Sendable {
+    /// Guest RAM in bytes.
+    public var memorySize: UInt64
+    public var vcpuCount: Int
+    public var platform: MachineConfiguration.Platform
+    /// The CPUID features hidden from the guest, by name (`CPUIDFeature.known`).
+    public var hiddenCPUFeatures: [String]
+    /// Whether QEMU's debug console answers at port 0xe9 (a restored machine
+    /// has it too, writing where its `MachineIO` says, or nowhere).
+    public var debugConsole: Bool
+
+    public init(
+        memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
+        debugConsole: Bool = false
+    ) {
+        self.memorySize = memorySize
+        self.vcpuCount = vcpuCount
+        self.platform = platform
+        self.hiddenCPUFeatures = hiddenCPUFeatures
+        self.debugConsole = debugConsole
+    }
+
+    /// The hidden features as `CPUIDFeature`s; unknown names are an error
+    /// (a snapshot from a newer swiftvmm, or a damaged one).
+    func resolvedHiddenFeatures() throws(MachineError) -> [CPUIDFeature] {
+        var features: [CPUIDFeature] = []
+        for name in hiddenCPUFeatures {
+            guard let feature = CPUIDFeature.named(name) else { throw .unknownCPUIDFeature(name) }
+            features.append(feature)
+        }
+        return features
+    }
+}
