@@ -17,7 +17,8 @@ enum ExitLoopBenchmark {
     /// One run of the OUT loop through swiftvmm; nanoseconds per exit.
     static func swiftvmmRound(_ iterations: UInt32) -> Double {
         do {
-            let machine = try Machine(MachineConfiguration(guest: .firmware(guest), memorySize: 1 << 20, serialOutput: SerialBufferOutput()))
+            let machine = try Machine(
+                MachineConfiguration(guest: .firmware(guest), memorySize: 1 << 20, serialOutput: SerialBufferOutput()))
             var registers = try machine.registers()
             registers.rcx = UInt64(iterations)
             try machine.setRegisters(registers)

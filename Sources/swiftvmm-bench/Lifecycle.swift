@@ -82,7 +82,8 @@ enum LifecycleBenchmark {
         print("  snapshot(to:): \(summary(saved.snapshotTimes, "%.2f")) ms")
         print(
             String(
-                format: "  memory file: %.2f MiB on disk (st_blocks*512) vs %.0f MiB apparent (st_size); %llu pages written; state file %llu bytes",
+                format:
+                    "  memory file: %.2f MiB on disk (st_blocks*512) vs %.0f MiB apparent (st_size); %llu pages written; state file %llu bytes",
                 mib(saved.statistics.memoryFileAllocatedBytes), mib(saved.apparentBytes), saved.statistics.pagesWritten,
                 saved.statistics.stateFileBytes))
     }
@@ -104,7 +105,9 @@ enum LifecycleBenchmark {
                 let exit = try machine.nextExit()
                 let end = monotonicNanoseconds()
                 let reason = try machine.dispatch(exit)
-                guard reason == .debugExit(status: 0) else { fail("restored \(saved.label) guest: first exit ended \(String(describing: reason))") }
+                guard reason == .debugExit(status: 0) else {
+                    fail("restored \(saved.label) guest: first exit ended \(String(describing: reason))")
+                }
                 restoreTimes.append(Double(restored - start) / 1e6)
                 totalTimes.append(Double(end - start) / 1e6)
             } catch { fail("restoring \(saved.label): \(error)") }
@@ -170,13 +173,17 @@ enum LifecycleBenchmark {
                 let ran = monotonicNanoseconds()
                 let statistics = try clone.reset(to: image)
                 let end = monotonicNanoseconds()
-                guard statistics.pagesRestored >= pages else { fail("reset put back \(statistics.pagesRestored) pages, fewer than \(pages)") }
+                guard statistics.pagesRestored >= pages else {
+                    fail("reset put back \(statistics.pagesRestored) pages, fewer than \(pages)")
+                }
                 restored.append(Double(statistics.pagesRestored))
                 resetTimes.append(Double(end - ran) / 1e3)
                 resetPerTest.append(Double(end - start) / 1e3)
             }
             print("Fixture: 128 MiB guest imaged before it dirties \(pages) pages; \(tests) tests each way:")
-            print("  reset(to:) after a test: \(summary(resetTimes, "%.0f")) µs, \(Int(median(restored))) pages put back  (target <= 1000 µs)")
+            print(
+                "  reset(to:) after a test: \(summary(resetTimes, "%.0f")) µs, \(Int(median(restored))) pages put back  (target <= 1000 µs)"
+            )
             print("  Machine.clone: \(summary(cloneTimes, "%.0f")) µs")
             print("  per test, clone + run + drop: \(summary(clonePerTest, "%.0f")) µs")
             print("  per test, run + reset:        \(summary(resetPerTest, "%.0f")) µs")

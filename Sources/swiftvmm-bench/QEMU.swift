@@ -50,7 +50,8 @@ enum QEMUBenchmark {
         let migrated = migrate(socketPath: socketPath, com1: com1, to: migration, source: source)
         source.waitUntilExit()
         if case .failure(let reason) = migrated {
-            let said = String(decoding: sourceErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let said =
+                String(decoding: sourceErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 .split(separator: "\n").filter { !$0.contains("warning") }.first ?? ""
             return .failure(SkipReason("\(reason)\(said.isEmpty ? "" : "; QEMU said: \(said)")"))
         }
@@ -64,7 +65,8 @@ enum QEMUBenchmark {
                 return .failure(SkipReason("cannot start \(qemu)"))
             }
             guard exitStatus(child.status) == resumedStatus else {
-                let said = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
+                let said =
+                    ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
                     .filter { !$0.contains("warning") }.first ?? ""
                 return .failure(SkipReason("QEMU -incoming ended with wait status \(child.status), not the probe's exit: \(said)"))
             }
@@ -86,8 +88,12 @@ enum QEMUBenchmark {
         // The guest boots through SeaBIOS, whose real-mode code this host emulates: seconds.
         let deadline = monotonicNanoseconds() + 120_000_000_000
         while !((try? String(contentsOfFile: com1, encoding: .utf8)) ?? "").contains("resume-probe: waiting") {
-            guard source.isRunning else { return .failure(SkipReason("the source QEMU ended (status \(source.terminationStatus)) before the guest polled")) }
-            guard monotonicNanoseconds() < deadline else { return .failure(SkipReason("the guest did not reach its poll loop within 120 s")) }
+            guard source.isRunning else {
+                return .failure(SkipReason("the source QEMU ended (status \(source.terminationStatus)) before the guest polled"))
+            }
+            guard monotonicNanoseconds() < deadline else {
+                return .failure(SkipReason("the guest did not reach its poll loop within 120 s"))
+            }
             usleep(50_000)
         }
         guard let started = qmp.execute(#"{"execute":"migrate","arguments":{"uri":"exec:cat > \#(file)"}}"#), started.contains("return")

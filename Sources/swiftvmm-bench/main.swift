@@ -61,7 +61,9 @@ if wanted("snapshot") || wanted("restore") {
         LifecycleBenchmark.printSnapshot(small)
     }
     if wanted("restore") {
-        print("Restore to the guest's first exit after resume (1 vCPU, 10 MiB touched, saved just before its debug-exit write), \(restores) rounds:")
+        print(
+            "Restore to the guest's first exit after resume (1 vCPU, 10 MiB touched, saved just before its debug-exit write), \(restores) rounds:"
+        )
         let inProcess = [small, large].map { LifecycleBenchmark.restoreInProcess($0, rounds: restores) }
         for (saved, times) in zip([small, large], inProcess) {
             print(
