@@ -137,6 +137,18 @@ enum LifecycleBenchmark {
         return .success(times)
     }
 
+    /// `swiftvmm --help`, fork to exit: the floor under any `swiftvmm`
+    /// process (dynamic loading, the Swift runtime, argument parsing).
+    static func processFloor(rounds: Int) -> [Double]? {
+        let binary = binaryDirectory + "/swiftvmm"
+        var times: [Double] = []
+        for round in 0...rounds {
+            guard let child = spawnAndWait([binary, "--help"]), exitStatus(child.status) == 0 else { return nil }
+            if round > 0 { times.append(Double(child.nanoseconds) / 1e6) }
+        }
+        return times
+    }
+
     // MARK: Fixtures
 
     /// A 128 MiB machine imaged before it touches `pages` pages; each "test"

@@ -79,6 +79,9 @@ if wanted("snapshot") || wanted("restore") {
             print("  swiftvmm restore DIR, 4 GiB, fork to exit:   \(summary(largeTimes, "%.2f")) ms  (target <= 10 ms)")
             print(String(format: "  swiftvmm restore, 4 GiB / 128 MiB: %.2f  (target <= 1.5)", median(largeTimes) / median(smallTimes)))
             smallProcess = median(smallTimes)
+            if let floor = LifecycleBenchmark.processFloor(rounds: restores) {
+                print("  for scale, swiftvmm --help, fork to exit:     \(summary(floor, "%.2f")) ms")
+            }
         case (.failure(let reason), _), (_, .failure(let reason)):
             print("  swiftvmm restore DIR (process level): SKIPPED: \(reason)")
         }
