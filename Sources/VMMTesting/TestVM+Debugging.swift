@@ -3,7 +3,7 @@ import SwiftVMM
 import VMCore
 
 /// The breakpoints and stepping a `TestVM` has asked KVM for.
-struct DebugState {
+struct DebugState: Equatable, Sendable {
     var hardwareBreakpoints: [UInt64] = []
     /// Address -> the guest's own byte that `int3` replaced.
     var softwareBreakpoints: [UInt64: UInt8] = [:]

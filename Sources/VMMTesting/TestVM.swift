@@ -23,42 +23,72 @@ import VMCore
 public final class TestVM {
     /// The machine under test, for anything this API does not wrap.
     public let machine: Machine
-    /// Everything the guest wrote to COM1.
-    public let serialOutput = SerialBufferOutput()
+    /// Everything the guest wrote to COM1 (since the fixture point, for a
+    /// VM made by `TestVM(clone:)` or put back by `reset(to:)`).
+    public let serialOutput: SerialBufferOutput
     public internal(set) var trace = ExitTrace()
     /// The deadline of each run call that is not given one.
     public var defaultTimeout: Duration = .seconds(10)
 
-    private var pending: VMExit?
+    var pending: VMExit?
     /// An exit already taken from KVM (while stepping over a breakpoint) that
     /// the next run call returns before running the guest again.
     var deferredExit: VMExit?
-    private var pendingAnswered = false
-    private var hypercallHandler: ((Hypercall) -> UInt64?)?
+    var pendingAnswered = false
+    var hypercallHandler: ((Hypercall) -> UInt64?)?
     /// Hypercalls seen so far, in order.
-    public private(set) var hypercalls: [Hypercall] = []
+    public internal(set) var hypercalls: [Hypercall] = []
     /// What the guest logged through the `log` hypercall.
-    public private(set) var guestLog: [String] = []
+    public internal(set) var guestLog: [String] = []
+    /// Whether the test put scripted devices on the buses (`onPorts`,
+    /// `onMMIO`, `attach`), which a reset does not take away.
+    public internal(set) var hasScriptedDevices = false
 
     var debug = DebugState()
 
     // MARK: Making a VM
 
+    /// Wraps `machine`, which this VM then drives (nothing else may run it).
+    /// Its COM1 must write to a `SerialBufferOutput` — build it with
+    /// `MachineIO(serialOutput: SerialBufferOutput())` or a configuration
+    /// whose `serialOutput` is one — which becomes `serialOutput`, so that
+    /// `serialText` and `run(untilOutputContains:)` work. This is how a
+    /// clone (`Machine.clone(_:io:)`) or a restored machine becomes a `TestVM`.
+    public init(machine: Machine) throws(VMTestError) {
+        guard let buffer = machine.serialOutput as? SerialBufferOutput else {
+            throw VMTestError(
+                kind: .invalidRequest(
+                    "TestVM(machine:) needs a machine whose COM1 writes to a SerialBufferOutput (MachineIO(serialOutput: SerialBufferOutput())); this one writes to \(type(of: machine.serialOutput))"
+                ), rip: nil, traceTail: "")
+        }
+        self.machine = machine
+        serialOutput = buffer
+    }
+
     /// A VM running `guest` with `memory` bytes of RAM (default 16 MiB) and
-    /// `vcpus` vCPUs. The test drives vCPU 0; with more than one (which gives
+    /// `vcpus` vCPUs on `platform` (default: the machine's choice, `.minimal`
+    /// for one vCPU). The test drives vCPU 0; with more than one (which gives
     /// the VM the PC platform) the others run on threads of their own once the
     /// guest starts them, with the machine's default handling of their exits.
-    public init(_ guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20, vcpus: Int = 1) throws(VMTestError) {
+    public convenience init(
+        _ guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil
+    ) throws(VMTestError) {
+        let output = SerialBufferOutput()
+        let machine: Machine
         do {
-            machine = try Machine(MachineConfiguration(guest: guest, memorySize: memory, serialOutput: serialOutput, vcpuCount: vcpus))
+            machine = try Machine(
+                MachineConfiguration(guest: guest, memorySize: memory, serialOutput: output, platform: platform, vcpuCount: vcpus))
         } catch {
             throw VMTestError(kind: .machine(error.description), rip: nil, traceTail: "")
         }
+        try self.init(machine: machine)
     }
 
     /// A VM running a guest from `firmware/` or a test target's `Guests/`.
-    public convenience init(_ firmware: FirmwareImage, memory: UInt64 = 16 << 20, vcpus: Int = 1) throws(VMTestError) {
-        try self.init(.firmware(firmware), memory: memory, vcpus: vcpus)
+    public convenience init(
+        _ firmware: FirmwareImage, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil
+    ) throws(VMTestError) {
+        try self.init(.firmware(firmware), memory: memory, vcpus: vcpus, platform: platform)
     }
 
     /// A VM running raw machine code loaded at `loadAddress` (default 0x7c00 in
@@ -283,6 +313,7 @@ public final class TestVM {
         if machine.memory.contains(GuestAddress(range.lowerBound), length: 1) {
             throw error(.invalidRequest("[\(hex(range.lowerBound)), \(hex(range.upperBound))) is guest RAM; KVM never exits for it"))
         }
+        hasScriptedDevices = true
         machine.mmio.unregister(overlapping: GuestAddress(range.lowerBound), length: length)
         do {
             try machine.mmio.register(
@@ -295,6 +326,7 @@ public final class TestVM {
         // A length is a UInt16, so all 65536 ports (0...0xffff) become 0...0xfffe.
         let count = Int(ports.upperBound) - Int(ports.lowerBound) + 1
         let length = UInt16(min(count, Int(UInt16.max)))
+        hasScriptedDevices = true
         machine.ports.unregister(overlapping: ports.lowerBound, length: length)
         do { try machine.ports.register(device, at: ports.lowerBound, length: length) } catch {
             throw self.error(.invalidRequest("cannot put a device on ports \(ports): \(error)"))
@@ -350,7 +382,7 @@ public final class TestVM {
 
     /// Handles the pending exit the way the machine would, unless the test
     /// answered it; returns the reason the machine must stop, if any.
-    private func settlePending() throws(VMTestError) -> StopReason? {
+    func settlePending() throws(VMTestError) -> StopReason? {
         guard let exit = pending else { return nil }
         pending = nil
         if pendingAnswered { return nil }
@@ -380,7 +412,7 @@ public final class TestVM {
         }
     }
 
-    private var currentTimeout: Duration = .seconds(10)
+    var currentTimeout: Duration = .seconds(10)
 
     private func withDeadline<R>(_ timeout: Duration?, waitingFor awaited: String, _ body: () throws(VMTestError) -> R) throws(VMTestError)
         -> R

@@ -103,7 +103,9 @@ struct MachineSession {
 final class ConsoleCommands: @unchecked Sendable {
     // Unchecked: `Machine`'s pause, resume, run state and snapshot are safe
     // from any thread but a vCPU's, and only the console thread calls these.
-    private let machine: Machine
+    // Weak: the machine holds the console input (`serialInput`), whose
+    // callbacks hold this; a strong reference would make a cycle.
+    private weak var machine: Machine?
     private let directory: String
 
     init(machine: Machine, directory: String) {
@@ -113,6 +115,7 @@ final class ConsoleCommands: @unchecked Sendable {
 
     /// Ctrl-A p: pauses a running machine, resumes a paused one.
     func togglePause() {
+        guard let machine else { return }
         if machine.runState == .paused {
             machine.resume()
             MachineSession.report("resumed")
@@ -125,6 +128,7 @@ final class ConsoleCommands: @unchecked Sendable {
     /// Ctrl-A s: saves the machine to the snapshot directory, then lets it go on
     /// (a machine that was paused stays paused).
     func snapshot() {
+        guard let machine else { return }
         let wasPaused = machine.runState == .paused
         if !wasPaused { machine.pause() }
         defer { if !wasPaused { machine.resume() } }

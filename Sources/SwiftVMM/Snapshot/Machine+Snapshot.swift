@@ -54,6 +54,10 @@ extension Machine {
             vcpus: vcpus, devices: states, specification: specification)
     }
 
+    /// How many exits of one string instruction a reset lets go by before it
+    /// overwrites the vCPU's state anyway (a `rep insb` of 64 KiB takes 16).
+    static let pendingAccessRounds = 64
+
     /// The MSRs that travel with a vCPU, asked of KVM once per machine: those
     /// of KVM's list a snapshot needs that this host lets vCPU 0 read.
     func migratableMSRIndices() throws(MachineError) -> [UInt32] {
@@ -68,6 +72,17 @@ extension Machine {
     /// RAM already holds the snapshot's memory.
     func apply(_ snapshot: MachineSnapshot) throws(MachineError) {
         guard lifecycle.isQuiescent else { throw .notQuiescent(operation: "restore the machine's state") }
+        // A vCPU that exited for a port or MMIO access finishes it on its next
+        // KVM_RUN, writing the old instruction's result and RIP over the state
+        // put back here: finish it first (its result is about to be replaced).
+        // A long `rep ins/outs` may take several rounds; its data no longer matters.
+        for runner in runners {
+            for _ in 0..<Self.pendingAccessRounds {
+                let exit: VMExit?
+                do { exit = try runner.vcpu.completePendingIO() } catch { throw .kvm(error) }
+                if exit == nil { break }
+            }
+        }
         do throws(KVMError) {
             // The irqchip before the vCPUs: a LAPIC's state refers to it.
             try vm.restoreState(snapshot.vm)
