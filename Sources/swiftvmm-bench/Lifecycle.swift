@@ -137,6 +137,13 @@ enum LifecycleBenchmark {
         return .success(times)
     }
 
+    /// One `swiftvmm restore DIR`, fork to exit, in milliseconds; `nil` if it failed.
+    static func restoreOnce(_ saved: SavedGuest) -> Double? {
+        guard let child = spawnAndWait([binaryDirectory + "/swiftvmm", "restore", saved.directory]), exitStatus(child.status) == 0
+        else { return nil }
+        return Double(child.nanoseconds) / 1e6
+    }
+
     /// `swiftvmm --help`, fork to exit: the floor under any `swiftvmm`
     /// process (dynamic loading, the Swift runtime, argument parsing).
     static func processFloor(rounds: Int) -> [Double]? {

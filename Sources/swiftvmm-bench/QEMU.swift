@@ -22,8 +22,10 @@ enum QEMUBenchmark {
         ]
     }
 
-    /// Fork-to-exit milliseconds of `rounds` restores, or why there are none.
-    static func run(rounds: Int) -> Result<[Double], SkipReason> {
+    /// Fork-to-exit milliseconds of `rounds` restores, or why there are none;
+    /// each round first runs `interleaved` (swiftvmm's restore, in
+    /// milliseconds), so that both sides see the same load on a shared host.
+    static func run(rounds: Int, interleaved: () -> Double?) -> Result<(qemu: [Double], other: [Double]), SkipReason> {
         guard let qemu = executableOnPath("qemu-system-x86_64") else {
             return .failure(SkipReason("qemu-system-x86_64 is not installed"))
         }
@@ -59,8 +61,10 @@ enum QEMUBenchmark {
         // The restores: the same machine with -incoming, COM1 to nowhere.
         let restoreArguments = [qemu] + machineArguments(kernel: kernel) + ["-serial", "null", "-incoming", "exec:cat \(migration)"]
         var times: [Double] = []
+        var others: [Double] = []
         let errors = directory + "/incoming.err"
         for round in 0...rounds {
+            guard let other = interleaved() else { return .failure(SkipReason("the interleaved swiftvmm restore failed")) }
             guard let child = spawnAndWait(restoreArguments, output: ChildOutput(stderr: errors)) else {
                 return .failure(SkipReason("cannot start \(qemu)"))
             }
@@ -70,9 +74,12 @@ enum QEMUBenchmark {
                     .filter { !$0.contains("warning") }.first ?? ""
                 return .failure(SkipReason("QEMU -incoming ended with wait status \(child.status), not the probe's exit: \(said)"))
             }
-            if round > 0 { times.append(Double(child.nanoseconds) / 1e6) }
+            if round > 0 {
+                times.append(Double(child.nanoseconds) / 1e6)
+                others.append(other)
+            }
         }
-        return .success(times)
+        return .success((times, others))
     }
 
     /// Drives the source QEMU over QMP: waits for the probe's line on COM1,
