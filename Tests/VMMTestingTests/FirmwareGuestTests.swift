@@ -201,6 +201,37 @@ private struct GuestRun {
         #expect(registers.rbp == 0xffff_ffff)
     }
 
+    // MARK: Benchmark guests
+
+    @Test func touchPagesDirtiesTheChosenPagesBetweenTwoPostCodes() throws {
+        let run = try GuestRun(.longTouchPages) { vm in
+            try vm.modifyRegisters {
+                $0.rdi = 0x20_0000
+                $0.rcx = 3
+            }
+        }
+        #expect(run.output.text == "")
+        #expect(run.reason == .debugExit(status: 0))
+        #expect(run.machine.postCodes.writeCount == 2)
+        for page: UInt64 in 0..<3 {
+            let address = 0x20_0000 + page * 4096
+            #expect(try run.machine.memory.readInteger(at: GuestAddress(address), as: UInt64.self) == address)
+        }
+        #expect(try run.machine.memory.readInteger(at: GuestAddress(0x20_3000), as: UInt64.self) == 0, "exactly RCX pages")
+    }
+
+    @Test func resumeProbeExitsAtOnceWhereNothingAnswersAtPortE0() throws {
+        let output = SerialBufferOutput()
+        let machine = try Machine(
+            MachineConfiguration(
+                guest: .firmware(.multibootResumeProbe), memorySize: 16 << 20, serialOutput: output, platform: .pc))
+        #expect(try machine.run(timeout: .seconds(30)) == .debugExit(status: 0x10))
+        #expect(output.text == "resume-probe: waiting\n")
+        let last: UInt64 = 0x20_0000 + 2559 * 4096
+        #expect(try machine.memory.readInteger(at: GuestAddress(last), as: UInt32.self) == UInt32(last))
+        #expect(try machine.memory.readInteger(at: GuestAddress(last + 4096), as: UInt32.self) == 0)
+    }
+
     // MARK: Failure
 
     @Test func tripleFaultStopsTheMachineAsAFailure() throws {
