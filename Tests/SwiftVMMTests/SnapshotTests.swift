@@ -146,8 +146,10 @@ import VMCore
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let runner = Runner(machine)
-        // Whenever the pause lands (before the AP starts, while it runs or
-        // after), the two halves of the output make up one whole run.
+        // Paused once the bootstrap processor runs (before the AP starts,
+        // while it runs or after), the two halves make up one whole run.
+        let patience = ContinuousClock.now + .seconds(30)
+        while output.text.isEmpty, ContinuousClock.now < patience { usleep(200) }
         machine.pause()
         #expect(machine.runState == .paused)
         try machine.snapshot(to: directory)

@@ -134,10 +134,15 @@ final class MachineLifecycle: @unchecked Sendable {
         }
     }
 
-    /// Waits until every running vCPU loop is parked (or has left).
-    func waitUntilQuiesced() {
+    /// Waits until every running vCPU loop is parked (or has left), or until
+    /// `deadline` passes; returns whether they all are.
+    @discardableResult
+    func waitUntilQuiesced(until deadline: MonotonicDeadline? = nil) -> Bool {
         locked {
-            while pauseRequested, parked < active { changed.wait() }
+            while pauseRequested, parked < active {
+                if !changed.wait(until: deadline) { return parked >= active }
+            }
+            return true
         }
     }
 

@@ -1,3 +1,5 @@
+import HostSupport
+
 /// Kicks, pauses or stops a running `Machine` from any thread (a console
 /// reader, a control socket, a signal handler's helper).
 public struct MachineRemote: Sendable {
@@ -19,7 +21,18 @@ public struct MachineRemote: Sendable {
     /// Parks every running vCPU at an instruction boundary, its last I/O
     /// completed, and returns once they all are (at once when nothing runs).
     public func pause() {
-        guard !lifecycle.requestPause() else { return lifecycle.waitUntilQuiesced() }
+        guard !lifecycle.requestPause() else {
+            lifecycle.waitUntilQuiesced()
+            return
+        }
+        // `immediate_exit` alone first: a vCPU between exits then finishes
+        // its last port or MMIO access on its next KVM_RUN and comes straight
+        // back. Only a vCPU still running guest code after that (which has no
+        // access pending) gets the signal too: on this project's PVM hosts a
+        // signal that lands while KVM_RUN starts can cost the pending access
+        // its completion, and the saved state would repeat it.
+        for vcpu in vcpus { vcpu.requestExit() }
+        if lifecycle.waitUntilQuiesced(until: .after(.milliseconds(2))) { return }
         for vcpu in vcpus { vcpu.kick() }
         lifecycle.waitUntilQuiesced()
     }

@@ -39,6 +39,10 @@ public final class VCPUHandle: Sendable {
 
     func detach() { thread.withLock { $0 = nil } }
 
+    /// Makes the vCPU's next `KVM_RUN` return at once, without signalling a
+    /// vCPU that is inside the guest now (see `MachineRemote.pause()`).
+    func requestExit() { kicker.requestExit() }
+
     /// Makes the vCPU leave `KVM_RUN` soon. Under the lock, so the thread
     /// cannot detach (and end) between the check and the signal.
     public func kick() {
