@@ -152,7 +152,9 @@ import VMCore
         while output.text.isEmpty, ContinuousClock.now < patience { usleep(200) }
         machine.pause()
         #expect(machine.runState == .paused)
+        let printedAtPause = output.text
         try machine.snapshot(to: directory)
+        #expect(output.text == printedAtPause, "nothing runs while the machine is paused")
         machine.requestStop()
         machine.resume()
         let first = try runner.finish()
@@ -166,7 +168,7 @@ import VMCore
         if first == .stopRequested {
             #expect(reason == .debugExit(status: 2), "\(output.text)|\(after.text)")
             let lines = (output.text + after.text).split(separator: "\n")
-            #expect(lines == ["cpu 00 bsp", "cpu 01 ap", "smp: 02 cpus"], "\(output.text)|\(after.text)")
+            #expect(lines == ["cpu 00 bsp", "cpu 01 ap", "smp: 02 cpus"], "\(printedAtPause)|\(output.text)|\(after.text)")
         }
     }
 

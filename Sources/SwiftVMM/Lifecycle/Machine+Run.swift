@@ -139,12 +139,13 @@ extension Machine {
 
     /// Why the bootstrap processor was kicked, and what follows.
     private func handleKick() throws(MachineError) -> StopReason? {
+        // Park first: a stop asked for while paused is seen when the park ends.
+        lifecycle.parkIfRequested()
         if deadlineHasExpired { return .deadlineExpired }
         if let stop = lifecycle.takeStop() {
             if stop.vcpu != 0 { logger.debug("vCPU \(stop.vcpu) ended the machine") }
             return try stop.outcome.get()
         }
-        lifecycle.parkIfRequested()
         withBuses {
             drainSerialInput()
             serialOutput.flush()

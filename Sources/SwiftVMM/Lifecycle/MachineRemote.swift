@@ -12,6 +12,9 @@ public struct MachineRemote: Sendable {
 
     /// Makes `Machine.run()` return `.stopRequested`.
     public func requestStop() {
+        // Every vCPU's next KVM_RUN returns before the stop is recorded: a
+        // parked vCPU that the record wakes must not enter the guest again.
+        for vcpu in vcpus { vcpu.requestExit() }
         let report = "stopped on request"
         if lifecycle.record(MachineLifecycle.Stop(outcome: .success(.stopRequested), vcpu: 0, report: report)) {
             for vcpu in vcpus { vcpu.kick() }
