@@ -46,7 +46,11 @@ enum SnapshotFile {
         guard header == UInt32(headerSize) else { throw .malformed(path: path, reason: "header size \(header), expected \(headerSize)") }
         let length: UInt64 = integer(bytes, at: 16)
         let available = UInt64(bytes.count - headerSize)
-        guard length <= available else { throw .truncated(path: path, expected: UInt64(headerSize) + length, found: UInt64(bytes.count)) }
+        guard length <= available else {
+            // The length is the file's word: it may be anything, up to 2^64 - 1.
+            let (expected, overflow) = length.addingReportingOverflow(UInt64(headerSize))
+            throw .truncated(path: path, expected: overflow ? .max : expected, found: UInt64(bytes.count))
+        }
         guard length == available else {
             throw .malformed(path: path, reason: "\(available - length) bytes after the payload")
         }
