@@ -109,9 +109,6 @@ final class MachineLifecycle: @unchecked Sendable {
         }
     }
 
-    /// Whether a pause is requested (cheap enough for every kick).
-    var isPauseRequested: Bool { locked { pauseRequested } }
-
     /// Parks the calling vCPU loop while a pause is requested and the machine
     /// is not ending; returns at once otherwise.
     func parkIfRequested() { locked { parkWhilePaused() } }
@@ -146,15 +143,11 @@ final class MachineLifecycle: @unchecked Sendable {
         }
     }
 
-    /// Lets parked loops go on; returns whether a pause was requested.
-    @discardableResult
-    func resume() -> Bool {
+    /// Lets parked loops go on.
+    func resume() {
         locked {
-            defer {
-                pauseRequested = false
-                changed.broadcast()
-            }
-            return pauseRequested
+            pauseRequested = false
+            changed.broadcast()
         }
     }
 

@@ -110,10 +110,9 @@ extension Machine {
         if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .snapshot(.io(path: directory, operation: "create", errno: errno)) }
         let memoryPath = directory + "/" + SnapshotLayout.memoryFileName
         let statePath = directory + "/" + SnapshotLayout.stateFileName
-        let payload: [UInt8]
-        do { payload = Array(try JSONEncoder().encode(state)) } catch {
-            throw .snapshot(.malformed(path: statePath, reason: "cannot encode: \(error)"))
-        }
+        // Encoded before anything is written, so that a state that cannot be saved leaves no files.
+        let framed: [UInt8]
+        do { framed = try state.stateFile() } catch { throw .snapshot(error) }
         let temporary = memoryPath + ".partial"
         let fd: FileDescriptor
         do {
@@ -139,7 +138,6 @@ extension Machine {
             unlink(temporary)
             throw .snapshot(.io(path: memoryPath, operation: "rename into place", errno: errno))
         }
-        let framed = SnapshotFile.frame(payload)
         do { try SnapshotFile.write(framed, to: statePath) } catch { throw .snapshot(error) }
         logger.debug("snapshot in \(directory): \(written.pagesWritten) pages of RAM, \(framed.count) bytes of state")
         return SnapshotStatistics(
@@ -197,6 +195,10 @@ extension MachineSnapshot {
         }
         try validate()
     }
+
+    /// `payload` framed as a state file: header, length and checksum. For
+    /// tools and fuzzers that make state files from JSON of their own.
+    public static func stateFile(framing payload: [UInt8]) -> [UInt8] { SnapshotFile.frame(payload) }
 
     /// The bytes of a state file holding this state.
     public func stateFile() throws(SnapshotError) -> [UInt8] {
