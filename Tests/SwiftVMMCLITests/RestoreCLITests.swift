@@ -93,6 +93,20 @@ import Testing
         #expect(!result.stderr.contains("Fatal error"))
     }
 
+    @Test func restoreOptionsAreCheckedLikeRuns() throws {
+        let saved = try save(.realEcho, exits: 5)
+        let path = saved.directory.path + "/snapshot"
+        for (arguments, message) in [
+            (["--serial2", "tty"], "--serial2: 'tty' is not file:PATH"), (["--timeout", "soon"], "--timeout"),
+            (["--serial2", "file:/nonexistent/dir/com2"], "--serial2: cannot open"),
+        ] {
+            let result = try runSwiftVMM(["restore"] + arguments + [path])
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+            let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
+            #expect(firstLine.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
     /// At a terminal: Ctrl-A p pauses, Ctrl-A s saves to --snapshot-dir,
     /// Ctrl-A x quits; the saved guest then takes its input in another process.
     @Test func ctrlAPPausesCtrlASSavesAndRestoreContinues() throws {

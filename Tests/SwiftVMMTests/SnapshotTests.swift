@@ -204,7 +204,8 @@ import VMCore
         let runner = Runner(machine)
         let patience = ContinuousClock.now + .seconds(30)
         while machine.runState != .running, ContinuousClock.now < patience { usleep(100) }
-        #expect(throws: MachineError.self) { try machine.captureState() }
+        let refused = #expect(throws: MachineError.self) { try machine.captureState() }
+        #expect(refused?.description == "cannot save the machine's state while vCPUs are running: pause the machine first")
         #expect(try runner.finish() == .debugExit(status: 0x30))
     }
 
@@ -266,7 +267,10 @@ import VMCore
     @Test func onlyAMachineThatTracksItsPagesCanBeReset() throws {
         let machine = try Machine(Self.configuration(.realHello, output: SerialBufferOutput()))
         let image = try machine.makeImage()
-        #expect(throws: MachineError.self) { try machine.reset(to: image) }
+        let refused = #expect(throws: MachineError.self) { try machine.reset(to: image) }
+        #expect(
+            refused?.description
+                == "this machine does not track the pages its guest writes: reset a clone made with Machine.clone(_:)")
     }
 
     // MARK: Bad snapshots
