@@ -138,11 +138,9 @@ static inline u32 irq_wait_ms(u32 ms) {
  * leaves the remaining waits to polling. */
 static inline void virtio_irq_wait_hook(struct virtq *q) {
     struct virtio_device *d = q->device;
-    u32 status = virtio_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
-    if (status) {
-        virtio_write(d, VIRTIO_MMIO_INTERRUPT_ACK, status);
-        return;
-    }
+    /* No look at InterruptStatus first: an interrupt that came since the
+     * caller looked at the used ring is pending in the LAPIC and ends this
+     * wait at once, so none is lost. */
     u32 vector = irq_wait_ms(3000);
     if (vector == IRQ_TIMER_VECTOR) {
         puts("irq: no interrupt within 3 s, polling from now on\n");
@@ -150,8 +148,23 @@ static inline void virtio_irq_wait_hook(struct virtq *q) {
         return;
     }
     if (vector == IRQ_VECTOR_BASE + d->irq) irq_device_count++;
-    status = virtio_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
+    u32 status = virtio_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
     if (status) virtio_write(d, VIRTIO_MMIO_INTERRUPT_ACK, status);
+}
+
+/* Returns 1 once the device's interrupt has come since `count_before` was
+ * read from irq_device_count, waiting up to 2 s for it (a device that
+ * completes a request inside the notifying MMIO write leaves it pending in
+ * the LAPIC, where this collects it). */
+static inline int virtio_irq_collect(struct virtio_device *d, u32 count_before) {
+    while (irq_device_count == count_before) {
+        u32 vector = irq_wait_ms(2000);
+        if (vector == IRQ_TIMER_VECTOR) return 0;
+        if (vector == IRQ_VECTOR_BASE + d->irq) irq_device_count++;
+    }
+    u32 status = virtio_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
+    if (status) virtio_write(d, VIRTIO_MMIO_INTERRUPT_ACK, status);
+    return 1;
 }
 
 #endif
