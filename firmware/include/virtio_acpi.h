@@ -1,5 +1,5 @@
 /* Finds virtio-mmio devices the way Linux's ACPI probe does: the RSDP in the
- * BIOS area (0xE0000-0xFFFFF), the RSDT, the FADT, its DSDT, and in the DSDT
+ * BIOS area (0xE0000-0xFFFFF), the XSDT or RSDT, the FADT, its DSDT, and in the DSDT
  * every device whose _HID is "LNRO0005", with the window of its _CRS's
  * Memory32Fixed descriptor and the first line of its Extended Interrupt
  * descriptor.
@@ -30,11 +30,20 @@ static inline const u8 *acpi_find_dsdt(u32 *length) {
             break;
         }
     if (!rsdp) return 0;
-    const u8 *rsdt = (const u8 *)acpi_u32(rsdp + 16);
-    if (!bytes_equal(rsdt, "RSDT", 4)) return 0;
-    u32 entries = (acpi_u32(rsdt + 4) - 36) / 4;
+    /* The XSDT (revision 2, 64-bit entries) where there is one below 4 GiB,
+     * else the RSDT (QEMU's microvm has only the former). */
+    u32 entry_size = 4;
+    const u8 *list = (const u8 *)acpi_u32(rsdp + 16);
+    if (rsdp[15] >= 2 && acpi_u32(rsdp + 24) && !acpi_u32(rsdp + 28)) {
+        list = (const u8 *)acpi_u32(rsdp + 24);
+        entry_size = 8;
+        if (!bytes_equal(list, "XSDT", 4)) return 0;
+    } else if (!list || !bytes_equal(list, "RSDT", 4)) {
+        return 0;
+    }
+    u32 entries = (acpi_u32(list + 4) - 36) / entry_size;
     for (u32 i = 0; i < entries; i++) {
-        const u8 *table = (const u8 *)acpi_u32(rsdt + 36 + 4 * i);
+        const u8 *table = (const u8 *)acpi_u32(list + 36 + entry_size * i);
         if (!bytes_equal(table, "FACP", 4)) continue;
         const u8 *dsdt = (const u8 *)acpi_u32(table + 40);
         if (!bytes_equal(dsdt, "DSDT", 4)) return 0;

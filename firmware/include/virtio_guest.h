@@ -7,7 +7,7 @@
  *   0 the work was done and checked      3 no such device
  *   4 feature negotiation refused        5 a queue could not be set up
  *   6 a request failed or timed out      7 data read back differs
- *   8 the command line and ACPI disagree 0x7e an exception (guest_irq.h) */
+ *   0x7e an exception (guest_irq.h) */
 #ifndef SWIFTVMM_VIRTIO_GUEST_H
 #define SWIFTVMM_VIRTIO_GUEST_H
 
@@ -19,7 +19,6 @@
 #define EXIT_QUEUE 5
 #define EXIT_IO 6
 #define EXIT_MISMATCH 7
-#define EXIT_DISCOVERY 8
 
 #define VIRTIO_MAX_DEVICES 32
 static struct virtio_device virtio_cmdline_devices[VIRTIO_MAX_DEVICES] __attribute__((unused));
@@ -44,7 +43,8 @@ static inline const char *command_line_value(const char *line, const char *key) 
 /* Finds the device with `device_id`, prints what each source described
  * ("virtio: cmdline device at ...", "virtio: acpi device at ...", then
  * "virtio: cmdline and acpi agree" when both describe the same windows and
- * lines) and begins it with `features`. Installs the interrupt wait when
+ * lines in the same order, "... differ" otherwise; the command line's list is
+ * the one used when there is one) and begins it with `features`. Installs the interrupt wait when
  * `use_irq` or the command line says `irq`. Ends the guest on failure. */
 static inline struct virtio_device *virtio_guest_start(u32 magic, u32 info, u32 device_id, u64 features, int use_irq) {
     if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {
@@ -67,8 +67,7 @@ static inline struct virtio_device *virtio_guest_start(u32 magic, u32 info, u32 
             agree = virtio_cmdline_devices[i].base == virtio_acpi_devices[i].base &&
                     virtio_cmdline_devices[i].irq == virtio_acpi_devices[i].irq &&
                     virtio_cmdline_devices[i].size == virtio_acpi_devices[i].size;
-        puts(agree ? "virtio: cmdline and acpi agree\n" : "virtio: cmdline and acpi disagree\n");
-        if (!agree) exit_with(EXIT_DISCOVERY);
+        puts(agree ? "virtio: cmdline and acpi agree\n" : "virtio: cmdline and acpi differ\n");
     }
     struct virtio_device *list = from_line ? virtio_cmdline_devices : virtio_acpi_devices;
     struct virtio_device *d = virtio_find(list, from_line ? from_line : from_acpi, device_id);
