@@ -1,11 +1,14 @@
 /* virtio-console (virtio 1.2, 5.3) from a freestanding driver: port 0 only
  * (no MULTIPORT), receiveq 0 and transmitq 1; Linux calls this port hvc0.
  *
- * Writes "hello from hvc0\n" to port 0, then gives the device four receive
- * buffers and collects bytes until a '\n' (at most 60), and prints on COM1:
- *   console: sent 16 bytes
+ * Gives the device four receive buffers and collects bytes until a '\n' (at
+ * most 60 kept), then writes "hello from hvc0\n" and "echo: <the line>\n" to
+ * port 0. Input comes first so that a host side which drops output while
+ * nobody is connected (a Unix-socket back end) loses nothing: the host
+ * connects, types, then reads. COM1:
+ *   console: waiting for a line on hvc0
  *   console: received '<the line, without its newline>'
- * then writes "echo: <the line>\n" back to port 0 and prints
+ *   console: sent hello and echo
  *   console: done
  * Ends with 0, or 6 if a request failed or no line came (statuses in
  * virtio_guest.h; the wait for input is bounded, 10 s at 3.4 GHz). */
@@ -33,10 +36,7 @@ void kernel_main(u32 magic, u32 info) {
     virtio_guest_queue(d, &transmit, 1, 8);
     virtio_driver_ok(d);
 
-    static const char hello[] = "hello from hvc0\n";
-    send(hello, sizeof hello - 1);
-    puts("console: sent 16 bytes\n");
-
+    puts("console: waiting for a line on hvc0\n");
     u16 before = receive.avail_shadow;
     for (int i = 0; i < RX_BUFFERS; i++) {
         struct virtq_buffer buffer = {rx[i], RX_SIZE, 1};
@@ -69,10 +69,13 @@ void kernel_main(u32 magic, u32 info) {
     putquoted((const u8 *)line, length);
     puts("\n");
 
+    static const char hello[] = "hello from hvc0\n";
+    send(hello, sizeof hello - 1);
     static char echo[80] = "echo: ";
     memcpy(echo + 6, line, length);
     echo[6 + length] = '\n';
     send(echo, 7 + length);
+    puts("console: sent hello and echo\n");
     puts("console: done\n");
     exit_with(0);
 }
