@@ -22,6 +22,7 @@
 
 MULTIBOOT_GUEST(8192)
 
+#define VIRTIO_VSOCK_F_STREAM 0 /* 1.2; a device without it acts as if it were negotiated */
 #define OP_REQUEST 1
 #define OP_RESPONSE 2
 #define OP_RST 3
@@ -124,7 +125,7 @@ static void close_connection(void) {
 static u8 line[128];
 
 void kernel_main(u32 magic, u32 info) {
-    struct virtio_device *d = virtio_guest_start(magic, info, VIRTIO_ID_VSOCK, VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 0);
+    struct virtio_device *d = virtio_guest_start(magic, info, VIRTIO_ID_VSOCK, VIRTIO_BIT(VIRTIO_VSOCK_F_STREAM) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 0);
     const char *command_line = multiboot_command_line(info);
     const char *listen = command_line_value(command_line, "listen"), *connect = command_line_value(command_line, "connect");
     u32 port = listen ? (u32)virtio_parse_number(&listen) : 1234;
