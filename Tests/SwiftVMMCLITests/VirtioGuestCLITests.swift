@@ -120,7 +120,7 @@ import Testing
     func consoleCarriesTextBothWaysThroughItsSocket() throws {
         let kernel = try TemporaryFile(FirmwareImage.multibootVirtioConsole.bytes, name: "console.elf")
         let socketPath = (kernel.path as NSString).deletingLastPathComponent + "/hvc0.sock"
-        let guest = try GuestProcess(swiftvmm: ["run", "--kernel", kernel.path, "--console-device", "socket=\(socketPath)"])
+        let guest = try GuestProcess(swiftvmm: ["run", "--kernel", kernel.path, "--console-device", "socket:\(socketPath)"])
         defer { _ = guest.finish(seconds: 1) }
         // The guest reads first, so nothing it writes can be dropped before the host is connected.
         let host = try UnixStreamSocket.connect(to: socketPath, seconds: 20)
