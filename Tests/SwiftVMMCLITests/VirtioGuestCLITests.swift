@@ -103,6 +103,28 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: image)) == before)
     }
 
+    /// Two devices get two windows and two lines, described alike on the
+    /// command line and in the DSDT, and the guest finds its own among them.
+    @Test(.enabled(if: offers("--disk") && offers("--rng"), "SKIPPED: virtio-blk or virtio-rng not built yet"))
+    func twoDevicesGetTheirOwnWindowsAndLines() throws {
+        let kernel = try TemporaryFile(FirmwareImage.multibootVirtioBlk.bytes, name: "blk.elf")
+        let image = try Self.makeImage(in: (kernel.path as NSString).deletingLastPathComponent)
+        let result = try runSwiftVMM(["run", "--kernel", kernel.path, "--rng", "--disk", "path=\(image)"], timeout: 60)
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let windows = lines.filter { $0.hasPrefix("virtio: cmdline device at ") }.map { $0.dropFirst(26) }
+        #expect(Set(windows) == ["0xd0000000 size 0x1000 irq 5", "0xd0001000 size 0x1000 irq 6"], "\(lines)")
+        #expect(lines.filter { $0.hasPrefix("virtio: acpi device at ") }.map { $0.dropFirst(23) } == windows)
+        #expect(lines.contains("virtio: cmdline and acpi agree"))
+        let found = lines.filter { $0.hasPrefix("virtio: id ") }
+        #expect(
+            found.count == 2 && found.contains { $0.hasPrefix("virtio: id 2 ") } && found.contains { $0.hasPrefix("virtio: id 4 ") },
+            "\(found)")
+        #expect(lines.contains("blk: read back 8 sectors: match"))
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: image)))
+        #expect((512..<4608).allSatisfy { bytes[$0] == Self.blkPattern($0) })
+    }
+
     @Test(.enabled(if: offers("--rng"), "SKIPPED: virtio-rng not built yet (no --rng)"))
     func rngFillsBuffersWithDifferentBytesAndInterrupts() throws {
         let kernel = try TemporaryFile(FirmwareImage.multibootVirtioRng.bytes, name: "rng.elf")
