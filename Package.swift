@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "GuestMemory", dependencies: ["VMCore"]),
         // Emulated devices and the buses they sit on. Knows nothing about KVM.
         .target(name: "Devices", dependencies: ["VMCore"]),
+        // virtio's queues and MMIO transport: no KVM, like Devices.
+        .target(name: "Virtio", dependencies: ["VMCore", "GuestMemory", "HostSupport", "Devices"]),
         // The /dev/kvm wrapper: fd owners, the kvm_run page, typed errors.
         .target(
             name: "KVM",
