@@ -78,8 +78,12 @@ let package = Package(
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
-        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VMCore", "HostSupport"]),
-        .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "Virtio", "GuestMemory", "VMCore", "HostSupport"]),
+        // A Swift virtio driver for testing and fuzzing devices without a guest.
+        .target(name: "VirtioTestDriver", dependencies: ["Virtio", "GuestMemory", "VMCore"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioTestDriver", "GuestMemory", "VMCore", "HostSupport", "Devices"]),
+        .testTarget(
+            name: "VirtioDevicesTests",
+            dependencies: ["VirtioDevices", "VirtioTestDriver", "Virtio", "GuestMemory", "VMCore", "HostSupport"]),
         .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),
