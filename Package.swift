@@ -56,7 +56,8 @@ let package = Package(
         .target(
             name: "SwiftVMM",
             dependencies: [
-                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig",
+                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig", "Virtio",
+                "VirtioDevices",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
