@@ -110,16 +110,38 @@ static int track(const struct vsock_header *h) {
     return h->op == OP_RW;
 }
 
-/* Shuts the connection down and waits (bounded) for the peer's RST. */
+/* Whether a packet belongs to the connection. */
+static int ours(const struct vsock_header *h) {
+    return h->dst_port == connection.local_port && h->src_port == connection.peer_port;
+}
+
+/* Shuts the connection down and waits (about 2 s at most) for the peer's RST. */
 static void close_connection(void) {
     send(OP_SHUTDOWN, 3, 0, 0);
+    u64 saved = virtio_wait_cycles;
+    virtio_wait_cycles = 1ull << 32;
     for (int i = 0; i < 16; i++) {
         u32 n;
         struct vsock_header h = next_packet(0, 0, &n);
-        if (h.op == 0 || h.op == OP_RST) break;
+        if (h.op == 0 || (h.op == OP_RST && ours(&h))) break;
     }
+    virtio_wait_cycles = saved;
     connection.open = 0;
     puts("vsock: closed\n");
+}
+
+/* Waits until the peer's credit takes `length` more bytes, asking for an
+ * update if it does not; 0 if none comes. */
+static int wait_for_credit(u32 length) {
+    for (int i = 0; i < 16; i++) {
+        if (connection.peer_buffer - (connection.sent - connection.peer_forwarded) >= length) return 1;
+        if (i == 0) send(OP_CREDIT_REQUEST, 0, 0, 0);
+        u32 n;
+        struct vsock_header h = next_packet(0, 0, &n);
+        if (h.op == 0) return 0;
+        if (ours(&h)) track(&h);
+    }
+    return 0;
 }
 
 static u8 line[128];
@@ -187,14 +209,18 @@ void kernel_main(u32 magic, u32 info) {
             puts("vsock: no data came\n");
             exit_with(EXIT_IO);
         }
-        if (h.dst_port != connection.local_port || !track(&h) || n == 0) continue;
+        if (!ours(&h) || !track(&h) || n == 0) continue;
         connection.forwarded += h.len;
         for (u32 i = 0; i < n; i++) {
             if (chunk[i] == '\n') newline = 1;
             else if (length < sizeof line) line[length++] = chunk[i];
         }
         /* Echo within the peer's credit: buf_alloc - (sent - fwd_cnt). */
-        if (connection.peer_buffer - (connection.sent - connection.peer_forwarded) >= n) send(OP_RW, 0, chunk, n);
+        if (!wait_for_credit(n)) {
+            puts("vsock: the host gives no credit\n");
+            exit_with(EXIT_IO);
+        }
+        send(OP_RW, 0, chunk, n);
     }
     puts("vsock: echoed ");
     putquoted(line, length);
@@ -210,7 +236,7 @@ void kernel_main(u32 magic, u32 info) {
         struct vsock_header h;
         u32 n;
         do h = next_packet(0, 0, &n);
-        while (h.op != 0 && h.op != OP_RESPONSE && h.op != OP_RST);
+        while (h.op != 0 && !(ours(&h) && (h.op == OP_RESPONSE || h.op == OP_RST)));
         if (h.op != OP_RESPONSE) {
             puts(h.op == OP_RST ? "vsock: connection refused\n" : "vsock: no answer to the connection request\n");
             exit_with(EXIT_IO);
@@ -221,6 +247,10 @@ void kernel_main(u32 magic, u32 info) {
         putdec(connection.peer_port);
         puts("\n");
         static const char hello[] = "hello from the guest\n";
+        if (!wait_for_credit(sizeof hello - 1)) {
+            puts("vsock: the host gives no credit\n");
+            exit_with(EXIT_IO);
+        }
         send(OP_RW, 0, hello, sizeof hello - 1);
         length = 0;
         newline = 0;
@@ -231,7 +261,7 @@ void kernel_main(u32 magic, u32 info) {
                 puts("vsock: no reply came\n");
                 exit_with(EXIT_IO);
             }
-            if (!track(&h)) continue;
+            if (!ours(&h) || !track(&h)) continue;
             connection.forwarded += h.len;
             for (u32 i = 0; i < n; i++) {
                 if (chunk[i] == '\n') newline = 1;
