@@ -33,7 +33,11 @@ import Testing
         return !result.stderr.contains("not available in this build yet")
     }
     static let netBuilt = builds(["--net", "tap=svmm-probe0"])
-    static let vsockBuilt = builds(["--vsock", "cid=3,socket=/tmp/svmm-probe-\(getpid()).sock"])
+    static let vsockBuilt: Bool = {
+        let path = FileManager.default.temporaryDirectory.path + "/svmm-probe-\(getpid()).sock"
+        defer { unlink(path) }
+        return builds(["--vsock", "cid=3,socket=\(path)"])
+    }()
     static let balloonBuilt = builds(["--balloon"])
     static let isRoot = getuid() == 0
     static let ipTool = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
