@@ -92,7 +92,8 @@ let package = Package(
         .testTarget(
             name: "SwiftVMMTests",
             dependencies: [
-                "SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory", "Virtio", "VirtioDevices", "VirtioTestDriver",
+                "SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory", "Virtio", "VirtioDevices",
+                "VirtioTestDriver",
             ]),
         .testTarget(name: "VMMConsoleTests", dependencies: ["VMMConsole"]),
         .testTarget(
