@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "Devices", dependencies: ["VMCore"]),
         // virtio's queues and MMIO transport: no KVM, like Devices.
         .target(name: "Virtio", dependencies: ["VMCore", "GuestMemory", "HostSupport", "Devices"]),
+        // The virtio devices and their host back ends (files, taps, sockets).
+        .target(name: "VirtioDevices", dependencies: ["Virtio", "VMCore", "GuestMemory", "HostSupport", "Devices"]),
         // The /dev/kvm wrapper: fd owners, the kvm_run page, typed errors.
         .target(
             name: "KVM",
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "Virtio", "GuestMemory", "VMCore", "HostSupport"]),
         .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),

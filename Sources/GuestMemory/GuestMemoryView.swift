@@ -64,6 +64,21 @@ public struct GuestMemoryView: Sendable {
         destination.storeBytes(of: value.littleEndian, as: T.self)
     }
 
+    /// Gives `count` pages at `address` (page-aligned, inside one region)
+    /// back to the host, as `GuestMemory.releasePages` does: for a balloon
+    /// device's inflated and reported pages, on its thread. The guest reads
+    /// zeros (or the image's content) there afterwards.
+    /// The corresponding C function is `madvise` (`MADV_DONTNEED`).
+    public func releasePages(at address: GuestAddress, count: UInt64) throws(GuestMemoryError) {
+        guard address.rawValue % GuestMemory.pageSize == 0 else { throw .misalignedAddress(address) }
+        let (length, overflow) = count.multipliedReportingOverflow(by: GuestMemory.pageSize)
+        if overflow { throw .addressOverflow(address: address, length: .max) }
+        let host = try mapped.locate(address, length)
+        guard madvise(host, Int(length), MADV_DONTNEED) == 0 else {
+            throw .adviseFailed(advice: "MADV_DONTNEED", errno: errno)
+        }
+    }
+
     // MARK: Vectored I/O between descriptors and guest buffers
 
     /// Reads from `fd` at `offset` into `ranges`, in order, and returns the
