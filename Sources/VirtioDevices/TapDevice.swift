@@ -52,7 +52,7 @@ public final class TapDevice: Sendable {
         request.replaceSubrange(0..<name.utf8.count, with: name.utf8)
         request[16] = UInt8(truncatingIfNeeded: Self.flags)
         request[17] = UInt8(truncatingIfNeeded: Self.flags >> 8)
-        let set = request.withUnsafeMutableBytes { ioctl(fd, Self.setInterface, $0.baseAddress!) }
+        let set = request.withUnsafeMutableBytes { bytes in bytes.baseAddress.map { ioctl(fd, Self.setInterface, $0) } ?? -1 }
         guard set == 0 else {
             let error = errno
             close(fd)
