@@ -36,7 +36,7 @@ let package = Package(
         // virtio's queues and MMIO transport: no KVM, like Devices.
         .target(name: "Virtio", dependencies: ["VMCore", "GuestMemory", "HostSupport", "Devices"]),
         // The virtio devices and their host back ends (files, taps, sockets).
-        .target(name: "VirtioDevices", dependencies: ["Virtio", "VMCore", "GuestMemory", "HostSupport", "Devices"]),
+        .target(name: "VirtioDevices", dependencies: ["Virtio", "CHostSupport", "VMCore", "GuestMemory", "HostSupport", "Devices"]),
         // The /dev/kvm wrapper: fd owners, the kvm_run page, typed errors.
         .target(
             name: "KVM",
@@ -56,7 +56,8 @@ let package = Package(
         .target(
             name: "SwiftVMM",
             dependencies: [
-                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig",
+                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig", "Virtio",
+                "VirtioDevices",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
@@ -78,7 +79,12 @@ let package = Package(
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
-        .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "Virtio", "GuestMemory", "VMCore", "HostSupport"]),
+        // A Swift virtio driver for testing and fuzzing devices without a guest.
+        .target(name: "VirtioTestDriver", dependencies: ["Virtio", "GuestMemory", "VMCore"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioTestDriver", "GuestMemory", "VMCore", "HostSupport", "Devices"]),
+        .testTarget(
+            name: "VirtioDevicesTests",
+            dependencies: ["VirtioDevices", "VirtioTestDriver", "Virtio", "GuestMemory", "VMCore", "HostSupport"]),
         .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),
