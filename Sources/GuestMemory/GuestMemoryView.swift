@@ -112,6 +112,18 @@ public struct GuestMemoryView: Sendable {
         try withVectors(ranges, writing: false, operation: "writev") { vectors, count in writev(fd, vectors, count) }
     }
 
+    /// Sends `ranges` on a stream socket without raising `SIGPIPE` when the
+    /// peer is gone (`EPIPE` comes back as `GuestMemoryError.hostIOFailed`).
+    /// The corresponding C function is `sendmsg` (`MSG_NOSIGNAL`).
+    public func send(to socket: Int32, from ranges: [GuestRange]) throws(GuestMemoryError) -> Int {
+        try withVectors(ranges, writing: false, operation: "sendmsg") { vectors, count in
+            var message = msghdr()
+            message.msg_iov = UnsafeMutablePointer(mutating: vectors)
+            message.msg_iovlen = Int(count)
+            return sendmsg(socket, &message, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        }
+    }
+
     /// Calls `body` with one `iovec` per range, each checked against RAM
     /// (and logged as written by the host when `writing`), retrying on `EINTR`.
     private func withVectors(
