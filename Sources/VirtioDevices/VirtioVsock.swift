@@ -90,7 +90,7 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
             listener = try UnixSocket.listen(path: socketPath, backlog: 64)
         } catch {
             _ = Self.cidsInUse.withLock { $0.remove(cid) }
-            throw .socket(path: socketPath, reason: error.description)
+            throw .socket(path: socketPath, reason: "\(error.operation) failed: \(String(cString: strerror(error.errno)))")
         }
         self.cid = cid
         self.socketPath = socketPath
