@@ -46,6 +46,8 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     static let firstHostPort: UInt32 = 1 << 30
     /// How many connections the device keeps at most; more host clients are refused.
     static let maximumConnections = 1024
+    /// How long a host client's connection may wait for the guest's answer (Firecracker's figure).
+    static let connectTimeout: Duration = .seconds(2)
     /// Packets moved per host event before the loop serves others.
     static let batch = 32
 
@@ -222,7 +224,9 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
                 return
             }
             connection.phase = .established
-            connection.pendingToHost += Array("OK \(connection.hostPort)\n".utf8)
+            let line = Array("OK \(connection.hostPort)\n".utf8)
+            connection.pendingToHost += line
+            connection.ownBytesPending += line.count
             flushToHost(connection)
         case .readWrite:
             guard connection.phase == .established, !connection.guestDoneSending else {
@@ -315,7 +319,9 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
             }
             if count > 0 {
                 connection.pendingToHost.removeFirst(count)
-                if connection.phase == .established { connection.forwardCount &+= UInt32(count) }
+                let own = min(count, connection.ownBytesPending)
+                connection.ownBytesPending -= own
+                connection.forwardCount &+= UInt32(count - own)
             }
         }
         if connection.pendingToHost.isEmpty, connection.guestDoneSending { _ = shutdown(connection.fileDescriptor, Int32(SHUT_WR)) }
@@ -398,6 +404,20 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
         connection.phase = .connecting
         byPorts[Self.key(guestPort: port, hostPort: connection.hostPort)] = connection.id
         control.append(packet(.request, for: connection))
+        // A guest that never answers must not keep the host client waiting forever.
+        if let link, let loop = link.eventLoop {
+            let id = connection.id
+            try? loop.schedule(after: Self.connectTimeout) { [weak self] in
+                link.perform { queues throws(VirtqueueError) in try self?.expireConnect(id, queues) }
+            }
+        }
+    }
+
+    /// The guest did not answer a host client's request in time: the client's socket closes.
+    private func expireConnect(_ id: UInt64, _ queues: VirtioQueueSet) throws(VirtqueueError) {
+        guard let connection = connections[id], connection.phase == .connecting else { return }
+        close(connection, resetGuest: true)
+        try deliver(queues)
     }
 
     private func pickHostPort(guestPort: UInt32) -> UInt32 {

@@ -30,8 +30,11 @@ final class VsockConnection {
     /// Bytes from the guest written to the host socket, and the count last told to the guest.
     var forwardCount: UInt32 = 0
     var reportedForwardCount: UInt32 = 0
-    /// Bytes from the guest the host socket has not taken yet.
+    /// Bytes for the host socket it has not taken yet.
     var pendingToHost: [UInt8] = []
+    /// How many bytes at the front of `pendingToHost` are the device's own
+    /// (the `OK` line), not the guest's, so not counted as forwarded.
+    var ownBytesPending = 0
     /// The guest will send no more (it shut down sending): shut the host's side once flushed.
     var guestDoneSending = false
     /// The host side ended (EOF or hang-up).

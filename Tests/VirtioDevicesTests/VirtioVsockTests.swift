@@ -142,6 +142,11 @@ struct VirtioVsockTests {
 
         try guest.send(.readWrite, from: 5000, to: hostPort, payload: Array("world".utf8))
         #expect(client.receive(5) == "world")
+        // The device counts the guest's 5 bytes as forwarded, not its own OK line.
+        try guest.send(.creditRequest, from: 5000, to: hostPort)
+        let update = try #require(try guest.receive().first?.0)
+        #expect(update.operation == VsockPacketHeader.Operation.creditUpdate.rawValue)
+        #expect(update.forwardCount == 5 && update.bufferAllocation == VirtioVsock.bufferSize)
 
         // The host program leaves: the guest hears a full shutdown and resets.
         close(client.fd)
@@ -198,6 +203,27 @@ struct VirtioVsockTests {
         let reset = try #require(try guest.receive().first?.0)
         #expect(reset.operation == VsockPacketHeader.Operation.reset.rawValue)
         #expect(server.receive(1) == "")
+        #expect(vsock.connectionCount == 0)
+    }
+
+    @Test func aHostClientWhoseGuestNeverAnswersIsClosedAfterTwoSeconds() throws {
+        let loop = try EventLoopBox()
+        let path = Self.temporaryPath()
+        let vsock = try VirtioVsock(cid: 908, socketPath: path)
+        let guest = try VsockGuest(device: vsock, loop: loop)
+        let client = try UnixClient(path: path)
+        client.send("CONNECT 7000\n")
+        let request = try #require(try guest.receive().first?.0)
+        #expect(request.operation == VsockPacketHeader.Operation.request.rawValue)
+        let start = ContinuousClock.now
+        #expect(client.receive(1) == "")
+        #expect(ContinuousClock.now - start >= .milliseconds(1500))
+        let reset = try #require(try guest.receive().first?.0)
+        #expect(reset.operation == VsockPacketHeader.Operation.reset.rawValue && reset.destinationPort == 7000)
+        // A line that is not CONNECT gets an error and the door.
+        let stranger = try UnixClient(path: path)
+        stranger.send("HELLO\n")
+        #expect(stranger.receive(64) == "ERROR expected CONNECT <port>\n")
         #expect(vsock.connectionCount == 0)
     }
 
