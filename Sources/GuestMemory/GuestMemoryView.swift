@@ -64,6 +64,21 @@ public struct GuestMemoryView: Sendable {
         destination.storeBytes(of: value.littleEndian, as: T.self)
     }
 
+    /// Gives `count` pages at `address` (page-aligned, inside one region)
+    /// back to the host, as `GuestMemory.releasePages` does: for a balloon
+    /// device's inflated and reported pages, on its thread. The guest reads
+    /// zeros (or the image's content) there afterwards.
+    /// The corresponding C function is `madvise` (`MADV_DONTNEED`).
+    public func releasePages(at address: GuestAddress, count: UInt64) throws(GuestMemoryError) {
+        guard address.rawValue % GuestMemory.pageSize == 0 else { throw .misalignedAddress(address) }
+        let (length, overflow) = count.multipliedReportingOverflow(by: GuestMemory.pageSize)
+        if overflow { throw .addressOverflow(address: address, length: .max) }
+        let host = try mapped.locate(address, length)
+        guard madvise(host, Int(length), MADV_DONTNEED) == 0 else {
+            throw .adviseFailed(advice: "MADV_DONTNEED", errno: errno)
+        }
+    }
+
     // MARK: Vectored I/O between descriptors and guest buffers
 
     /// Reads from `fd` at `offset` into `ranges`, in order, and returns the
@@ -95,6 +110,18 @@ public struct GuestMemoryView: Sendable {
     /// Writes `ranges` to a stream or packet descriptor. The corresponding C function is `writev`.
     public func write(to fd: Int32, from ranges: [GuestRange]) throws(GuestMemoryError) -> Int {
         try withVectors(ranges, writing: false, operation: "writev") { vectors, count in writev(fd, vectors, count) }
+    }
+
+    /// Sends `ranges` on a stream socket without raising `SIGPIPE` when the
+    /// peer is gone (`EPIPE` comes back as `GuestMemoryError.hostIOFailed`).
+    /// The corresponding C function is `sendmsg` (`MSG_NOSIGNAL`).
+    public func send(to socket: Int32, from ranges: [GuestRange]) throws(GuestMemoryError) -> Int {
+        try withVectors(ranges, writing: false, operation: "sendmsg") { vectors, count in
+            var message = msghdr()
+            message.msg_iov = UnsafeMutablePointer(mutating: vectors)
+            message.msg_iovlen = Int(count)
+            return sendmsg(socket, &message, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        }
     }
 
     /// Calls `body` with one `iovec` per range, each checked against RAM

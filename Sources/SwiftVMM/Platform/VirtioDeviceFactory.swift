@@ -21,8 +21,17 @@ enum VirtioDeviceFactory {
                 case .file(let path): return VirtioConsole(backend: try FileConsoleBackend(path: path))
                 }
             } catch { throw .virtioDevice(configuration, reason: error.description) }
-        case .network, .vsock, .balloon:
-            throw .virtioDevice(configuration, reason: "\(configuration.kindName) is not available in this build yet")
+        case .network(let net):
+            do {
+                let tap = try TapDevice(name: net.tap)
+                return VirtioNet(tap: tap, mac: net.mac.flatMap { MACAddress(bytes: $0) })
+            } catch { throw .virtioDevice(configuration, reason: error.description) }
+        case .vsock(let vsock):
+            do { return try VirtioVsock(cid: UInt64(vsock.cid), socketPath: vsock.socketPath) } catch {
+                throw .virtioDevice(configuration, reason: error.description)
+            }
+        case .balloon:
+            return VirtioBalloon()
         }
     }
 }
