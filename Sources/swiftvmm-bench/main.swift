@@ -15,6 +15,10 @@
 //     fixture that dirtied 100 pages (target <= 1 ms), clone-per-test against
 //     reset-per-test.
 //
+//  4. virtio-blk from a guest's own driver (Virtio.swift): sequential and
+//     random throughput against the host's dd on the same file, and VM exits
+//     per request (target: well below 1).
+//
 // Absolute times on a shared machine are noise; the ratios, measured in one
 // run, are the figures.
 import Foundation
@@ -24,7 +28,7 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture"]
+let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "virtio"]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -49,6 +53,7 @@ func wanted(_ part: String) -> Bool {
 
 if wanted("exit-loop") { ExitLoopBenchmark.run(iterations: iterations, rounds: rounds) }
 if wanted("demo") { ExitLoopBenchmark.demoProcess(runs: 5) }
+if wanted("virtio") { VirtioBenchmark.run() }
 
 /// 10 MiB of 4 KiB pages: what the snapshot and restore guests touch.
 let touchedPages = 2560
