@@ -37,6 +37,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case getClock, setClock
     case getDirtyLog(slot: UInt32), clearDirtyLog(slot: UInt32)
     case enableCapability(capability: Int32)
+    case interrupt(vector: UInt8)
+    case nmi
 
     public var description: String {
         switch self {
@@ -91,6 +93,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .getDirtyLog(let slot): return "KVM_GET_DIRTY_LOG (slot \(slot))"
         case .clearDirtyLog(let slot): return "KVM_CLEAR_DIRTY_LOG (slot \(slot))"
         case .enableCapability(let capability): return "KVM_ENABLE_CAP (capability \(capability))"
+        case .interrupt(let vector): return "KVM_INTERRUPT (vector \(hex(vector)))"
+        case .nmi: return "KVM_NMI"
         }
     }
 }

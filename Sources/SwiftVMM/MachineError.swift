@@ -30,6 +30,8 @@ public enum MachineError: Error, CustomStringConvertible {
     case dirtyTrackingOff
     /// The operation needs every vCPU out of `KVM_RUN` (paused, or not running).
     case notQuiescent(operation: String)
+    /// The operation exists only on another platform (an IRQ line needs the PC's interrupt controllers).
+    case wrongPlatform(operation: String, needs: MachineConfiguration.Platform)
 
     public var description: String {
         switch self {
@@ -55,6 +57,8 @@ public enum MachineError: Error, CustomStringConvertible {
             return "this machine does not track the pages its guest writes: reset a clone made with Machine.clone(_:)"
         case .notQuiescent(let operation):
             return "cannot \(operation) while vCPUs are running: pause the machine first"
+        case .wrongPlatform(let operation, let platform):
+            return "\(operation) needs the \(platform.rawValue) platform (MachineConfiguration.platform)"
         }
     }
 }
