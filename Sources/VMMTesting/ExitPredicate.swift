@@ -67,7 +67,8 @@ public struct ExitPredicate: Sendable, CustomStringConvertible {
     /// which a guest ends the machine; optionally with a given status. Not to
     /// be confused with `debugTrap(at:)`, the CPU's #DB/#BP.
     public static func debugExit(status: UInt32? = nil) -> ExitPredicate {
-        ExitPredicate("a write to the debug-exit port \(hex(PortMap.debugExit.base))\(status.map { " with status \(hex($0))" } ?? "")") { exit in
+        let port = "a write to the debug-exit port \(hex(PortMap.debugExit.base))"
+        return ExitPredicate("\(port)\(status.map { " with status \(hex($0))" } ?? "")") { exit in
             guard case .ioOut(PortMap.debugExit.base, let size, 1, let data) = exit else { return false }
             return status.map { UInt64($0) == data.value & (size == 4 ? 0xffff_ffff : (1 << (UInt64(size) * 8)) - 1) } ?? true
         }

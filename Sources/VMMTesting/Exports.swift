@@ -9,4 +9,5 @@
 @_exported import GuestMemory
 @_exported import SwiftVMM
 @_exported import VMCore
+
 @_exported import struct Logging.Logger

@@ -22,7 +22,8 @@ enum TestVMBenchmark {
             times.append(Double(monotonicNanoseconds() - start) / 1e6)
             if !passed { failures += 1 }
         }
-        print("A VMMTesting test (TestVM(FirmwareImage.realHello), run until \"Hello\", runToCompletion, check the output), \(tests) tests:")
+        print(
+            "A VMMTesting test (TestVM(FirmwareImage.realHello), run until \"Hello\", runToCompletion, check the output), \(tests) tests:")
         print("  per test, TestVM(...) to the end, VM dropped: \(summary(times, "%.2f")) ms")
         if failures > 0 { print("  FAILED: \(failures) of \(tests) tests") }
     }

@@ -292,7 +292,7 @@ import VMMTesting
 
     @Test func readmeExampleFindTheFault() throws {
         let vm = try TestVM(TestGuest.longBreakpoint)
-        try vm.setBreakpoint(at: 0x10_0040)
+        try vm.setBreakpoint(at: TestGuest.longBreakpoint.symbol("target"))
         try vm.run(until: .debugTrap(at: 0x10_0040))
         #expect(try vm.registers().rax == 0x1234)
         var rip = try vm.registers().rip

@@ -167,7 +167,8 @@ final class CapturedLog: LogHandler, @unchecked Sendable {
             line: 17, expected: 0x33, actual: 0x34, file: "longmode/sync-and-assert.S", message: "the answer to stage 3")
         #expect(error.kind == .guestAssertionFailed(expected))
         #expect(
-            error.description.contains("guest assertion failed at longmode/sync-and-assert.S:17: the answer to stage 3: expected 0x33, got 0x34"),
+            error.description.contains(
+                "guest assertion failed at longmode/sync-and-assert.S:17: the answer to stage 3: expected 0x33, got 0x34"),
             "\(error)")
         #expect(vm.hypercalls.prefix(4) == [.sync(1), .log("stage"), .sync(2), .sync(3)])
 
