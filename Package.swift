@@ -63,7 +63,9 @@ let package = Package(
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
         .target(name: "VMMConsole", dependencies: ["HostSupport", "VMCore", "Devices"]),
         // Drive a guest exit by exit from tests: scripted devices, breakpoints, hypercalls.
-        .target(name: "VMMTesting", dependencies: ["SwiftVMM", "Firmware", "Devices", "VMCore", "GuestMemory"]),
+        .target(
+            name: "VMMTesting",
+            dependencies: ["SwiftVMM", "Firmware", "Devices", "VMCore", "GuestMemory", .product(name: "Logging", package: "swift-log")]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
         .executableTarget(
             name: "swiftvmm",
@@ -74,7 +76,7 @@ let package = Package(
             ]),
         // Benchmark: swiftvmm's exit path against a bare C KVM_RUN loop (see README).
         .target(name: "CKVMBaseline", dependencies: ["CKVM"]),
-        .executableTarget(name: "swiftvmm-bench", dependencies: ["SwiftVMM", "Firmware", "CKVMBaseline", "Devices"]),
+        .executableTarget(name: "swiftvmm-bench", dependencies: ["SwiftVMM", "Firmware", "CKVMBaseline", "Devices", "VMMTesting"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport", "CHostSupport"]),
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),

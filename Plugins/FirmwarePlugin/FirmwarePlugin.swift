@@ -14,10 +14,9 @@ import PackagePlugin
 /// (`TestGuest.realBreakpoint`, …, and `TestGuest.all`).
 @main struct FirmwarePlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let firmwareFolder = context.package.directoryURL.appending(path: "firmware")
         let isFirmware = target.name == "Firmware"
-        let sources = isFirmware ? firmwareFolder : target.directoryURL.appending(path: "Guests")
-        let include = firmwareFolder.appending(path: "include")
+        let sources = isFirmware ? Self.firmwareFolder : target.directoryURL.appending(path: "Guests")
+        let include = Self.firmwareFolder.appending(path: "include")
         let inputs = try Self.files(under: sources) + (isFirmware ? [] : try Self.files(under: include))
         let output = context.pluginWorkDirectoryURL.appending(path: "FirmwareImages.generated.swift")
         let objects = context.pluginWorkDirectoryURL.appending(path: "objects")
@@ -38,6 +37,19 @@ import PackagePlugin
                 outputFiles: [output])
         ]
     }
+
+    /// swiftvmm's own `firmware/`, whichever package applies the plugin.
+    ///
+    /// `context.package` is the package being built — a consumer's, when a
+    /// test target elsewhere applies this plugin — so its folder has no
+    /// `firmware/include`. SwiftPM compiles a plugin from its own package's
+    /// sources (a checkout or a local path), so this file's path leads back
+    /// to swiftvmm.
+    static let firmwareFolder = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // FirmwarePlugin/
+        .deletingLastPathComponent()  // Plugins/
+        .deletingLastPathComponent()  // the package
+        .appending(path: "firmware")
 
     /// Every file under `directory`: any of them (a source, an include, a
     /// linker script) changing must rebuild the guests.

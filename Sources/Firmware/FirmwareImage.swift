@@ -23,13 +23,25 @@ public struct FirmwareImage: Sendable, Hashable {
     public var loadAddress: UInt64
     public var format: Format
     public var bytes: [UInt8]
+    /// The guest's symbol table as the linker left it: every named label,
+    /// global or local (not the assembler's `.L` ones), with its link-time
+    /// address, which is where it is in guest memory once loaded. For a test
+    /// or a debugger to name code and data instead of hard-coding addresses.
+    public var symbols: [String: UInt64]
 
-    public init(name: String, mode: CPUMode, loadAddress: UInt64, format: Format, bytes: [UInt8]) {
+    public init(name: String, mode: CPUMode, loadAddress: UInt64, format: Format, bytes: [UInt8], symbols: [String: UInt64] = [:]) {
         self.name = name
         self.mode = mode
         self.loadAddress = loadAddress
         self.format = format
         self.bytes = bytes
+        self.symbols = symbols
+    }
+
+    /// The address of the label `name` in the guest (`_start`, `handler`, …),
+    /// or nil if the guest has no such symbol.
+    public func symbol(_ name: String) -> UInt64? {
+        symbols[name]
     }
 
     /// The guest whose `name` is `name`, if there is one.

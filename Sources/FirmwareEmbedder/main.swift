@@ -115,7 +115,11 @@ for kind in kinds {
         // any mode, which says .code16/.code32 itself, and 64-bit C) as x86-64.
         // A Multiboot kernel is an ELF32 file, so its assembly is i386 too.
         let target = (isC && kind.mode == "protected") || kind.multiboot ? "i386-unknown-none-elf" : "x86_64-unknown-none-elf"
-        var compile = ["-c", "-target", target, "-nostdinc", "-I", include, "-o", object, folder + "/" + source]
+        // __FILE__ (in a guest's assertions) names the source under the
+        // guests' folder, `longmode/boot.S`, not the build machine's path.
+        var compile = [
+            "-c", "-target", target, "-nostdinc", "-I", include, "-fmacro-prefix-map=\(firmware)/=", "-o", object, folder + "/" + source,
+        ]
         if isC {
             compile += [
                 "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-fno-builtin", "-mno-red-zone",
@@ -128,10 +132,24 @@ for kind in kinds {
         let script =
             kind.multiboot ? include + "/multiboot.ld" : kind.elf ? include + "/elf.ld" : flatLinkerScript(base: kind.loadAddress)
         var linkArgs = ["-nostdlib", "-static", "-T", script, "-o", image, object]
-        if !kind.elf { linkArgs.insert("--oformat=binary", at: 0) }
         if target.hasPrefix("i386") { linkArgs += ["-m", "elf_i386"] }
+        // A flat binary has no symbol table: link the same objects once more
+        // as an ELF file, only to read its symbols.
+        let symbolFile = kind.elf ? image : "\(work)/\(kind.folder)-\(stem).symbols.elf"
+        if !kind.elf {
+            var elfArgs = linkArgs
+            elfArgs[elfArgs.firstIndex(of: image) ?? 0] = symbolFile
+            run(lld, elfArgs)
+            linkArgs.insert("--oformat=binary", at: 0)
+        }
         run(lld, linkArgs)
         guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image) was not written") }
+        guard let symbolBytes = FileManager.default.contents(atPath: symbolFile), let symbols = ELFSymbols.read(Array(symbolBytes)) else {
+            fail("cannot read the symbol table of \(symbolFile)")
+        }
+        let symbolList = symbols.sorted { $0.key < $1.key }.map { name, address in
+            "\"\(name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\": 0x\(String(address, radix: 16))"
+        }
         let name = identifier(prefix: kind.prefix, file: stem)
         names.append(name)
         let rows = stride(from: 0, to: bytes.count, by: 16).map { start in
@@ -144,7 +162,8 @@ for kind in kinds {
                     name: "\(kind.folder)/\(stem)", mode: .\(kind.mode), loadAddress: 0x\(String(kind.loadAddress, radix: 16)),
                     format: .\(kind.multiboot ? "multiboot" : kind.elf ? "elf" : "flat"), bytes: [
             \(rows.joined(separator: "\n"))
-                    ])
+                    ],
+                    symbols: [\(symbolList.isEmpty ? ":" : symbolList.joined(separator: ", "))])
             """)
     }
 }

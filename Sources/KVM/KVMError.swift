@@ -38,6 +38,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case getDirtyLog(slot: UInt32), clearDirtyLog(slot: UInt32)
     case enableCapability(capability: Int32)
     case ioEventFD(address: UInt64), irqFD(gsi: UInt32)
+    case interrupt(vector: UInt8)
+    case nmi
 
     public var description: String {
         switch self {
@@ -94,6 +96,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .enableCapability(let capability): return "KVM_ENABLE_CAP (capability \(capability))"
         case .ioEventFD(let address): return "KVM_IOEVENTFD (address \(GuestAddress(address)))"
         case .irqFD(let gsi): return "KVM_IRQFD (gsi \(gsi))"
+        case .interrupt(let vector): return "KVM_INTERRUPT (vector \(hex(vector)))"
+        case .nmi: return "KVM_NMI"
         }
     }
 }

@@ -39,6 +39,8 @@ public enum MachineError: Error, CustomStringConvertible {
     case virtioNeedsPCPlatform
     /// The virtio I/O thread or one of its eventfds could not be made.
     case virtioIO(EventLoopError)
+    /// The operation exists only on another platform (an IRQ line needs the PC's interrupt controllers).
+    case wrongPlatform(operation: String, needs: MachineConfiguration.Platform)
 
     public var description: String {
         switch self {
@@ -69,6 +71,8 @@ public enum MachineError: Error, CustomStringConvertible {
             return "\(count) virtio devices; a machine has interrupt lines for at most \(maximum)"
         case .virtioIO(let error): return "virtio I/O: \(error)"
         case .virtioNeedsPCPlatform: return "virtio devices need the PC platform (its interrupt controllers)"
+        case .wrongPlatform(let operation, let platform):
+            return "\(operation) needs the \(platform.rawValue) platform (MachineConfiguration.platform)"
         }
     }
 }

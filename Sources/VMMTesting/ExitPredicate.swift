@@ -63,21 +63,31 @@ public struct ExitPredicate: Sendable, CustomStringConvertible {
         }
     }
 
-    /// A write to the debug-exit port, optionally with a given status.
+    /// A write to the debug-exit port (0xf4, QEMU's `isa-debug-exit`), by
+    /// which a guest ends the machine; optionally with a given status. Not to
+    /// be confused with `debugTrap(at:)`, the CPU's #DB/#BP.
     public static func debugExit(status: UInt32? = nil) -> ExitPredicate {
-        ExitPredicate("debug exit\(status.map { " with status \(hex($0))" } ?? "")") { exit in
+        let port = "a write to the debug-exit port \(hex(PortMap.debugExit.base))"
+        return ExitPredicate("\(port)\(status.map { " with status \(hex($0))" } ?? "")") { exit in
             guard case .ioOut(PortMap.debugExit.base, let size, 1, let data) = exit else { return false }
             return status.map { UInt64($0) == data.value & (size == 4 ? 0xffff_ffff : (1 << (UInt64(size) * 8)) - 1) } ?? true
         }
     }
 
-    /// A debug exit (breakpoint or single step), optionally at a given guest address.
-    public static func debug(at address: UInt64? = nil) -> ExitPredicate {
-        ExitPredicate("debug exit\(address.map { " at \(hex($0))" } ?? "")") { exit in
+    /// A debug trap: KVM's `.debug` exit for a breakpoint (#DB from a
+    /// hardware breakpoint, #BP from `int3`) or a single step, optionally at
+    /// a given guest address. Not to be confused with `debugExit(status:)`,
+    /// the debug-exit *port*.
+    public static func debugTrap(at address: UInt64? = nil) -> ExitPredicate {
+        ExitPredicate("a debug trap (breakpoint or single step)\(address.map { " at \(hex($0))" } ?? "")") { exit in
             guard case .debug(let info) = exit else { return false }
             return address.map { $0 == info.pc } ?? true
         }
     }
+
+    /// The old name of `debugTrap(at:)`.
+    @available(*, deprecated, renamed: "debugTrap(at:)")
+    public static func debug(at address: UInt64? = nil) -> ExitPredicate { debugTrap(at: address) }
 
     /// A hypercall (an `OUT` to `Hypercall.port`).
     public static let hypercall = ExitPredicate("hypercall") { exit in

@@ -56,15 +56,17 @@ extension TestVM {
         try applyDebugState()
     }
 
-    /// Executes one guest instruction and returns the RIP after it. Exits the
-    /// instruction causes on the way (an OUT, say) are handled as usual.
+    /// Executes exactly one guest instruction and returns the RIP after it.
+    /// Exits the instruction causes (an OUT, a hypercall, an MMIO read) are
+    /// handled as usual, and the instruction is finished before the step
+    /// returns; with such an exit pending from a run call, the step finishes
+    /// that instruction. A HLT or a fault that stops the machine throws.
     @discardableResult
     public func step(timeout: Duration? = nil) throws(VMTestError) -> UInt64 {
         let wasStepping = debug.singleStep
         try setSingleStep(true)
         defer { try? setSingleStep(wasStepping) }
-        try run(until: .debug(), timeout: timeout)
-        return try registers().rip
+        return try withDeadline(timeout, waitingFor: "a single step") { () throws(VMTestError) -> UInt64 in try stepOneInstruction() }
     }
 
     func applyDebugState() throws(VMTestError) {
@@ -106,8 +108,19 @@ extension TestVM {
                 throw error(.timeout(.zero, waitingFor: "the step over the breakpoint at \(hex(info.pc))"))
             default:
                 trace.append(exit)
-                do { reason = try machine.dispatch(exit) } catch { throw self.error(.machine(error.description)) }
+                pending = exit
+                pendingAnswered = false
+                reason = try settlePending()
                 if reason != nil { break stepping }
+                guard Self.isAccess(exit) else { continue stepping }
+                // Finish the access here: the next KVM_RUN would go on past
+                // the instruction on back ends that do not report its step.
+                switch try finishInstruction() {
+                case .stopped(let stop): reason = stop
+                case .trapped(let trap): if wasStepping { deferredExit = trap }
+                case .finished: if wasStepping { deferredExit = try singleStepTrap() }
+                }
+                break stepping
             }
         }
         if software { try write([0xcc], at: info.pc) }

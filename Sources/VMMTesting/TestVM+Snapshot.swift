@@ -1,4 +1,5 @@
 import Devices
+import Logging
 import SwiftVMM
 import VMCore
 
@@ -64,10 +65,10 @@ extension TestVM {
     /// them again on the clone.
     ///
     /// Safe from any thread, any number of times at once.
-    public convenience init(clone image: TestVMImage) throws(VMTestError) {
+    public convenience init(clone image: TestVMImage, logger: Logger = TestVM.defaultLogger) throws(VMTestError) {
         let output = SerialBufferOutput()
         let machine: Machine
-        do { machine = try Machine.clone(image.machine, io: MachineIO(serialOutput: output)) } catch {
+        do { machine = try Machine.clone(image.machine, io: MachineIO(serialOutput: output, logger: logger)) } catch {
             throw VMTestError(kind: .machine("cannot clone the image: \(error.description)"), rip: nil, traceTail: "")
         }
         try self.init(machine: machine)

@@ -1,6 +1,7 @@
 import Devices
 import Firmware
 import GuestMemory
+import Logging
 import SwiftVMM
 import VMCore
 
@@ -14,7 +15,7 @@ import VMCore
 /// ```
 ///
 /// An exit returned by `nextExit()` or `run(until:)` stays *pending* while the
-/// test looks at it: the test may answer a pending read (`answer(_:)`), change
+/// test looks at it: the test may answer a pending read or hypercall (`answer(_:)`), change
 /// registers or memory, and the next run call handles the exit the way the
 /// machine would (unless the test answered it) before running the guest again.
 /// Every exit is kept in `trace`, whose tail is part of every error.
@@ -36,7 +37,13 @@ public final class TestVM {
     var deferredExit: VMExit?
     var pendingAnswered = false
     var hypercallHandler: ((Hypercall) -> UInt64?)?
-    /// Hypercalls seen so far, in order.
+    /// Whether a failed guest assertion (hypercall 2) fails the run call that
+    /// meets it with `.guestAssertionFailed`. On by default, handler or not;
+    /// a test that checks the guest's assertions itself (in `hypercalls`, or
+    /// in its `onHypercall` handler) turns it off.
+    public var guestAssertionsFailTheRun = true
+    /// Hypercalls seen so far, in order: those the test answered
+    /// (`answer(_:)`), those a handler answered and those answered with 0.
     public internal(set) var hypercalls: [Hypercall] = []
     /// What the guest logged through the `log` hypercall.
     public internal(set) var guestLog: [String] = []
@@ -70,15 +77,27 @@ public final class TestVM {
     /// for one vCPU). The test drives vCPU 0; with more than one (which gives
     /// the VM the PC platform) the others run on threads of their own once the
     /// guest starts them, with the machine's default handling of their exits.
+    ///
+    /// `logger` gets what the machine logs (an access to a port no device
+    /// claims, say); by default a `Logger` labelled `swiftvmm.testvm`, which
+    /// goes wherever the process bootstrapped swift-log.
     public convenience init(
-        _ guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil
+        _ guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil,
+        logger: Logger = TestVM.defaultLogger
     ) throws(VMTestError) {
-        let output = SerialBufferOutput()
+        try self.init(
+            configuration: MachineConfiguration(guest: guest, memorySize: memory, logger: logger, platform: platform, vcpuCount: vcpus))
+    }
+
+    /// A VM built from any machine configuration: its guest, RAM, platform,
+    /// vCPUs, hidden CPU features, COM2 and debug-console outputs, and logger.
+    /// COM1 must write to a `SerialBufferOutput` (which becomes
+    /// `serialOutput`) or be left nil, and then gets a new one.
+    public convenience init(configuration: MachineConfiguration) throws(VMTestError) {
+        var configuration = configuration
+        if configuration.serialOutput == nil { configuration.serialOutput = SerialBufferOutput() }
         let machine: Machine
-        do {
-            machine = try Machine(
-                MachineConfiguration(guest: guest, memorySize: memory, serialOutput: output, platform: platform, vcpuCount: vcpus))
-        } catch {
+        do { machine = try Machine(configuration) } catch {
             throw VMTestError(kind: .machine(error.description), rip: nil, traceTail: "")
         }
         try self.init(machine: machine)
@@ -86,10 +105,14 @@ public final class TestVM {
 
     /// A VM running a guest from `firmware/` or a test target's `Guests/`.
     public convenience init(
-        _ firmware: FirmwareImage, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil
+        _ firmware: FirmwareImage, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil,
+        logger: Logger = TestVM.defaultLogger
     ) throws(VMTestError) {
-        try self.init(.firmware(firmware), memory: memory, vcpus: vcpus, platform: platform)
+        try self.init(.firmware(firmware), memory: memory, vcpus: vcpus, platform: platform, logger: logger)
     }
+
+    /// The logger of a `TestVM` made without one.
+    public static var defaultLogger: Logger { Logger(label: "swiftvmm.testvm") }
 
     /// A VM running raw machine code loaded at `loadAddress` (default 0x7c00 in
     /// real mode, 1 MiB otherwise) and entered there in `mode`.
@@ -173,10 +196,31 @@ public final class TestVM {
     }
 
     /// Runs until the guest makes a hypercall and returns it decoded. The call
-    /// stays pending: `respond(_:)` sets its result, else it gets the handler's (or 0).
+    /// stays pending: `answer(_:)` sets its result, else it gets the handler's (or 0).
     public func runUntilHypercall(timeout: Duration? = nil) throws(VMTestError) -> Hypercall {
         let exit = try run(until: .hypercall, timeout: timeout)
         return try decodeHypercall(exit)
+    }
+
+    /// Runs until the guest syncs (`GUEST_SYNC stage` / `swiftvmm_sync(stage)`,
+    /// hypercall 4) and checks that it synced at `stage`: a test awaits the
+    /// stages in the order the guest reaches them. Other hypercalls on the
+    /// way are handled as usual (a failed guest assertion throws). The sync
+    /// stays pending, so the test looks at the guest where it stopped, and
+    /// may `answer(_:)` it.
+    public func awaitSync(_ stage: UInt64, timeout: Duration? = nil) throws(VMTestError) {
+        let awaited = "the guest's sync at stage \(stage)"
+        try withDeadline(timeout, waitingFor: awaited) { () throws(VMTestError) in
+            if let reason = try settlePending() { throw error(.stoppedBeforeMatch(reason, waitingFor: awaited)) }
+            while true {
+                let exit = try runOnce(waitingFor: awaited)
+                if ExitPredicate.hypercall.matches(exit), case .sync(let got) = try decodeHypercall(exit) {
+                    if got == stage { return }
+                    throw error(.unexpectedSync(expected: stage, got: got))
+                }
+                if let reason = try settlePending() { throw error(.stoppedBeforeMatch(reason, waitingFor: awaited)) }
+            }
+        }
     }
 
     // MARK: While stopped
@@ -189,8 +233,16 @@ public final class TestVM {
         try settlePending()
     }
 
-    /// Answers the pending `IN` or MMIO read with `value` (its low bytes, as many as the read wants).
+    /// Answers what the guest is waiting for: the pending `IN` or MMIO read
+    /// with `value` (its low bytes, as many as the read wants), or the
+    /// pending hypercall with `value` as its result (RAX).
     public func answer(_ value: UInt64) throws(VMTestError) {
+        if let exit = pending, ExitPredicate.hypercall.matches(exit) {
+            try modifyRegisters { $0.rax = value }
+            pendingAnswered = true
+            trace.annotateLast("answered by the test with \(hex(value))")
+            return
+        }
         switch pending {
         case .ioIn(_, let size, let count):
             let total = Int(size) * Int(count)
@@ -204,7 +256,8 @@ public final class TestVM {
         default:
             throw error(
                 .noPendingRead(
-                    "answer(\(hex(value))) needs a pending IN or MMIO read; the pending exit is \(pending.map { "\($0)" } ?? "none")"))
+                    "answer(\(hex(value))) needs a pending IN, MMIO read or hypercall; the pending exit is \(pending.map { ExitTrace.describe($0) } ?? "none")"
+                ))
         }
     }
 
@@ -222,14 +275,13 @@ public final class TestVM {
         trace.annotateLast("answered by the test with \(data)")
     }
 
-    /// Sets the result (RAX) of the pending hypercall.
+    /// Sets the result (RAX) of the pending hypercall: the old name of `answer(_:)`.
+    @available(*, deprecated, renamed: "answer(_:)")
     public func respond(_ result: UInt64) throws(VMTestError) {
         guard let exit = pending, ExitPredicate.hypercall.matches(exit) else {
             throw error(.invalidRequest("respond(_:) needs a pending hypercall"))
         }
-        try modifyRegisters { $0.rax = result }
-        pendingAnswered = true
-        trace.annotateLast("answered by the test with \(hex(result))")
+        try answer(result)
     }
 
     // MARK: Registers and memory
@@ -336,7 +388,8 @@ public final class TestVM {
     // MARK: Hypercalls
 
     /// Answers every hypercall the test does not answer itself: the returned
-    /// value becomes the guest's RAX (`nil`: 0).
+    /// value becomes the guest's RAX (`nil`: 0). A failed guest assertion
+    /// still fails the run unless `guestAssertionsFailTheRun` is off.
     public func onHypercall(_ handler: @escaping (Hypercall) -> UInt64?) {
         hypercallHandler = handler
     }
@@ -351,7 +404,15 @@ public final class TestVM {
         switch number {
         case Hypercall.Number.done: return .done(status: r.rdi)
         case Hypercall.Number.progress: return .progress(r.rdi)
-        case Hypercall.Number.assertionFailed: return .assertionFailed(line: r.rdi, expected: r.rsi, actual: r.rbx)
+        case Hypercall.Number.assertionFailed:
+            var assertion = GuestAssertion(line: r.rdi, expected: r.rsi, actual: r.rbx)
+            if r.rcx != 0 {
+                let strings = guestStrings(at: r.rcx, count: 2)
+                assertion.file = strings.first
+                assertion.message = strings.count > 1 ? strings[1] : nil
+            }
+            return .assertionFailed(assertion)
+        case Hypercall.Number.sync: return .sync(r.rdi)
         case Hypercall.Number.log:
             let length = min(r.rsi, Hypercall.maximumLogLength)
             let bytes = (try? machine.memory.read(count: Int(length), at: GuestAddress(r.rdi))) ?? Array("<log outside guest RAM>".utf8)
@@ -360,9 +421,28 @@ public final class TestVM {
         }
     }
 
+    /// Up to `count` NUL-terminated strings one after the other at
+    /// guest-physical `address` (each cut at 256 bytes); fewer where guest RAM ends.
+    private func guestStrings(at address: UInt64, count: Int) -> [String] {
+        var strings: [String] = []
+        var next = address
+        for _ in 0..<count {
+            var bytes: [UInt8] = []
+            while bytes.count < 256, let byte = try? machine.memory.read(count: 1, at: GuestAddress(next &+ UInt64(bytes.count))).first,
+                byte != 0
+            {
+                bytes.append(byte)
+            }
+            if bytes.count == 256 { break }
+            strings.append(String(decoding: bytes, as: UTF8.self))
+            next = next &+ UInt64(bytes.count) &+ 1
+        }
+        return strings
+    }
+
     // MARK: Internals
 
-    private func runOnce(waitingFor awaited: String) throws(VMTestError) -> VMExit {
+    func runOnce(waitingFor awaited: String) throws(VMTestError) -> VMExit {
         let exit: VMExit
         if let deferred = deferredExit {
             deferredExit = nil
@@ -385,8 +465,8 @@ public final class TestVM {
     func settlePending() throws(VMTestError) -> StopReason? {
         guard let exit = pending else { return nil }
         pending = nil
+        if ExitPredicate.hypercall.matches(exit) { return try handleHypercall(exit, answered: pendingAnswered) }
         if pendingAnswered { return nil }
-        if ExitPredicate.hypercall.matches(exit) { return try handleHypercall(exit) }
         if case .debug(let info) = exit { return try resumeFromDebugExit(info) }
         do {
             let reason = try machine.dispatch(exit)
@@ -395,16 +475,22 @@ public final class TestVM {
         } catch { throw self.error(.machine(error.description)) }
     }
 
-    private func handleHypercall(_ exit: VMExit) throws(VMTestError) -> StopReason? {
+    /// Records the hypercall and gives it its result (unless the test
+    /// `answered` it already), then does what the call asks of the test.
+    private func handleHypercall(_ exit: VMExit, answered: Bool) throws(VMTestError) -> StopReason? {
         let call = try decodeHypercall(exit)
         hypercalls.append(call)
-        let result = hypercallHandler?(call) ?? 0
-        try modifyRegisters { $0.rax = result }
-        trace.annotateLast("\(call), result \(hex(result))")
+        if answered {
+            trace.annotateLast("\(call), answered by the test")
+        } else {
+            let result = hypercallHandler?(call) ?? 0
+            try modifyRegisters { $0.rax = result }
+            trace.annotateLast("\(call), result \(hex(result))")
+        }
         switch call {
         case .done(let status): return .debugExit(status: UInt32(truncatingIfNeeded: status))
-        case .assertionFailed(let line, let expected, let actual) where hypercallHandler == nil:
-            throw error(.guestAssertionFailed(line: line, expected: expected, actual: actual))
+        case .assertionFailed(let assertion) where guestAssertionsFailTheRun:
+            throw error(.guestAssertionFailed(assertion))
         case .log(let text):
             guestLog.append(text)
             return nil
@@ -414,7 +500,7 @@ public final class TestVM {
 
     var currentTimeout: Duration = .seconds(10)
 
-    private func withDeadline<R>(_ timeout: Duration?, waitingFor awaited: String, _ body: () throws(VMTestError) -> R) throws(VMTestError)
+    func withDeadline<R>(_ timeout: Duration?, waitingFor awaited: String, _ body: () throws(VMTestError) -> R) throws(VMTestError)
         -> R
     {
         currentTimeout = timeout ?? defaultTimeout

@@ -1,4 +1,5 @@
 import Firmware
+import Logging
 import SwiftVMM
 import VMCore
 
@@ -57,9 +58,13 @@ public final class TestVMFixture: Sendable {
         public var discarded = 0
     }
 
-    /// A fixture at `image`.
-    public init(image: TestVMImage) {
+    /// What the fixture's VMs log to.
+    public let logger: Logger
+
+    /// A fixture at `image`, whose VMs log to `logger`.
+    public init(image: TestVMImage, logger: Logger = TestVM.defaultLogger) {
         self.image = image
+        self.logger = logger
     }
 
     /// Boots `guest` in a new `TestVM` (arguments as `TestVM.init`), lets
@@ -70,24 +75,26 @@ public final class TestVMFixture: Sendable {
     /// `reachFixturePoint` throws.
     public convenience init(
         booting guest: MachineConfiguration.Guest, memory: UInt64 = 16 << 20, vcpus: Int = 1,
-        platform: MachineConfiguration.Platform? = nil, until reachFixturePoint: (TestVM) throws -> Void
+        platform: MachineConfiguration.Platform? = nil, logger: Logger = TestVM.defaultLogger,
+        until reachFixturePoint: (TestVM) throws -> Void
     ) throws {
-        let vm = try TestVM(guest, memory: memory, vcpus: vcpus, platform: platform)
+        let vm = try TestVM(guest, memory: memory, vcpus: vcpus, platform: platform, logger: logger)
         try reachFixturePoint(vm)
-        self.init(image: try vm.snapshot())
+        self.init(image: try vm.snapshot(), logger: logger)
     }
 
     /// A fixture for a guest from `firmware/` or a test target's `Guests/`.
     public convenience init(
         _ firmware: FirmwareImage, memory: UInt64 = 16 << 20, vcpus: Int = 1, platform: MachineConfiguration.Platform? = nil,
-        until reachFixturePoint: (TestVM) throws -> Void
+        logger: Logger = TestVM.defaultLogger, until reachFixturePoint: (TestVM) throws -> Void
     ) throws {
-        try self.init(booting: .firmware(firmware), memory: memory, vcpus: vcpus, platform: platform, until: reachFixturePoint)
+        try self.init(
+            booting: .firmware(firmware), memory: memory, vcpus: vcpus, platform: platform, logger: logger, until: reachFixturePoint)
     }
 
     /// A new VM at the fixture point, the caller's to keep (`TestVM(clone:)`).
     public func clone() throws(VMTestError) -> TestVM {
-        let vm = try TestVM(clone: image)
+        let vm = try TestVM(clone: image, logger: logger)
         counters.withLock { $0.clones += 1 }
         return vm
     }
@@ -99,8 +106,8 @@ public final class TestVMFixture: Sendable {
     /// pages dirtied since, registers, device state; serial output, trace and
     /// hypercall log emptied), or a new clone when every pooled one is in use
     /// (always, for a machine with more than one vCPU).
-    /// After `body` its `onHypercall` handler is dropped and its
-    /// `defaultTimeout` put back, and a VM `body` put scripted devices on is
+    /// After `body` its `onHypercall` handler is dropped, guest assertions
+    /// fail the run again and its `defaultTimeout` is put back, and a VM `body` put scripted devices on is
     /// not reused. `body` must not keep the VM.
     public func withFreshVM<R>(_ body: (TestVM) throws -> R) throws -> R {
         let vm = try checkOut()
@@ -149,6 +156,7 @@ public final class TestVMFixture: Sendable {
             return
         }
         vm.hypercallHandler = nil
+        vm.guestAssertionsFailTheRun = true
         idle.withLock { $0.append(vm) }
     }
 }

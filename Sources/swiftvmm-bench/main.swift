@@ -14,6 +14,7 @@
 //     (QEMU.swift; SKIPPED without qemu-system-x86_64); `reset(to:)` of a
 //     fixture that dirtied 100 pages (target <= 1 ms), clone-per-test against
 //     reset-per-test.
+//  4. A VMMTesting test on a firmware guest, TestVM(...) to the end (TestVMBenchmark.swift).
 //
 //  4. virtio-blk from a guest's own driver (Virtio.swift): sequential and
 //     random throughput against the host's dd on the same file, and VM exits
@@ -28,7 +29,7 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "virtio"]
+let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio"]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -108,3 +109,4 @@ if wanted("snapshot") || wanted("restore") {
     }
 }
 if wanted("fixture") { LifecycleBenchmark.fixtures(pages: 100, tests: tests) }
+if wanted("testvm") { TestVMBenchmark.run(tests: 100) }

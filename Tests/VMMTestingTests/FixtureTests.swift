@@ -86,7 +86,7 @@ enum SlowBoot {
             UInt32(table[$0]) | UInt32(table[$0 + 1]) << 8 | UInt32(table[$0 + 2]) << 16 | UInt32(table[$0 + 3]) << 24
         }
         #expect(words == SlowBoot.expectedTable)
-        try vm.respond(0x1234_5678_9abc)
+        try vm.answer(0x1234_5678_9abc)
         #expect(try vm.runToCompletion() == .debugExit(status: SlowBoot.exitStatus))
         #expect(vm.serialText.hasSuffix(SlowBoot.line(run: 1, input: 0x1234_5678_9abc)), "\(vm.serialText)")
         #expect(try vm.registers().rbx == UInt64(SlowBoot.f(0x1234_5678_9abc)))
@@ -415,7 +415,7 @@ extension FixtureTests {
         let fixture = try TestVMFixture(FirmwareImage.longSlowBoot) { vm in
             vm.onHypercall { _ in 0x77 }
             try vm.setBreakpoint(at: resume + 3)
-            try vm.run(until: .debug(at: resume + 3), timeout: .seconds(30))
+            try vm.run(until: .debugTrap(at: resume + 3), timeout: .seconds(30))
             #expect(try vm.registers().r12 == 0x77)
         }
         // The snapshot stepped over the breakpoint: RUNS is incremented.

@@ -140,7 +140,7 @@ import VMMTesting
             return
         }
         #expect(error.rip == 0x7c04)
-        #expect(error.traceTail.contains("port: 128"))
+        #expect(error.traceTail.contains("OUT port 0x80, 1 byte: 0x1/1"), "\(error.traceTail)")
         #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(5))
         // The kick does not leak into the next run.
         try vm.modifyRegisters { $0.rip = 0x7c00 }
@@ -152,7 +152,7 @@ import VMMTesting
     @Test func hardwareBreakpointStopsBeforeTheInstructionWithItsRegisters() throws {
         let vm = try TestVM(TestGuest.longBreakpoint)
         try vm.setBreakpoint(at: 0x10_0040)
-        let exit = try vm.run(until: .debug(at: 0x10_0040))
+        let exit = try vm.run(until: .debugTrap(at: 0x10_0040))
         guard case .debug(let info) = exit else { return }
         #expect(info.exception == 1)
         let registers = try vm.registers()
@@ -177,7 +177,7 @@ import VMMTesting
         try vm.setSoftwareBreakpoint(at: 0x7c06)  // the `out %al,%dx` of the print loop
         var hits = 0
         while true {
-            let exit = try vm.run(until: .debug() || .debugExit())
+            let exit = try vm.run(until: .debugTrap() || .debugExit())
             guard case .debug(let info) = exit else { break }
             #expect(info.exception == 3 && info.pc == 0x7c06)
             hits += 1
@@ -193,7 +193,7 @@ import VMMTesting
     func aHostThatCannotDeliverInt3SaysSoClearly() throws {
         let vm = try TestVM(TestGuest.longBreakpoint)
         try vm.setSoftwareBreakpoint(at: 0x10_0040)
-        let error = try #require(throws: VMTestError.self) { try vm.run(until: .debug(), timeout: .seconds(5)) }
+        let error = try #require(throws: VMTestError.self) { try vm.run(until: .debugTrap(), timeout: .seconds(5)) }
         #expect(error.description.contains("cannot deliver the int3 of the software breakpoint at 0x100040"), "\(error)")
     }
 
@@ -209,31 +209,51 @@ import VMMTesting
         #expect(try vm.runUntilHypercall() == .progress(1))
         #expect(try vm.runUntilHypercall() == .log("hello from the guest"))
         #expect(try vm.runUntilHypercall() == .request(number: 0x100, arguments: [20, 22, 0, 0]))
-        try vm.respond(42)
+        try vm.answer(42)
         #expect(try vm.runUntilHypercall() == .progress(2))
         #expect(try vm.runToCompletion() == .debugExit(status: 0))
         #expect(vm.guestLog == ["hello from the guest"])
-        #expect(vm.hypercalls.last == .done(status: 0))
+        #expect(
+            vm.hypercalls == [
+                .progress(1), .log("hello from the guest"), .request(number: 0x100, arguments: [20, 22, 0, 0]), .progress(2),
+                .done(status: 0),
+            ], "the request the test answered is recorded too")
     }
 
-    @Test func aWrongAnswerTripsTheGuestsAssertion() throws {
+    @Test func aWrongAnswerFromAHandlerStillFailsTheRunAtTheGuestsAssertion() throws {
         let vm = try TestVM(TestGuest.longHypercalls)
         vm.onHypercall { call in
             if case .request(0x100, let arguments) = call { return arguments[0] + arguments[1] + 1 }
             return nil
         }
+        let error = try #require(throws: VMTestError.self) { try vm.runToCompletion() }
+        let expected = GuestAssertion(line: 13, expected: 42, actual: 43, file: "longmode/hypercalls.S", message: "")
+        #expect(error.kind == .guestAssertionFailed(expected), "line 13 of hypercalls.S is the check")
+        #expect(error.description.contains("guest assertion failed at longmode/hypercalls.S:13: expected 0x2a, got 0x2b"), "\(error)")
+    }
+
+    @Test func aTestThatTakesOverGuestAssertionsFindsThemInTheHypercalls() throws {
+        let vm = try TestVM(TestGuest.longHypercalls)
+        vm.guestAssertionsFailTheRun = false
+        vm.onHypercall { call in
+            if case .request(0x100, let arguments) = call { return arguments[0] + arguments[1] + 1 }
+            return nil
+        }
         #expect(try vm.runToCompletion() == .debugExit(status: 0))
-        #expect(vm.hypercalls.contains(.assertionFailed(line: 13, expected: 42, actual: 43)), "line 13 of hypercalls.S is the check")
+        let expected = GuestAssertion(line: 13, expected: 42, actual: 43, file: "longmode/hypercalls.S", message: "")
+        #expect(vm.hypercalls.contains(.assertionFailed(expected)))
     }
 
     @Test func aFailedGuestAssertionFailsTheTestWithItsValues() throws {
         let vm = try TestVM(TestGuest.longFailingAssertion)
         let error = try #require(throws: VMTestError.self) { try vm.runToCompletion() }
-        guard case .guestAssertionFailed(let line, 43, 42) = error.kind else {
+        guard case .guestAssertionFailed(let assertion) = error.kind else {
             Issue.record("unexpected \(error)")
             return
         }
-        #expect(line == 9, "line 9 of failing-assertion.S is the check")
+        #expect(assertion.line == 9, "line 9 of failing-assertion.S is the check")
+        #expect(assertion.expected == 43 && assertion.actual == 42)
+        #expect(assertion.file == "longmode/failing-assertion.S")
     }
 
     @Test func aFreestandingCGuestUsesTheHypercallHeader() throws {
@@ -272,8 +292,8 @@ import VMMTesting
 
     @Test func readmeExampleFindTheFault() throws {
         let vm = try TestVM(TestGuest.longBreakpoint)
-        try vm.setBreakpoint(at: 0x10_0040)
-        try vm.run(until: .debug(at: 0x10_0040))
+        try vm.setBreakpoint(at: TestGuest.longBreakpoint.symbol("target"))
+        try vm.run(until: .debugTrap(at: 0x10_0040))
         #expect(try vm.registers().rax == 0x1234)
         var rip = try vm.registers().rip
         var stopped: VMTestError?

@@ -64,6 +64,8 @@ static inline int ckvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state) { C
 static inline int ckvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_MP_STATE, state)); }
 static inline int ckvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *events) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, events)); }
 static inline int ckvm_set_vcpu_events(int vcpu_fd, const struct kvm_vcpu_events *events) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, events)); }
+static inline int ckvm_interrupt(int vcpu_fd, const struct kvm_interrupt *interrupt) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_INTERRUPT, interrupt)); }
+static inline int ckvm_nmi(int vcpu_fd) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_NMI, 0)); }
 static inline int ckvm_get_xsave(int vcpu_fd, struct kvm_xsave *xsave) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_XSAVE, xsave)); }
 // `xsave` must have room for KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes (asked of the VM fd).
 static inline int ckvm_get_xsave2(int vcpu_fd, struct kvm_xsave *xsave) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_XSAVE2, xsave)); }
