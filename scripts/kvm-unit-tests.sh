@@ -222,7 +222,8 @@ run_entry() {
     else
         local devices=()
         [ $test_devices = 1 ] && devices=(--test-devices)
-        "$swiftvmm" run --kernel "$kernel" --initrd "$envfile" --cmdline "$args" --cpus "$smp" \
+        # --cmdline=...: arguments such as '-pause_filter_test' must not read as options.
+        "$swiftvmm" run --kernel "$kernel" --initrd "$envfile" --cmdline="$args" --cpus "$smp" \
             --memory "$memory" --timeout "${timeout}s" "${devices[@]}" </dev/null >"$out" 2>"$err"
         status=$?
         # A clean halt or power-off is 0 too: only the debug-exit port's 0 is a pass.
@@ -241,7 +242,9 @@ run_entry() {
         *)
             reason=$(grep -a -m1 '^FAIL' "$out")
             [ -n "$reason" ] || reason=$(grep -a -m1 -i 'abort\|assert\|unhandled exception' "$out")
-            [ -n "$reason" ] || reason=$(grep -a -v '^swiftvmm: *\(RIP\|R[A-Z0-9]\{1,3\} \|CR\|EFER\|[CDEFGS]S \|rax\|rip\|cr\|efer\| \)' "$err" | tail -n 1)
+            # The VMM's reason is the line before its register dump.
+            [ -n "$reason" ] || reason=$(grep -a -B1 '^swiftvmm: RIP=' "$err" | head -n 1 | sed 's/^swiftvmm: //; s/; data \[.*//')
+            [ -n "$reason" ] || reason=$(grep -a -v '^ ' "$err" | tail -n 1)
             [ -n "$reason" ] || reason="exit status $status"
             ;;
     esac

@@ -10,16 +10,20 @@ public struct MachineHardware: Codable, Hashable, Sendable {
     /// Whether QEMU's debug console answers at port 0xe9 (a restored machine
     /// has it too, writing where its `MachineIO` says, or nowhere).
     public var debugConsole: Bool
+    /// Whether QEMU's test devices (`PCTestDevice`) are plugged in; `nil`
+    /// (absent in snapshots from before they existed) means no.
+    public var testDevices: Bool?
 
     public init(
         memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
-        debugConsole: Bool = false
+        debugConsole: Bool = false, testDevices: Bool = false
     ) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
         self.platform = platform
         self.hiddenCPUFeatures = hiddenCPUFeatures
         self.debugConsole = debugConsole
+        self.testDevices = testDevices ? true : nil
     }
 
     /// The hidden features as `CPUIDFeature`s; unknown names are an error
