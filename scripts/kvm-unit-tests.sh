@@ -223,7 +223,9 @@ run_entry() {
         local devices=()
         [ $test_devices = 1 ] && devices=(--test-devices)
         # --cmdline=...: arguments such as '-pause_filter_test' must not read as options.
-        "$swiftvmm" run --kernel "$kernel" --initrd "$envfile" --cmdline="$args" --cpus "$smp" \
+        local cmdline=()
+        [ -n "$args" ] && cmdline=("--cmdline=$args")
+        "$swiftvmm" run --kernel "$kernel" --initrd "$envfile" "${cmdline[@]}" --cpus "$smp" \
             --memory "$memory" --timeout "${timeout}s" "${devices[@]}" </dev/null >"$out" 2>"$err"
         status=$?
         # A clean halt or power-off is 0 too: only the debug-exit port's 0 is a pass.
