@@ -23,6 +23,7 @@
 #                         swiftvmm's --test-devices; QEMU always has them)
 #   --max-timeout SECS    cap every entry's timeout (default: no cap)
 #   --list                print the entries with their parameters and exit
+#   --suite-dir           print the directory of the built suite and exit
 #
 # The suite is built (configure && make, a few seconds) into a cache outside
 # the repository: ${XDG_CACHE_HOME:-~/.cache}/swiftvmm/kvm-unit-tests/<key>.
@@ -36,6 +37,7 @@ use_qemu=0
 test_devices=0
 max_timeout=0
 list_only=0
+print_suite=0
 entries=()
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -48,6 +50,7 @@ while [ $# -gt 0 ]; do
         --test-devices) test_devices=1; shift ;;
         --max-timeout) max_timeout=${2:?--max-timeout needs seconds}; shift 2 ;;
         --list) list_only=1; shift ;;
+        --suite-dir) print_suite=1; shift ;;
         -h|--help) usage ;;
         -*) echo "kvm-unit-tests.sh: unknown option '$1'" >&2; usage ;;
         *) entries+=("$1"); shift ;;
@@ -91,6 +94,8 @@ if [ ! -f "$cache/built" ]; then
     fi
     touch "$cache/built"
 fi
+
+if [ $print_suite = 1 ]; then echo "$suite"; exit 0; fi
 
 # --- the entries of x86/unittests.cfg -------------------------------------
 # One line per x86_64 entry, fields separated by \x1f:
