@@ -42,6 +42,8 @@ public struct ResolvedSpec: Hashable, Sendable {
     public var stats: Bool
     /// Where snapshots go, as the VMM opens it; `nil` means the current directory.
     public var snapshotDirectory: String?
+    /// The virtio devices, in the order their windows and interrupts are given out.
+    public var virtioDevices: [VirtioDeviceConfiguration] = []
 }
 
 extension MachineSpec {
@@ -109,12 +111,15 @@ extension MachineSpec {
                 "\($0[0]), \($0[1]) and \($0[2]) need \($0[3]); the built-in demo guest chooses its own"
             }
         }
-        return ResolvedSpec(
+        let virtioDevices = try virtioDevices(source: source)
+        var resolved = ResolvedSpec(
             spec: self, source: source, guestPath: guest.map { source.path($0, of: .guest) },
             kernelPath: kernel.map { source.path($0, of: .kernel) }, initrd: initrd, commandLine: cmdline, mode: cpuMode,
             loadAddress: loadAddress, entry: entry, memorySize: memorySize, hiddenCPUFeatures: hidden, vcpuCount: vcpuCount,
             timeout: duration, serial2Path: serial2Path, debugconPath: debugcon.map { source.path($0, of: .debugcon) }, logLevel: level,
             stats: stats ?? false, snapshotDirectory: snapshotDir.map { source.path($0, of: .snapshotDir) })
+        resolved.virtioDevices = virtioDevices
+        return resolved
     }
 
     /// Checks the spec; `resolve(source:)` without its result.

@@ -109,6 +109,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var session: SessionOptions
 
+    @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
+
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
 
@@ -118,7 +120,9 @@ struct Run: ParsableCommand {
             guest: guest, mode: mode?.rawValue, loadAddress: loadAddress, entry: entry, memory: memory, kernel: kernel, initrd: initrd,
             cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: session.timeout,
             serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue, stats: session.stats ? true : nil,
-            snapshotDir: session.snapshotDir)
+            snapshotDir: session.snapshotDir, disk: devices.disk.isEmpty ? nil : devices.disk,
+            net: devices.net.isEmpty ? nil : devices.net, vsock: devices.vsock, rng: devices.rng ? true : nil,
+            balloon: devices.balloon ? true : nil, consoleDevice: devices.consoleDevice)
     }
 
     /// The flags' spec over the --config file's, checked; errors name the

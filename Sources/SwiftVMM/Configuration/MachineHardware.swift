@@ -13,10 +13,13 @@ public struct MachineHardware: Codable, Hashable, Sendable {
     /// Whether QEMU's test devices (`PCTestDevice`) are plugged in; `nil`
     /// (absent in snapshots from before they existed) means no.
     public var testDevices: Bool?
+    /// The virtio devices, in the order of their MMIO windows; a restored
+    /// machine opens the same files, taps and sockets again.
+    public var virtioDevices: [VirtioDeviceConfiguration]
 
     public init(
         memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
-        debugConsole: Bool = false, testDevices: Bool = false
+        debugConsole: Bool = false, virtioDevices: [VirtioDeviceConfiguration] = [], testDevices: Bool = false
     ) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
@@ -24,6 +27,7 @@ public struct MachineHardware: Codable, Hashable, Sendable {
         self.hiddenCPUFeatures = hiddenCPUFeatures
         self.debugConsole = debugConsole
         self.testDevices = testDevices ? true : nil
+        self.virtioDevices = virtioDevices
     }
 
     /// The hidden features as `CPUIDFeature`s; unknown names are an error
