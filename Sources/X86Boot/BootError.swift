@@ -9,8 +9,9 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
     case emptyImage
     /// The image (or a segment of it) does not fit in guest RAM at that address.
     case imageOutsideRAM(what: String, address: UInt64, size: UInt64, ramSize: UInt64)
-    /// The image would overwrite the VMM's GDT or page tables, or leave no room for the stack below it.
-    case overlapsVMMStructures(what: String, address: UInt64, size: UInt64)
+    /// RAM has no free place left around the image for one of the VMM's boot
+    /// structures (`what`: the GDT, page tables, stack or boot information) of `size` bytes.
+    case noRoomForBootStructures(what: String, size: UInt64)
     /// The entry point is not inside guest RAM (or, for ELF, not inside a loaded segment).
     case entryOutsideImage(entry: UInt64)
     /// Real mode can only start at an offset reachable with CS = 0.
@@ -44,8 +45,6 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
     case multibootHeaderMissing
     /// A Multiboot module (`index` from 0) found no place in usable RAM below 4 GiB at or above `lowest`.
     case moduleDoesNotFit(index: Int, size: UInt64, lowest: UInt64)
-    /// A Multiboot image would overwrite what the loader puts in low memory (GDT, stack, boot information) below `end`.
-    case overlapsBootInformation(what: String, address: UInt64, size: UInt64, end: UInt64)
 
     public var description: String {
         switch self {
@@ -53,9 +52,9 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
             return "the image is empty"
         case .imageOutsideRAM(let what, let address, let size, let ramSize):
             return "\(what) (\(size) bytes at \(hex(address))) does not fit in guest RAM (\(ramSize) bytes)"
-        case .overlapsVMMStructures(let what, let address, let size):
+        case .noRoomForBootStructures(let what, let size):
             return
-                "\(what) (\(size) bytes at \(hex(address))) overlaps the VMM's GDT, page tables and boot stack below \(hex(X86Layout.minimumProtectedLoadAddress)); load it at \(hex(X86Layout.minimumProtectedLoadAddress)) or above"
+                "guest RAM has no free \(size) bytes left around the image for \(what) swiftvmm sets up; give the machine more memory or leave some RAM unused by the image"
         case .entryOutsideImage(let entry):
             return "entry point \(hex(entry)) is outside the loaded image"
         case .realModeEntryTooHigh(let entry):
@@ -94,9 +93,6 @@ public enum BootError: Error, Hashable, Sendable, CustomStringConvertible {
         case .moduleDoesNotFit(let index, let size, let lowest):
             return
                 "Multiboot module \(index) (\(size) bytes) does not fit in usable RAM between \(hex(lowest)) (the end of the kernel and the modules before it) and 4 GiB; give the guest more memory"
-        case .overlapsBootInformation(let what, let address, let size, let end):
-            return
-                "\(what) (\(size) bytes at \(hex(address))) overlaps the GDT, stack and Multiboot information swiftvmm places in [0x500, \(hex(end))); link it at \(hex(end)) or above (1 MiB is usual)"
         }
     }
 }

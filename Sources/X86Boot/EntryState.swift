@@ -45,6 +45,21 @@ public enum CPUSetup {
         }
     }
 
+    /// The state for `mode` with the GDT, page tables and stack where `structures` says.
+    public static func entryState(
+        mode: CPUMode, entry: UInt64, structures: BootStructures, memory: borrowing GuestMemory
+    ) throws(BootError) -> EntryState {
+        switch mode {
+        case .real: return try realMode(entry: entry, stackTop: structures.stackTop)
+        case .protected:
+            return try protectedMode(entry: entry, stackTop: structures.stackTop, memory: memory, gdt: GuestAddress(structures.gdt))
+        case .long:
+            return try longMode(
+                entry: entry, stackTop: structures.stackTop, memory: memory, gdt: GuestAddress(structures.gdt),
+                pageTables: GuestAddress(structures.pageTables ?? X86Layout.pml4.rawValue))
+        }
+    }
+
     /// Real mode as after a reset, but at CS:IP = 0:`entry` with SS:SP = 0:`stackTop`.
     public static func realMode(entry: UInt64, stackTop: UInt64) throws(BootError) -> EntryState {
         guard entry <= 0xffff else { throw .realModeEntryTooHigh(entry: entry) }
@@ -61,33 +76,39 @@ public enum CPUSetup {
         return EntryState(registers: registers, specialRegisters: special)
     }
 
-    /// 32-bit protected mode with flat 4 GiB segments and paging off.
-    public static func protectedMode(entry: UInt64, stackTop: UInt64, memory: borrowing GuestMemory) throws(BootError) -> EntryState {
-        try writeGDT(memory: memory)
+    /// 32-bit protected mode with flat 4 GiB segments and paging off, the GDT at `gdt`.
+    public static func protectedMode(
+        entry: UInt64, stackTop: UInt64, memory: borrowing GuestMemory, gdt: GuestAddress = X86Layout.gdt
+    ) throws(BootError) -> EntryState {
+        try writeGDT(memory: memory, at: gdt)
         var registers = Registers()
         registers.rip = entry
         registers.rsp = stackTop
         var special = SpecialRegisters()
         special.cs = SegmentDescriptor.flatCode32.segment(selector: GDTSelector.code32)
         setDataSegments(&special)
-        special.gdt = DescriptorTable(base: X86Layout.gdt.rawValue, limit: UInt16(gdtEntries.count * 8 - 1))
+        special.gdt = DescriptorTable(base: gdt.rawValue, limit: UInt16(gdtEntries.count * 8 - 1))
         special.cr0 = ControlBits.cr0PE | ControlBits.cr0ET | ControlBits.cr0NE
         return EntryState(registers: registers, specialRegisters: special)
     }
 
     /// 64-bit long mode with every byte of the first 4 GiB and all of RAM
-    /// identity-mapped, and SSE enabled so compiled code runs.
-    public static func longMode(entry: UInt64, stackTop: UInt64, memory: borrowing GuestMemory) throws(BootError) -> EntryState {
-        try writeGDT(memory: memory)
-        try PageTables.writeIdentityMap(memory: memory)
+    /// identity-mapped, and SSE enabled so compiled code runs; the GDT at
+    /// `gdt`, the page tables in the 24 KiB at `pageTables`.
+    public static func longMode(
+        entry: UInt64, stackTop: UInt64, memory: borrowing GuestMemory, gdt: GuestAddress = X86Layout.gdt,
+        pageTables: GuestAddress = X86Layout.pml4
+    ) throws(BootError) -> EntryState {
+        try writeGDT(memory: memory, at: gdt)
+        try PageTables.writeIdentityMap(memory: memory, at: pageTables)
         var registers = Registers()
         registers.rip = entry
         registers.rsp = stackTop & ~0xf  // the SysV ABI wants a 16-byte aligned stack
         var special = SpecialRegisters()
         special.cs = SegmentDescriptor.code64.segment(selector: GDTSelector.code64)
         setDataSegments(&special)
-        special.gdt = DescriptorTable(base: X86Layout.gdt.rawValue, limit: UInt16(gdtEntries.count * 8 - 1))
-        special.cr3 = X86Layout.pml4.rawValue
+        special.gdt = DescriptorTable(base: gdt.rawValue, limit: UInt16(gdtEntries.count * 8 - 1))
+        special.cr3 = pageTables.rawValue
         special.cr4 = ControlBits.cr4PAE | ControlBits.cr4OSFXSR | ControlBits.cr4OSXMMEXCPT
         special.cr0 = ControlBits.cr0PE | ControlBits.cr0MP | ControlBits.cr0ET | ControlBits.cr0NE | ControlBits.cr0WP | ControlBits.cr0PG
         special.efer = ControlBits.eferLME | ControlBits.eferLMA
@@ -106,11 +127,11 @@ public enum CPUSetup {
         special.tr = Segment(base: 0, limit: 0x67, selector: 0, type: 0xb, s: false)
     }
 
-    /// Writes `gdtEntries` at `X86Layout.gdt`.
-    public static func writeGDT(memory: borrowing GuestMemory) throws(BootError) {
+    /// Writes `gdtEntries` at `gdt`.
+    public static func writeGDT(memory: borrowing GuestMemory, at gdt: GuestAddress = X86Layout.gdt) throws(BootError) {
         for (i, descriptor) in gdtEntries.enumerated() {
             do {
-                try memory.writeInteger(descriptor?.encoded ?? 0, at: GuestAddress(X86Layout.gdt.rawValue + UInt64(i * 8)))
+                try memory.writeInteger(descriptor?.encoded ?? 0, at: GuestAddress(gdt.rawValue + UInt64(i * 8)))
             } catch {
                 throw .memoryTooSmall(size: memory.size, minimum: X86Layout.minimumProtectedLoadAddress)
             }
@@ -128,21 +149,25 @@ public enum PageTables {
     static let gib: UInt64 = 1 << 30
 
     /// Writes PML4, PDPT and page directories that identity-map the first 4 GiB
-    /// with 2 MiB pages and any RAM above 4 GiB with 1 GiB pages.
-    public static func writeIdentityMap(memory: borrowing GuestMemory) throws(BootError) {
+    /// with 2 MiB pages and any RAM above 4 GiB with 1 GiB pages, in the
+    /// 24 KiB at `base`: PML4, PDPT, then four page directories.
+    public static func writeIdentityMap(memory: borrowing GuestMemory, at base: GuestAddress = X86Layout.pml4) throws(BootError) {
+        let pml4 = base.rawValue
+        let pdpt = pml4 + 0x1000
+        let pageDirectories = pml4 + 0x2000
         let flags = present | writable | user
         let highestRAM = memory.ranges.map { $0.base.rawValue + $0.size }.max() ?? 0
         let gibs = min(max(4, (highestRAM + gib - 1) / gib), 512)
         do {
-            try memory.fill(0, count: X86Layout.structuresEnd - X86Layout.pml4.rawValue, at: X86Layout.pml4)
-            try memory.writeInteger(X86Layout.pdpt.rawValue | flags, at: X86Layout.pml4)
+            try memory.fill(0, count: X86Layout.structuresEnd - X86Layout.pml4.rawValue, at: base)
+            try memory.writeInteger(pdpt | flags, at: base)
             for g in 0..<gibs {
-                let entry = g < 4 ? (X86Layout.pageDirectories.rawValue + g * 0x1000) | flags : (g * gib) | flags | pageSize
-                try memory.writeInteger(entry, at: GuestAddress(X86Layout.pdpt.rawValue + g * 8))
+                let entry = g < 4 ? (pageDirectories + g * 0x1000) | flags : (g * gib) | flags | pageSize
+                try memory.writeInteger(entry, at: GuestAddress(pdpt + g * 8))
             }
             for i in 0..<UInt64(4 * 512) {
                 let entry = (i << 21) | flags | pageSize
-                try memory.writeInteger(entry, at: GuestAddress(X86Layout.pageDirectories.rawValue + i * 8))
+                try memory.writeInteger(entry, at: GuestAddress(pageDirectories + i * 8))
             }
         } catch {
             throw .memoryTooSmall(size: memory.size, minimum: X86Layout.minimumProtectedLoadAddress)

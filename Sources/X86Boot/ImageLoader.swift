@@ -17,17 +17,14 @@ public struct LoadedImage: Hashable, Sendable, Codable {
     }
 }
 
-/// Checks that `[address, address + size)` is in RAM and, for modes that need
-/// the VMM's GDT, page tables and a stack below the image, at or above
-/// `X86Layout.minimumProtectedLoadAddress`.
+/// Checks that `[address, address + size)` is in RAM. The VMM's own
+/// structures go around the image afterwards (`BootStructures.place`), so any
+/// address in RAM is accepted here.
 func checkPlacement(
     _ what: String, address: UInt64, size: UInt64, mode: CPUMode, memory: borrowing GuestMemory
 ) throws(BootError) {
     guard memory.contains(GuestAddress(address), length: size) else {
         throw .imageOutsideRAM(what: what, address: address, size: size, ramSize: memory.size)
-    }
-    if mode != .real, address < X86Layout.minimumProtectedLoadAddress {
-        throw .overlapsVMMStructures(what: what, address: address, size: size)
     }
 }
 

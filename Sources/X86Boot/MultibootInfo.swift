@@ -2,26 +2,35 @@ import VMCore
 
 /// Where swiftvmm puts what a Multiboot kernel is handed, in guest-physical memory.
 ///
+/// Each structure has a usual address and goes there when the kernel leaves it
+/// free; otherwise it goes to the lowest free usable RAM (the information after
+/// the kernel when there is room there, as QEMU places it), see `BootMemoryPlanner`:
+///
 /// ```
-/// 0x0000_0500 - 0x0000_0520   X86Layout: the GDT (flat 32-bit code 0x08, data 0x10)
+/// 0x0000_0500 - 0x0000_0520   the GDT (flat 32-bit code 0x08, data 0x10)
 /// 0x0000_7000 - 0x0000_9000   the boot stack (ESP = 0x9000 at entry; the spec leaves ESP undefined)
-/// 0x0000_9000 - 0x0002_0000   the Multiboot information structure (at 0x9000, where QEMU
+/// 0x0000_9000 - ...           the Multiboot information structure (at 0x9000, where QEMU
 ///                             puts it too), then the memory map, the module list, the
 ///                             boot loader name and every command line
 /// 0x0009_fc00 - 0x0010_0000   reserved in the memory map: EBDA, VGA hole, BIOS ROM
 /// kernel                      where its ELF32 program headers or address fields say
-/// kernel end (page-aligned)   the modules, each on a 4 KiB page boundary, in RAM below 4 GiB
+/// kernel end (page-aligned)   the modules, each on a 4 KiB page boundary, in RAM below
+///                             4 GiB, from 0x20000 or the kernel's end if higher
 /// ```
 ///
-/// The kernel may go anywhere in usable RAM outside [0x500, `areaEnd`).
+/// The kernel may go anywhere in usable RAM.
 public enum MultibootLayout {
-    /// The lowest address the loader itself writes: the GDT.
+    /// The lowest address the loader itself usually writes: the GDT.
     public static let reservedStart: UInt64 = X86Layout.gdt.rawValue
     /// ESP at entry: the top of the two pages below the information structure.
     public static let stackTop = GuestAddress(0x9000)
-    /// The Multiboot information structure; EBX holds this at entry.
+    /// The size of the boot stack.
+    public static let stackSize: UInt64 = 0x2000
+    /// The Multiboot information structure's usual place; EBX holds its address at entry.
     public static let info = GuestAddress(0x9000)
-    /// One past the last byte the information structure and everything it points to may use.
+    /// The information block's alignment when it has to go elsewhere.
+    public static let infoAlignment: UInt64 = 0x1000
+    /// Modules go at or above this address (and the kernel's end) when there is room.
     public static let areaEnd: UInt64 = 0x2_0000
     /// Modules start on page boundaries whether or not the kernel asks (flags bit 0): QEMU and GRUB do the same.
     public static let moduleAlignment: UInt64 = 0x1000

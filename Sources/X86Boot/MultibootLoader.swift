@@ -27,6 +27,10 @@ public struct MultibootBootPlan: Hashable, Sendable {
     public var info: GuestAddress
     /// The length of the information block (structure, memory map, module list, strings).
     public var infoSize: UInt64
+    /// Where the GDT goes (`CPUSetup.protectedMode(...gdt:)` writes it): free RAM of `BootStructures.gdtSize` bytes.
+    public var gdt: GuestAddress
+    /// ESP at entry.
+    public var stackTop: GuestAddress
     /// The lowest and one past the highest byte the kernel occupies (its `.bss` included).
     public var kernelStart: GuestAddress
     public var kernelEnd: GuestAddress
@@ -229,9 +233,10 @@ public struct MultibootKernel: Sendable {
 
     /// Places the kernel, its modules and the information structure, checking
     /// everything first: the kernel's segments must lie in usable RAM of
-    /// `memoryMap` and outside the loader's low-memory area, each module goes
-    /// page-aligned into usable RAM below 4 GiB above the kernel, and the
-    /// information block must fit its area. Nothing is written unless all of it fits.
+    /// `memoryMap`; the GDT, the stack, the modules (page-aligned, after the
+    /// kernel when there is room) and the information block go into usable RAM
+    /// below 4 GiB the kernel leaves free (`BootMemoryPlanner`). Nothing is
+    /// written unless all of it fits.
     ///
     /// The kernel's command line is `commandLine` as given (swiftvmm passes
     /// the image's file name, a space and the user's text, as GRUB and QEMU do);
@@ -240,12 +245,8 @@ public struct MultibootKernel: Sendable {
         commandLine: String, modules: [MultibootModule] = [], memoryMap: E820Map, into memory: borrowing GuestMemory
     ) throws(BootError) -> MultibootBootPlan {
         let commandLineBytes = try Self.checkedString(commandLine)
-        let reservedEnd = MultibootLayout.areaEnd
         for (i, segment) in segments.enumerated() {
             let what = format == .elf32 ? "ELF segment \(i)" : "the Multiboot image (load_addr to bss_end_addr)"
-            if segment.address < reservedEnd, segment.address + segment.memorySize > MultibootLayout.reservedStart {
-                throw .overlapsBootInformation(what: what, address: segment.address, size: segment.memorySize, end: reservedEnd)
-            }
             guard memoryMap.containsRAM(address: segment.address, size: segment.memorySize) else {
                 throw .notUsableRAM(what: what, address: segment.address, size: segment.memorySize)
             }
@@ -254,31 +255,38 @@ public struct MultibootKernel: Sendable {
             }
         }
 
+        // The GDT, the stack, the modules and the information go into usable
+        // RAM below 4 GiB that the kernel does not occupy: at their usual
+        // addresses when free, otherwise below, between or after its segments.
+        let usable = memoryMap.entries.filter { $0.type == .ram }.map { $0.address..<min($0.end, 1 << 32) }
+        var planner = BootMemoryPlanner(
+            available: usable.filter { !$0.isEmpty && memory.contains(GuestAddress($0.lowerBound), length: UInt64($0.count)) },
+            occupied: segments.map { $0.address..<$0.address + $0.memorySize })
+        let structures = try BootStructures.place(
+            mode: .protected, planner: &planner, stackBelow: MultibootLayout.stackTop.rawValue, stackSize: MultibootLayout.stackSize)
+
         var placed: [MultibootInfo.Module] = []
-        var cursor = max(kernelRange.upperBound, reservedEnd)
+        var cursor = max(kernelRange.upperBound, MultibootLayout.areaEnd)
         for (i, module) in modules.enumerated() {
             let size = UInt64(module.bytes.count)
             guard
-                let address = memoryMap.lowestRAMPlacement(
-                    size: size, alignment: MultibootLayout.moduleAlignment, lowest: cursor, limit: 1 << 32),
-                address < 1 << 32, memory.contains(GuestAddress(address), length: size)
+                let address = planner.claim(size: size, alignment: MultibootLayout.moduleAlignment, lowest: cursor, limit: 1 << 32),
+                memory.contains(GuestAddress(address), length: size)
             else { throw .moduleDoesNotFit(index: i, size: size, lowest: cursor) }
             placed.append(
                 MultibootInfo.Module(address: UInt32(address), size: UInt32(size), commandLine: try Self.checkedString(module.commandLine)))
             cursor = address + size
         }
 
-        let info = MultibootInfo(commandLine: commandLineBytes, modules: placed, memoryMap: memoryMap).encoded(at: MultibootLayout.info)
-        let capacity = reservedEnd - MultibootLayout.info.rawValue
-        guard UInt64(info.count) <= capacity else {
-            throw .invalidField(
-                field: "the Multiboot information (structure, memory map, module list, command lines)", found: UInt64(info.count),
-                expected: "at most \(capacity) bytes; shorten the command lines")
-        }
-        guard memory.contains(MultibootLayout.info, length: UInt64(info.count)) else {
-            throw .imageOutsideRAM(
-                what: "the Multiboot information", address: MultibootLayout.info.rawValue, size: UInt64(info.count), ramSize: memory.size)
-        }
+        let unplaced = MultibootInfo(commandLine: commandLineBytes, modules: placed, memoryMap: memoryMap)
+        let infoSize = UInt64(unplaced.encoded(at: MultibootLayout.info).count)
+        guard
+            let infoAddress = planner.claim(
+                size: infoSize, alignment: MultibootLayout.infoAlignment, preferred: MultibootLayout.info.rawValue,
+                lowest: kernelRange.upperBound, limit: 1 << 32)
+        else { throw .noRoomForBootStructures(what: "the Multiboot information", size: infoSize) }
+        let infoStart = GuestAddress(infoAddress)
+        let info = unplaced.encoded(at: infoStart)
 
         do {
             for segment in segments {
@@ -287,12 +295,13 @@ public struct MultibootKernel: Sendable {
                 try memory.fill(0, count: segment.memorySize - segment.fileSize, at: GuestAddress(segment.address + segment.fileSize))
             }
             for (module, place) in zip(modules, placed) { try memory.write(module.bytes, at: GuestAddress(UInt64(place.address))) }
-            try memory.write(info, at: MultibootLayout.info)
+            try memory.write(info, at: infoStart)
         } catch {
             throw .memory(error)
         }
         return MultibootBootPlan(
-            entry: GuestAddress(UInt64(entry)), info: MultibootLayout.info, infoSize: UInt64(info.count),
+            entry: GuestAddress(UInt64(entry)), info: infoStart, infoSize: UInt64(info.count),
+            gdt: GuestAddress(structures.gdt), stackTop: GuestAddress(structures.stackTop),
             kernelStart: GuestAddress(kernelRange.lowerBound), kernelEnd: GuestAddress(kernelRange.upperBound),
             modules: placed.map { MultibootBootPlan.Module(address: GuestAddress(UInt64($0.address)), size: UInt64($0.size)) })
     }

@@ -101,6 +101,12 @@ struct Run: ParsableCommand {
             valueName: "n"))
     var cpus: String?
 
+    @Flag(
+        help:
+            "Plug in QEMU's pc-testdev (ports 0xe0-0xe7, ISA IRQ lines at 0x2000-0x2017, MMIO at 0xff000000), which kvm-unit-tests uses with TEST_DEVICE=1."
+    )
+    var testDevices = false
+
     @OptionGroup var session: SessionOptions
 
     @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
@@ -153,8 +159,9 @@ struct Run: ParsableCommand {
     /// here: once they are in guest memory the VMM does not keep a second copy
     /// (a 66 MB vmlinux would otherwise stay resident for the whole run).
     func makeMachine(_ resolved: ResolvedSpec, logger: Logger) throws -> Machine {
-        let configuration: MachineConfiguration
+        var configuration: MachineConfiguration
         do { configuration = try MachineConfiguration(resolved: resolved, logger: logger) } catch { throw ValidationError("\(error)") }
+        configuration.testDevices = testDevices
         do {
             return try Machine(configuration)
         } catch {

@@ -106,9 +106,6 @@ import Testing
         Case(arguments: ["run", "--load-address", "0xffffffffffffffff", "@GUEST"], mentions: ["@GUEST", "does not fit in guest RAM"]),
         Case(arguments: ["run", "--entry", "0x9000000", "@GUEST"], mentions: ["@GUEST", "entry point 0x9000000"]),
         Case(arguments: ["run", "--entry", "0x12345", "@GUEST"], mentions: ["@GUEST", "real-mode entry 0x12345"]),
-        Case(
-            arguments: ["run", "--mode", "long", "--load-address", "0x1000", "@GUEST"],
-            mentions: ["@GUEST", "overlaps the VMM's GDT, page tables and boot stack"]),
         Case(arguments: ["run", "/nonexistent/guest.bin"], mentions: ["/nonexistent/guest.bin", "No such file or directory"]),
         Case(arguments: ["run", "/tmp"], mentions: ["/tmp", "not a regular file"]),
         Case(arguments: ["run", "--mode", "long"], mentions: ["--mode", "need a GUEST file"]),

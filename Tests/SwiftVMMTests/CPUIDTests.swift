@@ -58,6 +58,25 @@ import VMCore
         #expect(CPUIDFeature.named("no-such-feature") == nil)
     }
 
+    @Test func hidingXSAVEHidesWhatDependsOnItAndEveryLeaf0xDSubleaf() throws {
+        let host =
+            supported.filter { $0.function != 7 } + [
+                CPUIDEntry(function: 7, index: 0, flags: 1, eax: 0, ebx: 1 << 5 | 1 << 16, ecx: 0, edx: 0),
+                CPUIDEntry(function: 0xd, index: 0, flags: 1, eax: 0xe7, ebx: 0x340, ecx: 0xa88, edx: 0),
+                CPUIDEntry(function: 0xd, index: 1, flags: 1, eax: 0xf, ebx: 0, ecx: 0, edx: 0),
+                CPUIDEntry(function: 0xd, index: 2, flags: 1, eax: 0x100, ebx: 0x240, ecx: 0, edx: 0),
+            ]
+        let entries = CPUIDConfiguration.entries(supported: host, vcpuID: 0, hiding: [try #require(CPUIDFeature.named("xsave"))])
+        let leaf1 = try #require(entries.first { $0.function == 1 })
+        #expect(leaf1.ecx & (1 << 26 | 1 << 28 | 1 << 29 | 1 << 12) == 0, "XSAVE, AVX, F16C, FMA")
+        #expect(try #require(entries.first { $0.function == 7 }).ebx & (1 << 5 | 1 << 16) == 0, "AVX2, AVX-512F")
+        for leaf in entries where leaf.function == 0xd {
+            #expect([leaf.eax, leaf.ebx, leaf.ecx, leaf.edx] == [0, 0, 0, 0], "leaf 0xD sub-leaf \(leaf.index)")
+        }
+        let untouched = CPUIDConfiguration.entries(supported: host, vcpuID: 0, hiding: [try #require(CPUIDFeature.named("avx2"))])
+        #expect(try #require(untouched.first { $0.function == 0xd && $0.index == 0 }).eax == 0xe7)
+    }
+
     @Test func theGuestSeesTheMask() throws {
         // mov $1,%eax; cpuid; cli; hlt (long mode)
         let output = SerialBufferOutput()

@@ -58,6 +58,10 @@ public struct MachineConfiguration {
     /// others (application processors) wait for the guest to start them with
     /// INIT and SIPI. More than one needs the PC platform (its local APICs).
     public var vcpuCount = 1
+    /// Whether QEMU's `pc-testdev` is plugged in (ports 0xe0-0xe7 and
+    /// 0x2000-0x2017, MMIO at 0xff000000; PC platform only), for
+    /// kvm-unit-tests run with `TEST_DEVICE=1`.
+    public var testDevices = false
     /// The virtio devices (disks, network, vsock, rng, balloon, console), in
     /// the order they get MMIO windows and interrupt lines. They need the PC
     /// platform's interrupt controllers, which they choose when non-empty.

@@ -55,7 +55,18 @@ public enum CPUIDConfiguration {
             entries.append(
                 CPUIDEntry(function: 0x4000_0000, eax: 0x4000_0001, ebx: kvmSignature.ebx, ecx: kvmSignature.ecx, edx: kvmSignature.edx))
         }
-        for feature in masked {
+        let hidden = withDependents(masked)
+        if hidden.contains(where: { $0.name == "xsave" }) {
+            // Without XSAVE there is no state-component enumeration: leaf 0xD
+            // reads as zeros in every sub-leaf, as on a CPU without it.
+            for i in entries.indices where entries[i].function == 0xd {
+                entries[i].eax = 0
+                entries[i].ebx = 0
+                entries[i].ecx = 0
+                entries[i].edx = 0
+            }
+        }
+        for feature in hidden {
             for i in entries.indices where entries[i].function == feature.function && entries[i].index == feature.index {
                 let clear = ~(UInt32(1) << UInt32(feature.bit))
                 switch feature.register {
@@ -67,6 +78,28 @@ public enum CPUIDConfiguration {
             }
         }
         return entries
+    }
+
+    /// Features that cannot be there without another: a kernel that sees
+    /// AVX but no XSAVE (or AVX2 but no AVX) takes a path no CPU has.
+    static let dependents: [String: [String]] = [
+        "xsave": ["avx", "xsaveopt", "xsavec", "xsaves"],
+        "avx": ["avx2", "fma", "f16c", "avx512f"],
+    ]
+
+    /// `masked` and every feature that depends on one of them, transitively.
+    static func withDependents(_ masked: [CPUIDFeature]) -> [CPUIDFeature] {
+        var result = masked
+        var pending = masked.map(\.name)
+        while let name = pending.popLast() {
+            for dependent in dependents[name] ?? [] where !result.contains(where: { $0.name == dependent }) {
+                if let feature = CPUIDFeature.named(dependent) {
+                    result.append(feature)
+                    pending.append(dependent)
+                }
+            }
+        }
+        return result
     }
 
     /// Leaf 0xB or 0x1F (Intel SDM, CPUID "Extended Topology Enumeration"):

@@ -21,10 +21,13 @@ enum GuestLoader {
         case .flat(let bytes, let mode, let loadAddress, let entry):
             let address = loadAddress ?? (mode == .real ? X86Layout.defaultRealModeLoadAddress : X86Layout.defaultLoadAddress)
             let image = try FlatImage.load(bytes, at: address, entry: entry, mode: mode, into: memory)
-            return Loaded(mode: mode, image: image, entryState: try entryState(mode, image, memory))
+            let occupied = [image.lowestAddress..<image.endAddress]
+            return Loaded(mode: mode, image: image, entryState: try entryState(mode, image, occupied: occupied, memory))
         case .elf(let bytes):
-            let image = try ELF64Image(parsing: bytes).load(mode: .long, into: memory)
-            return Loaded(mode: .long, image: image, entryState: try entryState(.long, image, memory))
+            let elf = try ELF64Image(parsing: bytes)
+            let image = try elf.load(mode: .long, into: memory)
+            let occupied = elf.segments.map { $0.physicalAddress..<$0.physicalAddress + $0.memorySize }
+            return Loaded(mode: .long, image: image, entryState: try entryState(.long, image, occupied: occupied, memory))
         case .firmware(let firmware):
             switch firmware.format {
             case .flat:
@@ -61,15 +64,23 @@ enum GuestLoader {
         let plan = try image.load(
             commandLine: commandLine.isEmpty ? name : name + " " + commandLine, modules: modules,
             memoryMap: try memoryMap(acpi: acpi, reserving: firmwareTables, memory: memory), into: memory)
-        var state = try CPUSetup.protectedMode(entry: plan.entry.rawValue, stackTop: MultibootLayout.stackTop.rawValue, memory: memory)
+        var state = try CPUSetup.protectedMode(entry: plan.entry.rawValue, stackTop: plan.stackTop.rawValue, memory: memory, gdt: plan.gdt)
         state.registers.rax = UInt64(MultibootInfo.bootloaderMagic)
         state.registers.rbx = plan.info.rawValue
         let loaded = LoadedImage(entry: plan.entry.rawValue, lowestAddress: plan.kernelStart.rawValue, endAddress: plan.kernelEnd.rawValue)
         return Loaded(mode: .protected, image: loaded, entryState: state)
     }
 
-    static func entryState(_ mode: CPUMode, _ image: LoadedImage, _ memory: borrowing GuestMemory) throws(BootError) -> EntryState {
-        try CPUSetup.entryState(mode: mode, entry: image.entry, stackTop: image.lowestAddress, memory: memory)
+    /// Real mode keeps the stack just below the image; the other modes get
+    /// their GDT, page tables and stack in RAM the image leaves free
+    /// (`BootStructures.place`), at the usual addresses when it can.
+    static func entryState(
+        _ mode: CPUMode, _ image: LoadedImage, occupied: [Range<UInt64>], _ memory: borrowing GuestMemory
+    ) throws(BootError) -> EntryState {
+        guard mode != .real else { return try CPUSetup.realMode(entry: image.entry, stackTop: image.lowestAddress) }
+        let ram = memory.ranges.map { $0.base.rawValue..<$0.base.rawValue + $0.size }
+        let structures = try BootStructures.place(mode: mode, occupied: occupied, available: ram, stackBelow: image.lowestAddress)
+        return try CPUSetup.entryState(mode: mode, entry: image.entry, structures: structures, memory: memory)
     }
 
     /// A bzImage through the 64-bit boot protocol, or an ELF `vmlinux` through

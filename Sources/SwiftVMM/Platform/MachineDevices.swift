@@ -36,6 +36,8 @@ final class MachineDevices {
         let pciConfig: PCIConfigSpaceStub
         let acpiSleep: ACPISleepControl
         let acpiReset: ACPIResetRegister
+        /// QEMU's pc-testdev, with `--test-devices`.
+        let testDevice: PCTestDevice?
     }
 
     /// Creates the devices and registers them on the buses. `vm` gives the
@@ -58,7 +60,12 @@ final class MachineDevices {
                     RTCDateTime(secondsSince1970: Int64(time(nil)))
                 },
                 pciConfig: PCIConfigSpaceStub(), acpiSleep: ACPISleepControl(softOffSleepType: acpi.s5SleepType),
-                acpiReset: ACPIResetRegister(resetValue: acpi.resetValue))
+                acpiReset: ACPIResetRegister(resetValue: acpi.resetValue),
+                testDevice: hardware.testDevices == true
+                    ? PCTestDevice(
+                        lines: Dictionary(
+                            uniqueKeysWithValues: (0..<Int(PCTestDevice.interruptLineCount)).map { ($0, vm.interruptLine(UInt32($0))) }))
+                    : nil)
         } else {
             self.pc = nil
         }
@@ -78,6 +85,11 @@ final class MachineDevices {
                 try ports.register(devices.pciConfig, at: PortMap.pciConfig.base, length: PortMap.pciConfig.length)
                 try ports.register(devices.acpiSleep, at: PortMap.acpiSleep.base, length: PortMap.acpiSleep.length)
                 try ports.register(devices.acpiReset, at: PortMap.acpiReset.base, length: PortMap.acpiReset.length)
+                if let test = devices.testDevice {
+                    try ports.register(test.ioPort, at: PCTestDevice.ioPortBase, length: PCTestDevice.ioPortCount)
+                    try ports.register(test.interruptLines, at: PCTestDevice.interruptLineBase, length: PCTestDevice.interruptLineCount)
+                    try mmio.register(test.memory, at: PCTestDevice.memoryBase, length: PCTestDevice.memorySize)
+                }
             }
         } catch { throw .bus(error) }
         if hardware.virtioDevices.isEmpty {
