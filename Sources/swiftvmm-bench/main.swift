@@ -14,6 +14,8 @@
 //     (QEMU.swift; SKIPPED without qemu-system-x86_64); `reset(to:)` of a
 //     fixture that dirtied 100 pages (target <= 1 ms), clone-per-test against
 //     reset-per-test.
+//  4. virtio-net's host side (VirtioNetBenchmark.swift): frames per second
+//     through the transport, queues and device to and from a socket pair.
 //
 // Absolute times on a shared machine are noise; the ratios, measured in one
 // run, are the figures.
@@ -24,7 +26,7 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture"]
+let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "virtio-net"]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -103,3 +105,4 @@ if wanted("snapshot") || wanted("restore") {
     }
 }
 if wanted("fixture") { LifecycleBenchmark.fixtures(pages: 100, tests: tests) }
+if wanted("virtio-net") { VirtioNetBenchmark.run(frames: 200_000, rounds: rounds) }
