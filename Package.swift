@@ -91,7 +91,12 @@ let package = Package(
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),
         .testTarget(name: "SwiftVMMConfigTests", dependencies: ["SwiftVMMConfig", "VMCore"]),
-        .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory"]),
+        .testTarget(
+            name: "SwiftVMMTests",
+            dependencies: [
+                "SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory", "Virtio", "VirtioDevices",
+                "VirtioTestDriver",
+            ]),
         .testTarget(name: "VMMConsoleTests", dependencies: ["VMMConsole"]),
         .testTarget(
             name: "VMMTestingTests",

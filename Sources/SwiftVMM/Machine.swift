@@ -5,6 +5,7 @@ import GuestMemory
 import KVM
 import Logging
 import VMCore
+import Virtio
 import X86Boot
 
 /// A virtual PC: guest RAM, the PC devices, one or more vCPUs, and a guest
@@ -64,6 +65,9 @@ public final class Machine {
     /// COM2 (IRQ 3 on the PC platform), writing to `MachineConfiguration.serial2Output` or nowhere.
     public var serial2: Serial16550 { devices.serial2 }
     public var postCodes: PostCodePort { devices.postCodes }
+    /// The virtio devices' transports, in the order of `MachineConfiguration.virtioDevices`
+    /// (their devices are `transport.device`), for statistics and tests.
+    public var virtioTransports: [VirtioMMIOTransport] { devices.virtio?.transports ?? [] }
     public let dispatcher: ExitDispatcher
     /// Where the guest was loaded.
     public var image: LoadedImage { bootRecord.image }

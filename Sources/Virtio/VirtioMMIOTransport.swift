@@ -42,6 +42,8 @@ public final class VirtioMMIOTransport: MMIODevice, @unchecked Sendable {
     private let lock = ThreadLock<Void>(())
     private var registers = Registers()
     private var active: VirtioQueueSet?
+    /// While above zero, the device does no work (`suspend()`).
+    private var suspensions = 0
     /// Interrupt status (bit 0: used buffer, bit 1: configuration change),
     /// outside the lock so that the guest's interrupt handler never waits
     /// for a device that is busy with a disk.
@@ -340,9 +342,28 @@ public final class VirtioMMIOTransport: MMIODevice, @unchecked Sendable {
         }
     }
 
+    /// Stops the device from touching guest memory or its back end until
+    /// `resume()`: waits for work in progress, then ignores doorbells and
+    /// back-end events, so that a snapshot sees RAM and queue indices that
+    /// agree. Nests: each call needs its `resume()`.
+    public func suspend() {
+        lock.withLock { _ in suspensions += 1 }
+    }
+
+    /// Undoes one `suspend()`; after the last, each queue is looked at once,
+    /// for the doorbells that rang meanwhile.
+    public func resume() {
+        let resumed = lock.withLock { _ in
+            suspensions = max(0, suspensions - 1)
+            return suspensions == 0
+        }
+        guard resumed else { return }
+        for index in notifiers.indices { processQueue(index) }
+    }
+
     func performOnActiveQueues(_ body: (VirtioQueueSet) throws(VirtqueueError) -> Void) {
         lock.withLock { (_: inout Void) -> Void in
-            guard let active else { return }
+            guard suspensions == 0, let active else { return }
             do throws(VirtqueueError) { try body(active) } catch { fail(error) }
         }
     }

@@ -33,4 +33,7 @@ let allTargets: [FuzzTarget] = [
     // The buses: the PC's whole port space (string I/O included) and MMIO routing.
     FuzzTarget(name: "port-bus", run: fuzzPortBus),
     FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),
+    // virtio: the queue walker on hostile rings, and the MMIO transport's registers.
+    FuzzTarget(name: "virtqueue", run: fuzzVirtqueue),
+    FuzzTarget(name: "virtio-mmio", run: fuzzVirtioMMIO),
 ]

@@ -69,6 +69,13 @@ final class VirtioBus {
 
     deinit { loop.stop() }
 
+    /// Runs `body` with every device's work stopped (`VirtioMMIOTransport.suspend()`).
+    func withDevicesSuspended<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        for transport in transports { transport.suspend() }
+        defer { for transport in transports { transport.resume() } }
+        return try body()
+    }
+
     /// The DSDT's description of the devices.
     var acpiDevices: [ACPIMMIODevice] {
         slots.map {
