@@ -76,7 +76,12 @@ let package = Package(
             ]),
         // Benchmark: swiftvmm's exit path against a bare C KVM_RUN loop (see README).
         .target(name: "CKVMBaseline", dependencies: ["CKVM"]),
-        .executableTarget(name: "swiftvmm-bench", dependencies: ["SwiftVMM", "Firmware", "CKVMBaseline", "Devices", "VMMTesting"]),
+        .executableTarget(
+            name: "swiftvmm-bench",
+            dependencies: [
+                "SwiftVMM", "Firmware", "CKVMBaseline", "Devices", "VMMTesting", "VirtioDevices", "VirtioTestDriver", "Virtio",
+                "GuestMemory", "VMCore",
+            ]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport", "CHostSupport"]),
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),

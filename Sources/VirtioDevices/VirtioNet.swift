@@ -94,7 +94,13 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 
     /// A network card on any packet descriptor that carries frames with the
-    /// 12-byte header in front (a datagram socket pair in tests).
+    /// 12-byte header in front, such as a datagram socket pair (benchmarks,
+    /// tests): no offloads. The descriptor stays the caller's.
+    public convenience init(packetDescriptor: Int32, name: String, mac: MACAddress? = nil) {
+        self.init(tap: nil, fileDescriptor: packetDescriptor, supportedOffloads: [], setOffloads: { _ in }, name: name, mac: mac)
+    }
+
+    /// The designated initialiser: a tap (kept alive) or a bare descriptor, with what it can offload.
     init(
         tap: TapDevice?, fileDescriptor: Int32, supportedOffloads: TapDevice.Offloads,
         setOffloads: @escaping @Sendable (TapDevice.Offloads) -> Void, name: String, mac: MACAddress?

@@ -16,9 +16,12 @@
 //     reset-per-test.
 //  4. A VMMTesting test on a firmware guest, TestVM(...) to the end (TestVMBenchmark.swift).
 //
-//  4. virtio-blk from a guest's own driver (Virtio.swift): sequential and
+//  5. virtio-blk from a guest's own driver (Virtio.swift): sequential and
 //     random throughput against the host's dd on the same file, and VM exits
 //     per request (target: well below 1).
+//
+//  6. virtio-net's host side (VirtioNetBenchmark.swift): frames per second
+//     through the transport, queues and device to and from a socket pair.
 //
 // Absolute times on a shared machine are noise; the ratios, measured in one
 // run, are the figures.
@@ -29,7 +32,7 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio"]
+let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net"]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -110,3 +113,4 @@ if wanted("snapshot") || wanted("restore") {
 }
 if wanted("fixture") { LifecycleBenchmark.fixtures(pages: 100, tests: tests) }
 if wanted("testvm") { TestVMBenchmark.run(tests: 100) }
+if wanted("virtio-net") { VirtioNetBenchmark.run(frames: 200_000, rounds: rounds) }
