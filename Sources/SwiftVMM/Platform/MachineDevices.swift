@@ -129,7 +129,8 @@ extension MachineDevices {
         MachineSnapshot.DeviceStates(
             com1: serial.state, com2: serial2.state, postCode: postCodes.state, i8042: pc?.i8042.state, rtc: pc?.rtc.state,
             pciConfig: pc?.pciConfig.state, acpiSleep: pc?.acpiSleep.state, firmwareConfig: firmwareConfig?.state,
-            virtio: virtio.map { $0.transports.map(\.state) })
+            virtio: virtio.map { $0.transports.map(\.state) },
+            virtioDevices: virtio.map { $0.transports.map { VirtioDeviceState(of: $0.device) } })
     }
 
     /// Puts every device's state back; each device validates its own. The
@@ -147,6 +148,8 @@ extension MachineDevices {
         }
         if let firmwareConfig, let state = states.firmwareConfig { try firmwareConfig.restore(state) }
         if let virtio, let saved = states.virtio {
+            // A device's own state first: re-activating the transport starts it.
+            for (transport, state) in zip(virtio.transports, states.virtioDevices ?? []) { try state.restore(into: transport.device) }
             for (transport, state) in zip(virtio.transports, saved) { try transport.restore(state) }
         }
     }

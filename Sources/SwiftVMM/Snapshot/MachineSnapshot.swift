@@ -47,6 +47,8 @@ public struct MachineSnapshot: Codable, Sendable {
         public var firmwareConfig: FirmwareConfig.State?
         /// The virtio transports, in the order of `MachineHardware.virtioDevices`.
         public var virtio: [VirtioMMIOTransport.State]?
+        /// The virtio devices' own state, in the same order.
+        public var virtioDevices: [VirtioDeviceState]?
     }
 
     /// Checks that the parts agree with each other before anything is built from them.
@@ -62,7 +64,7 @@ public struct MachineSnapshot: Codable, Sendable {
                 "the RAM layout \(memoryRegions) is not that of \(hardware.memorySize) bytes on the \(hardware.platform) platform")
         }
         let virtioCount = devices.virtio?.count ?? 0
-        guard virtioCount == hardware.virtioDevices.count else {
+        guard virtioCount == hardware.virtioDevices.count, (devices.virtioDevices?.count ?? 0) == virtioCount else {
             throw .inconsistent("\(virtioCount) virtio device states for a machine of \(hardware.virtioDevices.count) virtio devices")
         }
         let pc = hardware.platform == .pc
