@@ -106,10 +106,18 @@ extension Machine {
     /// first if it runs. It can go on afterwards.
     @discardableResult
     public func snapshot(to directory: String) throws(MachineError) -> SnapshotStatistics {
-        let state = try captureState()
+        _ = try captureState()
         if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .snapshot(.io(path: directory, operation: "create", errno: errno)) }
-        let memoryPath = directory + "/" + SnapshotLayout.memoryFileName
-        let statePath = directory + "/" + SnapshotLayout.stateFileName
+        return try snapshot(
+            statePath: directory + "/" + SnapshotLayout.stateFileName, memoryPath: directory + "/" + SnapshotLayout.memoryFileName)
+    }
+
+    /// Saves the machine as `snapshot(to:)` does, to two files named apart:
+    /// the state file at `statePath` and the memory file at `memoryPath`
+    /// (Firecracker's `snapshot_path` and `mem_file_path`). Their directories must exist.
+    @discardableResult
+    public func snapshot(statePath: String, memoryPath: String) throws(MachineError) -> SnapshotStatistics {
+        let state = try captureState()
         // Encoded before anything is written, so that a state that cannot be saved leaves no files.
         let framed: [UInt8]
         do { framed = try state.stateFile() } catch { throw .snapshot(error) }
@@ -139,7 +147,7 @@ extension Machine {
             throw .snapshot(.io(path: memoryPath, operation: "rename into place", errno: errno))
         }
         do { try SnapshotFile.write(framed, to: statePath) } catch { throw .snapshot(error) }
-        logger.debug("snapshot in \(directory): \(written.pagesWritten) pages of RAM, \(framed.count) bytes of state")
+        logger.debug("snapshot in \(statePath): \(written.pagesWritten) pages of RAM, \(framed.count) bytes of state")
         return SnapshotStatistics(
             pagesWritten: written.pagesWritten, memoryFileAllocatedBytes: UInt64(info.st_blocks) * 512, stateFileBytes: UInt64(framed.count)
         )
@@ -159,9 +167,15 @@ extension Machine {
     /// machines (in this process or others) can be restored from it at once.
     /// `run()` continues the guest.
     public static func restore(from directory: String, io: MachineIO = MachineIO()) throws(MachineError) -> Machine {
+        try restore(
+            statePath: directory + "/" + SnapshotLayout.stateFileName, memoryPath: directory + "/" + SnapshotLayout.memoryFileName, io: io)
+    }
+
+    /// A machine continuing where the state file at `statePath` and the memory
+    /// file at `memoryPath` stopped; see `restore(from:io:)`.
+    public static func restore(statePath: String, memoryPath path: String, io: MachineIO = MachineIO()) throws(MachineError) -> Machine {
         let snapshot: MachineSnapshot
-        do { snapshot = try readSnapshotState(from: directory) } catch { throw .snapshot(error) }
-        let path = directory + "/" + SnapshotLayout.memoryFileName
+        do { snapshot = try MachineSnapshot(stateFile: try SnapshotFile.read(statePath), path: statePath) } catch { throw .snapshot(error) }
         let fd: FileDescriptor
         do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) } catch {
             throw .snapshot(.io(path: path, operation: "open", errno: SnapshotFile.code(error)))
