@@ -14,6 +14,8 @@ final class RequestChannelHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var refused = false
+    /// A request is with the handler: the client waits for its answer, which may take long (a snapshot).
+    private var inFlight = false
 
     init(handler: any HTTPRequestHandler, queue: DispatchQueue, maximumBodyBytes: Int) {
         self.handler = handler
@@ -47,10 +49,12 @@ final class RequestChannelHandler: ChannelInboundHandler {
             let handler = self.handler
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
+            inFlight = true
             queue.async {
                 let response = handler.handle(request)
                 loop.execute {
                     let (this, context) = bound.value
+                    this.inFlight = false
                     this.write(response, keepAlive: keepAlive, context: context)
                 }
             }
@@ -59,14 +63,19 @@ final class RequestChannelHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // A half request, or a connection left open and silent: close it.
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+        if event is IdleStateHandler.IdleStateEvent {
+            if !inFlight { context.close(promise: nil) }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
     private func refuseTooLarge(context: ChannelHandlerContext, size: Int) {
         refused = true
-        let fault = "{\"fault_message\": \"Request payload with size \(size) is larger than the limit of \(maximumBodyBytes) allowed by server.\"}"
+        let fault =
+            "{\"fault_message\": \"Request payload with size \(size) is larger than the limit of \(maximumBodyBytes) allowed by server.\"}"
         write(HTTPResponse(status: 413, json: fault), keepAlive: false, context: context)
     }
 

@@ -30,7 +30,9 @@ public struct Drive: StrictResource, Hashable {
         try Validation.path(pathOnHost, field: "path_on_host")
         try Validation.path(socket, field: "socket")
         if pathOnHost == nil, socket == nil { throw APIFault("path_on_host: missing; a virtio-block drive needs a backing file") }
-        if pathOnHost != nil, socket != nil { throw APIFault("socket: cannot be given with path_on_host (vhost-user-block or virtio-block, not both)") }
+        if pathOnHost != nil, socket != nil {
+            throw APIFault("socket: cannot be given with path_on_host (vhost-user-block or virtio-block, not both)")
+        }
         try rateLimiter?.validate()
     }
 }

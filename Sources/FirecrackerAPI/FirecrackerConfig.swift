@@ -136,6 +136,8 @@ public struct FirecrackerConfig: StrictResource, Hashable {
         for field in MachineSpec.Field.allCases.sorted(by: { $0.flag.count > $1.flag.count }) {
             message = message.replacing(field.flag, with: apiFieldName(field))
         }
+        // Errors about a file name the file only; the API names the field too.
+        if let field = error.field, !message.contains(apiFieldName(field)) { message = apiFieldName(field) + ": " + message }
         return APIFault(message)
     }
 }

@@ -43,7 +43,8 @@ extension StrictResource {
         let known = fieldNames
         for key in dictionary.keys.sorted() where !known.contains(key) {
             throw .badBody(
-                "unknown field `\(path.isEmpty ? "" : path + ".")\(key)`, expected one of \(known.map { "`\($0)`" }.joined(separator: ", "))")
+                "unknown field `\(path.isEmpty ? "" : path + ".")\(key)`, expected one of \(known.map { "`\($0)`" }.joined(separator: ", "))"
+            )
         }
         for (key, nested) in nestedResources {
             guard let value = dictionary[key], !(value is NSNull) else { continue }
@@ -75,7 +76,7 @@ enum StrictJSON {
         case .valueNotFound(let type, let context):
             return "invalid type for `\(path(context.codingPath))`: null, expected \(StrictJSON.name(of: type))"
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "the body is not JSON" }
+            if context.codingPath.isEmpty { return "invalid value: \(context.debugDescription)" }
             return "invalid value for `\(path(context.codingPath))`: \(context.debugDescription)"
         @unknown default: return "\(error)"
         }

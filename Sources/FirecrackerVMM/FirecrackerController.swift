@@ -298,7 +298,8 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
 
     private func createSnapshot(_ parameters: SnapshotCreateParams) throws(APIFault) {
         guard state == .paused, let machine = handle?.machine else {
-            throw APIFault("Create snapshot error: the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot is taken")
+            throw APIFault(
+                "Create snapshot error: the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot is taken")
         }
         if parameters.isDiff, !machine.trackDirtyPages {
             throw APIFault("snapshot_type: Diff needs dirty-page tracking; set machine-config.track_dirty_pages before InstanceStart")
@@ -310,7 +311,10 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
 
     private func loadSnapshot(_ parameters: SnapshotLoadParams) throws(APIFault) {
         let machine: Machine
-        do { machine = try Machine.restore(statePath: parameters.snapshotPath, memoryPath: parameters.memoryPath, io: MachineIO(logger: machineLogger())) } catch {
+        do {
+            machine = try Machine.restore(
+                statePath: parameters.snapshotPath, memoryPath: parameters.memoryPath, io: MachineIO(logger: machineLogger()))
+        } catch {
             throw APIFault("Load snapshot error: \(error)")
         }
         launch(MachineHandle(machine), paused: parameters.resumeVm != true)
@@ -336,7 +340,9 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
     }
 
     private func flushMetrics() throws(APIFault) {
-        guard let path = config.metrics?.metricsPath else { throw APIFault("FlushMetrics: the metrics system is not configured (PUT /metrics first)") }
+        guard let path = config.metrics?.metricsPath else {
+            throw APIFault("FlushMetrics: the metrics system is not configured (PUT /metrics first)")
+        }
         metrics.flushes += 1
         let machine = handle?.machine
         var runMilliseconds = 0

@@ -59,6 +59,9 @@ struct Serve: ParsableCommand {
         name: .customLong("http-api-max-payload-size"), help: ArgumentHelp("The largest request body (default 51200).", valueName: "bytes"))
     var maximumPayload: Int?
 
+    @Option(name: .customLong("http-idle-timeout-ms"), help: .hidden)
+    var idleTimeoutMilliseconds: Int?
+
     // Flags Firecracker's launchers pass that have no meaning here: accepted, so a launcher works unchanged.
     @Option(name: .customLong("seccomp-level"), help: .hidden) var seccompLevel: String?
     @Flag(name: .customLong("no-seccomp"), help: .hidden) var noSeccomp = false
@@ -71,7 +74,9 @@ struct Serve: ParsableCommand {
     func validate() throws {
         if version { return }
         if noAPI, configFile == nil { throw ValidationError("--no-api needs --config-file: otherwise nothing could configure the machine") }
-        if !noAPI, apiSock == nil, configFile == nil { throw ValidationError("give --api-sock PATH, or --config-file FILE (with --no-api)") }
+        if !noAPI, apiSock == nil, configFile == nil {
+            throw ValidationError("give --api-sock PATH, or --config-file FILE (with --no-api)")
+        }
         if let level, !LoggerConfig.levels.contains(where: { $0.lowercased() == level.lowercased() }) {
             throw ValidationError("--level: '\(level)' is not one of \(LoggerConfig.levels.joined(separator: ", "))")
         }
@@ -87,6 +92,12 @@ struct Serve: ParsableCommand {
         if let configFile {
             do { file = try Self.readConfigFile(configFile) } catch { throw ValidationError("\(error)") }
         }
+        // A launcher stops the VMM with SIGTERM (or SIGINT, SIGHUP); a parent that
+        // spawned it from a thread blocking them (a Dispatch worker) passed that mask on.
+        var termination = sigset_t()
+        sigemptyset(&termination)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&termination, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &termination, nil)
         // The VMM's own log on stderr: stdout belongs to the guest's COM1.
         _ = MachineSession.bootstrapLogging(level: .warning)
         let mailbox = Mailbox()
@@ -99,6 +110,7 @@ struct Serve: ParsableCommand {
         if !noAPI, let apiSock {
             var limits = ServerLimits()
             if let maximumPayload { limits.maximumBodyBytes = maximumPayload }
+            if let idleTimeoutMilliseconds { limits.idleTimeout = .milliseconds(max(idleTimeoutMilliseconds, 1)) }
             do { server = try UnixSocketHTTPServer(path: apiSock, handler: controller, limits: limits) } catch {
                 throw ValidationError("--api-sock: cannot listen on \(apiSock): \(error)")
             }
@@ -144,7 +156,9 @@ final class Mailbox: @unchecked Sendable {
     }
 
     func take() -> MachineHandle {
-        semaphore.wait()
-        return lock.withLock { handle! }
+        while true {
+            semaphore.wait()
+            if let handle = lock.withLock({ handle }) { return handle }
+        }
     }
 }
