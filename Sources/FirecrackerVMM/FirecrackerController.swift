@@ -202,7 +202,9 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             case .flushMetrics: try flushMetrics()
             case .sendCtrlAltDel:
                 try state.check(.postBoot)
-                throw APIFault("action_type: SendCtrlAltDel is not available in swiftvmm yet (the i8042 has no keyboard queue)")
+                throw APIFault(
+                    "action_type: SendCtrlAltDel is not available in swiftvmm yet: its i8042 has no keyboard attached to send the keys from"
+                )
             case nil: throw APIFault("action_type: unknown action")
             }
         case ("PATCH", "/vm"):
@@ -304,7 +306,7 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
         if parameters.isDiff, !machine.trackDirtyPages {
             throw APIFault("snapshot_type: Diff needs dirty-page tracking; set machine-config.track_dirty_pages before InstanceStart")
         }
-        do { try machine.snapshot(statePath: parameters.snapshotPath, memoryPath: parameters.memFilePath) } catch {
+        do { try machine.snapshot(statePath: parameters.snapshotPath, memoryPath: parameters.memFilePath, diff: parameters.isDiff) } catch {
             throw APIFault("Create snapshot error: \(error)")
         }
     }

@@ -115,8 +115,15 @@ extension Machine {
     /// Saves the machine as `snapshot(to:)` does, to two files named apart:
     /// the state file at `statePath` and the memory file at `memoryPath`
     /// (Firecracker's `snapshot_path` and `mem_file_path`). Their directories must exist.
+    ///
+    /// With `diff`, the memory file holds only the pages written since the
+    /// last snapshot (or the boot), at their offsets, the rest holes: laid over
+    /// the memory file it follows, it gives RAM as it is now. A diff needs
+    /// dirty-page tracking; on a machine that tracks pages, every snapshot
+    /// starts the next diff's count.
     @discardableResult
-    public func snapshot(statePath: String, memoryPath: String) throws(MachineError) -> SnapshotStatistics {
+    public func snapshot(statePath: String, memoryPath: String, diff: Bool = false) throws(MachineError) -> SnapshotStatistics {
+        if diff, !trackDirtyPages { throw .dirtyTrackingOff }
         let state = try captureState()
         // Encoded before anything is written, so that a state that cannot be saved leaves no files.
         let framed: [UInt8]
@@ -130,7 +137,12 @@ extension Machine {
         let written: MemoryImageStatistics
         var info = stat()
         do {
-            written = try memory.writeImage(to: fd.rawValue)
+            if trackDirtyPages {
+                let dirty = try takeDirtyPages()
+                written = diff ? try memory.writePages(dirty, to: fd.rawValue) : try memory.writeImage(to: fd.rawValue)
+            } else {
+                written = try memory.writeImage(to: fd.rawValue)
+            }
             guard fsync(fd.rawValue) == 0, fstat(fd.rawValue, &info) == 0 else {
                 throw MachineError.snapshot(.io(path: temporary, operation: "write", errno: errno))
             }
