@@ -347,6 +347,17 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
         }
         metrics.flushes += 1
         let machine = handle?.machine
+        // The vCPU threads count exits without a lock: read the counters of a
+        // paused machine only (a running one is paused for the moment it takes).
+        var exits = 0
+        var assisted = 0
+        if let machine {
+            let wasRunning = state == .running
+            if wasRunning { machine.pause() }
+            exits = machine.exitCount
+            assisted = machine.assistedInstructions
+            if wasRunning { machine.resume() }
+        }
         var runMilliseconds = 0
         if let startTime {
             let elapsed = ContinuousClock.now - startTime
@@ -356,7 +367,7 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
         let text = """
             {"utc_timestamp_ms": \(Int(Date().timeIntervalSince1970 * 1000)), "api_server": {"requests": \(metrics.requests), \
             "faults": \(metrics.faults), "flushes": \(metrics.flushes), "by_route": {\(routes)}}, \
-            "vcpu": {"exits": \(machine?.exitCount ?? 0), "assisted_instructions": \(machine?.assistedInstructions ?? 0), \
+            "vcpu": {"exits": \(exits), "assisted_instructions": \(assisted), \
             "run_time_ms": \(runMilliseconds)}, "state": "\(state.rawValue)"}
 
             """
