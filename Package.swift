@@ -12,6 +12,8 @@ let package = Package(
         // What a config file holds and the parsers every front end shares (the fuzzers use it too).
         .library(name: "SwiftVMMConfig", targets: ["SwiftVMMConfig"]),
         .executable(name: "swiftvmm", targets: ["swiftvmm"]),
+        // Firecracker's API resources and config file, and the HTTP server that serves them.
+        .library(name: "FirecrackerAPI", targets: ["FirecrackerAPI"]),
         // Lets other packages assemble guests in a target's Guests/ folder at build time.
         .plugin(name: "FirmwarePlugin", targets: ["FirmwarePlugin"]),
     ],
@@ -19,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // The only code that includes <linux/kvm.h>: static inline ioctl forwarders.
@@ -66,11 +69,28 @@ let package = Package(
         .target(
             name: "VMMTesting",
             dependencies: ["SwiftVMM", "Firmware", "Devices", "VMCore", "GuestMemory", .product(name: "Logging", package: "swift-log")]),
+        // Firecracker's API and config file as values: strict Codable resources, their checks and
+        // fault messages, what is allowed in which state, and the mapping onto MachineSpec. Pure.
+        .target(name: "FirecrackerAPI", dependencies: ["SwiftVMMConfig"]),
+        // HTTP/1.1 on a Unix socket (SwiftNIO): bodies capped, half requests timed out, handlers
+        // off the event loop. Knows nothing about VMs.
+        .target(
+            name: "APIServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
+        // A machine driven by Firecracker's API: the resources set so far, the machine, its run.
+        .target(
+            name: "FirecrackerVMM",
+            dependencies: [
+                "FirecrackerAPI", "APIServer", "SwiftVMM", "SwiftVMMConfig", "Devices", .product(name: "Logging", package: "swift-log"),
+            ]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM", "SwiftVMMConfig", "VMMConsole",
+                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -110,6 +130,10 @@ let package = Package(
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"]),
+        .testTarget(name: "FirecrackerAPITests", dependencies: ["FirecrackerAPI", "SwiftVMMConfig"]),
+        .testTarget(
+            name: "APIServerTests",
+            dependencies: ["APIServer", "FirecrackerAPI", "Firmware", "VMMTesting", "swiftvmm", "SwiftVMM"]),
     ],
     swiftLanguageModes: [.v6]
 )

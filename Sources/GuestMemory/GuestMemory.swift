@@ -331,6 +331,47 @@ public struct GuestMemory: ~Copyable {
         return statistics
     }
 
+    /// Writes only `pages` of RAM to `fd`, each at its offset in a full image,
+    /// the rest of the file a hole: a diff image, which laid over the image
+    /// it follows gives RAM as it is now (Firecracker's `Diff` snapshot).
+    ///
+    /// The guest must not run meanwhile; `fd` is as for `writeImage(to:)`.
+    /// The corresponding C function is `pwrite`.
+    @discardableResult
+    public func writePages(_ pages: [DirtyPages], to fd: Int32) throws(GuestMemoryError) -> MemoryImageStatistics {
+        var plan: [(region: Region, pages: PageBitmap)] = []
+        for dirty in pages {
+            guard let region = regions.first(where: { $0.base == dirty.regionBase.rawValue }) else {
+                throw .unknownDirtyRegion(dirty.regionBase)
+            }
+            guard let bitmap = PageBitmap(words: dirty.bitmap, count: region.pageCount) else {
+                throw .dirtyBitmapOutOfRange(region: dirty.regionBase, words: dirty.bitmap.count, regionPages: UInt64(region.pageCount))
+            }
+            plan.append((region, bitmap))
+        }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0 else { throw .imageStatFailed(errno: errno) }
+        if flags & O_APPEND != 0 { throw .imageFileAppendOnly }
+        guard let length = off_t(exactly: size), ftruncate(fd, 0) == 0, ftruncate(fd, length) == 0 else {
+            throw .imageTruncateFailed(size: size, errno: errno)
+        }
+        let pageBytes = Int(Self.pageSize)
+        var statistics = MemoryImageStatistics()
+        for (region, bitmap) in plan {
+            statistics.candidatePages += UInt64(bitmap.population)
+            for run in bitmap.runs {
+                let count = run.count * pageBytes
+                try Self.writeAll(
+                    fd, from: region.host + run.lowerBound * pageBytes, count: count,
+                    at: region.fileOffset + UInt64(run.lowerBound * pageBytes))
+                statistics.pagesWritten += UInt64(run.count)
+                statistics.bytesWritten += UInt64(count)
+                statistics.writeCalls += 1
+            }
+        }
+        return statistics
+    }
+
     /// An in-memory image of RAM, for giving many tests (or guests) a fresh
     /// copy each: a sparse copy in a `memfd` named `name` (the name shows in
     /// `/proc/<pid>/maps`), sealed so that it can never change.

@@ -92,10 +92,11 @@ public final class Machine {
     public var assistedInstructions: Int { runners.reduce(0) { $0 + $1.assistedInstructions } }
 
     /// Builds the machine and boots `configuration.guest` into it.
-    public convenience init(_ configuration: MachineConfiguration) throws(MachineError) {
+    /// With `trackDirtyPages`, KVM logs the pages the guest writes (for diff snapshots).
+    public convenience init(_ configuration: MachineConfiguration, trackDirtyPages: Bool = false) throws(MachineError) {
         try self.init(
             hardware: configuration.hardware, io: configuration.io, memory: nil,
-            contents: .boot(configuration.guest))
+            contents: .boot(configuration.guest), trackDirtyPages: trackDirtyPages)
     }
 
     /// What goes into a new machine's RAM and vCPUs.

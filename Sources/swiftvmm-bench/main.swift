@@ -23,6 +23,12 @@
 //  6. virtio-net's host side (VirtioNetBenchmark.swift): frames per second
 //     through the transport, queues and device to and from a socket pair.
 //
+//  7. The Firecracker-compatible API (API.swift): process start to the API
+//     socket accepting (wall and CPU ms; Firecracker's target: 8 CPU ms),
+//     InstanceStart to the guest's first COM1 byte, peak RSS with and without
+//     the API (target: the API adds at most 4 MiB), GET / requests per second
+//     from 1 and 16 clients.
+//
 // Absolute times on a shared machine are noise; the ratios, measured in one
 // run, are the figures.
 import Foundation
@@ -32,7 +38,7 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net"]
+let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net", "api"]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -58,6 +64,7 @@ func wanted(_ part: String) -> Bool {
 if wanted("exit-loop") { ExitLoopBenchmark.run(iterations: iterations, rounds: rounds) }
 if wanted("demo") { ExitLoopBenchmark.demoProcess(runs: 5) }
 if wanted("virtio") { VirtioBenchmark.run() }
+if wanted("api") { APIBenchmark.run(rounds: rounds * 3) }
 
 /// 10 MiB of 4 KiB pages: what the snapshot and restore guests touch.
 let touchedPages = 2560

@@ -14,8 +14,18 @@ struct SwiftVMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftvmm",
         abstract: "A small, fast, honest virtual machine monitor on Linux KVM.",
-        subcommands: [Run.self, Restore.self],
+        subcommands: [Run.self, Restore.self, Serve.self],
         defaultSubcommand: Run.self)
+
+    /// Invoked as `firecracker` (a symlink), the binary takes Firecracker's flags directly.
+    static func main() {
+        let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") }
+        if name == "firecracker" {
+            Serve.main(Array(CommandLine.arguments.dropFirst()))
+        } else {
+            main(nil)
+        }
+    }
 }
 
 extension CPUMode: ExpressibleByArgument {}

@@ -106,16 +106,33 @@ extension Machine {
     /// first if it runs. It can go on afterwards.
     @discardableResult
     public func snapshot(to directory: String) throws(MachineError) -> SnapshotStatistics {
-        // The I/O thread must not complete a request between the state and the RAM.
-        guard let virtio = devices.virtio else { return try writeSnapshot(to: directory) }
-        return try virtio.withDevicesSuspended { () throws(MachineError) in try writeSnapshot(to: directory) }
+        _ = try captureState()
+        if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .snapshot(.io(path: directory, operation: "create", errno: errno)) }
+        return try snapshot(
+            statePath: directory + "/" + SnapshotLayout.stateFileName, memoryPath: directory + "/" + SnapshotLayout.memoryFileName)
     }
 
-    private func writeSnapshot(to directory: String) throws(MachineError) -> SnapshotStatistics {
+    /// Saves the machine as `snapshot(to:)` does, to two files named apart:
+    /// the state file at `statePath` and the memory file at `memoryPath`
+    /// (Firecracker's `snapshot_path` and `mem_file_path`). Their directories must exist.
+    ///
+    /// With `diff`, the memory file holds only the pages written since the
+    /// last snapshot (or the boot), at their offsets, the rest holes: laid over
+    /// the memory file it follows, it gives RAM as it is now. A diff needs
+    /// dirty-page tracking; on a machine that tracks pages, every snapshot
+    /// starts the next diff's count.
+    @discardableResult
+    public func snapshot(statePath: String, memoryPath: String, diff: Bool = false) throws(MachineError) -> SnapshotStatistics {
+        // The I/O thread must not complete a request between the state and the RAM.
+        guard let virtio = devices.virtio else { return try writeSnapshot(statePath: statePath, memoryPath: memoryPath, diff: diff) }
+        return try virtio.withDevicesSuspended { () throws(MachineError) in
+            try writeSnapshot(statePath: statePath, memoryPath: memoryPath, diff: diff)
+        }
+    }
+
+    private func writeSnapshot(statePath: String, memoryPath: String, diff: Bool) throws(MachineError) -> SnapshotStatistics {
+        if diff, !trackDirtyPages { throw .dirtyTrackingOff }
         let state = try captureState()
-        if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .snapshot(.io(path: directory, operation: "create", errno: errno)) }
-        let memoryPath = directory + "/" + SnapshotLayout.memoryFileName
-        let statePath = directory + "/" + SnapshotLayout.stateFileName
         // Encoded before anything is written, so that a state that cannot be saved leaves no files.
         let framed: [UInt8]
         do { framed = try state.stateFile() } catch { throw .snapshot(error) }
@@ -128,7 +145,12 @@ extension Machine {
         let written: MemoryImageStatistics
         var info = stat()
         do {
-            written = try memory.writeImage(to: fd.rawValue)
+            if trackDirtyPages {
+                let dirty = try takeDirtyPages()
+                written = diff ? try memory.writePages(dirty, to: fd.rawValue) : try memory.writeImage(to: fd.rawValue)
+            } else {
+                written = try memory.writeImage(to: fd.rawValue)
+            }
             guard fsync(fd.rawValue) == 0, fstat(fd.rawValue, &info) == 0 else {
                 throw MachineError.snapshot(.io(path: temporary, operation: "write", errno: errno))
             }
@@ -145,7 +167,7 @@ extension Machine {
             throw .snapshot(.io(path: memoryPath, operation: "rename into place", errno: errno))
         }
         do { try SnapshotFile.write(framed, to: statePath) } catch { throw .snapshot(error) }
-        logger.debug("snapshot in \(directory): \(written.pagesWritten) pages of RAM, \(framed.count) bytes of state")
+        logger.debug("snapshot in \(statePath): \(written.pagesWritten) pages of RAM, \(framed.count) bytes of state")
         return SnapshotStatistics(
             pagesWritten: written.pagesWritten, memoryFileAllocatedBytes: UInt64(info.st_blocks) * 512, stateFileBytes: UInt64(framed.count)
         )
@@ -165,9 +187,15 @@ extension Machine {
     /// machines (in this process or others) can be restored from it at once.
     /// `run()` continues the guest.
     public static func restore(from directory: String, io: MachineIO = MachineIO()) throws(MachineError) -> Machine {
+        try restore(
+            statePath: directory + "/" + SnapshotLayout.stateFileName, memoryPath: directory + "/" + SnapshotLayout.memoryFileName, io: io)
+    }
+
+    /// A machine continuing where the state file at `statePath` and the memory
+    /// file at `memoryPath` stopped; see `restore(from:io:)`.
+    public static func restore(statePath: String, memoryPath path: String, io: MachineIO = MachineIO()) throws(MachineError) -> Machine {
         let snapshot: MachineSnapshot
-        do { snapshot = try readSnapshotState(from: directory) } catch { throw .snapshot(error) }
-        let path = directory + "/" + SnapshotLayout.memoryFileName
+        do { snapshot = try MachineSnapshot(stateFile: try SnapshotFile.read(statePath), path: statePath) } catch { throw .snapshot(error) }
         let fd: FileDescriptor
         do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) } catch {
             throw .snapshot(.io(path: path, operation: "open", errno: SnapshotFile.code(error)))
