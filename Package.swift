@@ -48,11 +48,14 @@ let package = Package(
         // MachineSpec, what a config file holds, and the parsers for sizes,
         // addresses, durations and module lists. Pure: no files, no KVM.
         .target(name: "SwiftVMMConfig", dependencies: ["VMCore"]),
+        // The GDB remote serial protocol: packets, commands, the engine and its socket. No KVM.
+        .target(name: "GDBStub", dependencies: ["VMCore", "HostSupport"]),
         // The library users depend on: a machine built from the pieces above.
         .target(
             name: "SwiftVMM",
             dependencies: [
                 "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig",
+                "GDBStub",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
@@ -87,6 +90,7 @@ let package = Package(
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"]),
+        .testTarget(name: "GDBStubTests", dependencies: ["GDBStub", "VMCore"]),
     ],
     swiftLanguageModes: [.v6]
 )
