@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM", "SwiftVMMConfig", "VMMConsole",
+                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "GDBStub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -32,6 +32,8 @@ public final class Machine {
     /// of `run()`, the others run on threads of their own.
     let runners: [VCPURunner]
     let lifecycle = MachineLifecycle()
+    /// What an attached debugger asked of the vCPUs (see `Debugging/`).
+    let debugControl = DebugControl()
     /// What the machine is made of.
     public let hardware: MachineHardware
     /// Whether KVM logs the pages the guest writes (for `reset(to:)` and migration).
@@ -149,7 +151,9 @@ public final class Machine {
         dispatcher = ExitDispatcher(ports: devices.ports, mmio: devices.mmio, logger: logger)
         // The bus lock only when other vCPUs may be using the devices: a single
         // vCPU's exit path takes no lock at all.
-        let policy = ExitPolicy(dispatcher: dispatcher, platform: platform, busLock: vcpuCount > 1 ? lifecycle.busLock : nil)
+        let policy = ExitPolicy(
+            dispatcher: dispatcher, platform: platform, busLock: vcpuCount > 1 ? lifecycle.busLock : nil, debug: debugControl,
+            lifecycle: lifecycle)
         var runners: [VCPURunner] = []
         let wakeBootstrapProcessor = WakeBox()
         for id in 0..<UInt32(vcpuCount) {

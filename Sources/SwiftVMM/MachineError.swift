@@ -2,6 +2,7 @@ import ACPI
 import Devices
 import GuestMemory
 import KVM
+import VMCore
 import X86Boot
 
 /// Why a machine could not be built or run.
@@ -30,6 +31,10 @@ public enum MachineError: Error, CustomStringConvertible {
     case dirtyTrackingOff
     /// The operation needs every vCPU out of `KVM_RUN` (paused, or not running).
     case notQuiescent(operation: String)
+    /// There is no vCPU with this index (the machine has `count`).
+    case noSuchVCPU(Int, count: Int)
+    /// The guest-virtual address maps to nothing in the vCPU's page tables.
+    case unmappedVirtualAddress(UInt64, vcpu: Int)
 
     public var description: String {
         switch self {
@@ -55,6 +60,10 @@ public enum MachineError: Error, CustomStringConvertible {
             return "this machine does not track the pages its guest writes: reset a clone made with Machine.clone(_:)"
         case .notQuiescent(let operation):
             return "cannot \(operation) while vCPUs are running: pause the machine first"
+        case .noSuchVCPU(let index, let count):
+            return "there is no vCPU \(index): the machine has \(count) (0 to \(count - 1))"
+        case .unmappedVirtualAddress(let address, let vcpu):
+            return "guest-virtual address \(hex(address)) is not mapped in vCPU \(vcpu)'s page tables"
         }
     }
 }

@@ -108,6 +108,12 @@ extension MachineSpec: Codable {
         case let found?: throw FieldProblem(.stats, "expected true or false, found \(found.described)")
         }
         snapshotDir = try string(.snapshotDir, "the path of a directory (a string)")
+        gdb = try string(.gdb, "\"unix:PATH\" or \"tcp:HOST:PORT\"")
+        switch try value(.gdbWait) {
+        case nil: break
+        case .bool(let flag): gdbWait = flag
+        case let found?: throw FieldProblem(.gdbWait, "expected true or false, found \(found.described)")
+        }
     }
 
     /// Writes the given fields; `cpus` as a JSON number, everything else as typed.
@@ -132,6 +138,8 @@ extension MachineSpec: Codable {
         try container.encodeIfPresent(logLevel, forKey: .logLevel)
         try container.encodeIfPresent(stats, forKey: .stats)
         try container.encodeIfPresent(snapshotDir, forKey: .snapshotDir)
+        try container.encodeIfPresent(gdb, forKey: .gdb)
+        try container.encodeIfPresent(gdbWait, forKey: .gdbWait)
     }
 
     /// `--cpuid-mask`'s comma-separated list, split as the flag always was

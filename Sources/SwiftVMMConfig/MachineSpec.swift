@@ -43,13 +43,17 @@ public struct MachineSpec: Hashable, Sendable {
     public var stats: Bool?
     /// The directory Ctrl-A s writes machine snapshots to.
     public var snapshotDir: String?
+    /// Where the GDB stub listens: `unix:PATH` or `tcp:HOST:PORT`.
+    public var gdb: String?
+    /// Whether the guest waits for the debugger to continue before its first instruction.
+    public var gdbWait: Bool?
 
     /// A spec with the given fields; every other field is absent.
     public init(
         guest: String? = nil, mode: String? = nil, loadAddress: String? = nil, entry: String? = nil, memory: String? = nil,
         kernel: String? = nil, initrd: String? = nil, cmdline: String? = nil, cpuidMask: [String]? = nil, cpus: String? = nil,
         timeout: String? = nil, serial2: String? = nil, debugcon: String? = nil, logLevel: String? = nil, stats: Bool? = nil,
-        snapshotDir: String? = nil
+        snapshotDir: String? = nil, gdb: String? = nil, gdbWait: Bool? = nil
     ) {
         self.guest = guest
         self.mode = mode
@@ -67,6 +71,8 @@ public struct MachineSpec: Hashable, Sendable {
         self.logLevel = logLevel
         self.stats = stats
         self.snapshotDir = snapshotDir
+        self.gdb = gdb
+        self.gdbWait = gdbWait
     }
 
     /// The most vCPUs a machine may have (unless KVM allows fewer): xAPIC ids
@@ -89,6 +95,8 @@ extension MachineSpec {
         case logLevel = "log_level"
         case stats
         case snapshotDir = "snapshot_dir"
+        case gdb
+        case gdbWait = "gdb_wait"
 
         /// How the command line names the field: `--load-address`, or `GUEST`
         /// for the positional argument.
@@ -123,6 +131,8 @@ extension MachineSpec {
         case .logLevel: logLevel != nil
         case .stats: stats != nil
         case .snapshotDir: snapshotDir != nil
+        case .gdb: gdb != nil
+        case .gdbWait: gdbWait != nil
         }
     }
 
@@ -134,7 +144,8 @@ extension MachineSpec {
             entry: other.entry ?? entry, memory: other.memory ?? memory, kernel: other.kernel ?? kernel, initrd: other.initrd ?? initrd,
             cmdline: other.cmdline ?? cmdline, cpuidMask: other.cpuidMask ?? cpuidMask, cpus: other.cpus ?? cpus,
             timeout: other.timeout ?? timeout, serial2: other.serial2 ?? serial2, debugcon: other.debugcon ?? debugcon,
-            logLevel: other.logLevel ?? logLevel, stats: other.stats ?? stats, snapshotDir: other.snapshotDir ?? snapshotDir)
+            logLevel: other.logLevel ?? logLevel, stats: other.stats ?? stats, snapshotDir: other.snapshotDir ?? snapshotDir,
+            gdb: other.gdb ?? gdb, gdbWait: other.gdbWait ?? gdbWait)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import GDBStub
 import SwiftVMM
 import SwiftVMMConfig
 import VMCore
@@ -103,6 +104,15 @@ struct Run: ParsableCommand {
 
     @OptionGroup var session: SessionOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve the GDB remote protocol on unix:PATH or tcp:HOST:PORT (QEMU's -s is tcp:localhost:1234); see the README's GDB section.",
+            valueName: "endpoint"))
+    var gdb: String?
+
+    @Flag(help: "With --gdb: run no guest instruction until a debugger connects and continues (QEMU's -S).")
+    var gdbWait = false
+
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
 
@@ -112,7 +122,7 @@ struct Run: ParsableCommand {
             guest: guest, mode: mode?.rawValue, loadAddress: loadAddress, entry: entry, memory: memory, kernel: kernel, initrd: initrd,
             cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: session.timeout,
             serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue, stats: session.stats ? true : nil,
-            snapshotDir: session.snapshotDir)
+            snapshotDir: session.snapshotDir, gdb: gdb, gdbWait: gdbWait ? true : nil)
     }
 
     /// The flags' spec over the --config file's, checked; errors name the
@@ -141,7 +151,8 @@ struct Run: ParsableCommand {
         machine.specification = resolved.spec
         try MachineSession(
             machine: machine, timeout: resolved.timeout, stats: resolved.stats,
-            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory
+            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory,
+            gdb: resolved.gdb.flatMap(GDBEndpoint.init), gdbWait: resolved.gdbWait
         ).run()
     }
 

@@ -1,0 +1,139 @@
+import GDBStub
+import KVM
+import Synchronization
+import VMCore
+
+/// What a debugger attached to a machine has asked of its vCPUs, read by
+/// every vCPU's exit path (`ExitPolicy`): which vCPUs single-step, where it
+/// planted `int3`, and where a stop is reported.
+///
+/// One per machine. Off (one atomic load per exit) unless a debugger is
+/// attached. A vCPU that stops (a debug exit, a planted `int3`, a step over
+/// an I/O instruction) asks the machine to pause before it reports, then
+/// parks like a paused vCPU; the debugger's thread quiesces the others.
+final class DebugControl: @unchecked Sendable {
+    // Unchecked: the stored `var`s are only touched with `lock` held.
+    let active = Atomic<Bool>(false)
+    private let lock = ThreadLock(())
+    private var stepping: Set<UInt32> = []
+    /// Linear address -> the guest's byte the planted `int3` replaced.
+    private var planted: [UInt64: UInt8] = [:]
+    /// Whether the target runs and owes the debugger a stop.
+    private var running = false
+    private var onStop: (@Sendable (DebugStop) -> Void)?
+    /// The hardware slots the debugger set, applied to every vCPU on resume.
+    private var storedSlots: [HardwareBreakpoint?] = []
+
+    var slots: [HardwareBreakpoint?] {
+        get { lock.withLock { _ in storedSlots } }
+        set { lock.withLock { _ in storedSlots = newValue } }
+    }
+
+    var isActive: Bool { active.load(ordering: .acquiring) }
+
+    /// Called on a vCPU's thread for each exit while a debugger is attached:
+    /// an outcome when the exit is the debugger's (the vCPU then parks), `nil` to handle it as usual.
+    func intercept(_ exit: VMExit, vcpu: borrowing KVMVCPU, id: UInt32, lifecycle: MachineLifecycle) throws(MachineError) -> ExitPolicy
+        .Outcome?
+    {
+        switch exit {
+        case .debug(let info):
+            let reason: DebugStop.Reason
+            if let slot = info.firedSlots.first {
+                reason = .slot(slot)
+            } else if info.exception == 3 {
+                reason = .softwareBreakpoint
+            } else {
+                reason = .step
+            }
+            report(DebugStop(vcpu: Int(id), reason: reason), lifecycle: lifecycle)
+            return .kicked
+        case .internalError(1, let data) where InstructionAssist.instructionBytes(data).first == 0xcc:
+            // KVM (PVM) could not run an int3: stop if it is one of ours, else let InstructionAssist deliver #BP.
+            let linear: UInt64
+            do { linear = try vcpu.specialRegisters().cs.base &+ vcpu.registers().rip } catch { throw .kvm(error) }
+            guard isPlanted(linear) else { return nil }
+            report(DebugStop(vcpu: Int(id), reason: .softwareBreakpoint), lifecycle: lifecycle)
+            return .kicked
+        default:
+            return nil
+        }
+    }
+
+    /// After a port or MMIO exit was handled: a vCPU that steps has its
+    /// access completed now (KVM would otherwise finish it on the next
+    /// `KVM_RUN` and run one more instruction), and the step ends here.
+    func afterAccess(_ exit: VMExit, vcpu: inout KVMVCPU, id: UInt32, lifecycle: MachineLifecycle) throws(MachineError)
+        -> ExitPolicy.Outcome?
+    {
+        switch exit {
+        case .ioIn, .ioOut, .mmioRead, .mmioWrite: break
+        default: return nil
+        }
+        guard lock.withLock({ _ in stepping.contains(id) }) else { return nil }
+        do { _ = try vcpu.completePendingIO() } catch { throw .kvm(error) }
+        report(DebugStop(vcpu: Int(id), reason: .step), lifecycle: lifecycle)
+        return .kicked
+    }
+
+    /// Records the first stop since the last resume: the machine pauses, the debugger hears of it.
+    func report(_ stop: DebugStop, lifecycle: MachineLifecycle) {
+        let callback: (@Sendable (DebugStop) -> Void)? = lock.withLock { _ in
+            guard running else { return nil }
+            running = false
+            return onStop
+        }
+        guard let callback else {
+            // Another vCPU's stop (or an interrupt) came first: park with the rest.
+            _ = lifecycle.requestPause()
+            return
+        }
+        _ = lifecycle.requestPause()
+        callback(stop)
+    }
+
+    /// Reports a stop the debugger's side found (an interrupt, the machine's end) if the target still runs.
+    func reportFromOutside(_ stop: DebugStop) -> Bool {
+        let callback: (@Sendable (DebugStop) -> Void)? = lock.withLock { _ in
+            guard running else { return nil }
+            running = false
+            return onStop
+        }
+        callback?(stop)
+        return callback != nil
+    }
+
+    /// Whether a resume is outstanding.
+    var isRunning: Bool { lock.withLock { _ in running } }
+
+    func attach(onStop: @escaping @Sendable (DebugStop) -> Void) {
+        lock.withLock { _ in
+            self.onStop = onStop
+            running = false
+            stepping = []
+        }
+        active.store(true, ordering: .releasing)
+    }
+
+    func detach() {
+        active.store(false, ordering: .releasing)
+        lock.withLock { _ in
+            onStop = nil
+            running = false
+            stepping = []
+        }
+    }
+
+    /// The target is about to run: these vCPUs step.
+    func resuming(stepping ids: Set<UInt32>) {
+        lock.withLock { _ in
+            stepping = ids
+            running = true
+        }
+    }
+
+    func isPlanted(_ address: UInt64) -> Bool { lock.withLock { _ in planted[address] != nil } }
+    func plant(_ address: UInt64, original: UInt8) { lock.withLock { _ in planted[address] = original } }
+    func unplant(_ address: UInt64) -> UInt8? { lock.withLock { _ in planted.removeValue(forKey: address) } }
+    var plantedBytes: [UInt64: UInt8] { lock.withLock { _ in planted } }
+}
