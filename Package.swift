@@ -89,7 +89,8 @@ let package = Package(
                 "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
-        .testTarget(name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"]),
+        .testTarget(
+            name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"], exclude: ["Guests"]),
         .testTarget(name: "GDBStubTests", dependencies: ["GDBStub", "VMCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -179,6 +179,9 @@ public final class Machine {
             bootRecord = record
             if platform == .pc, let contents = record.firmwareConfig { try devices.plug(contents.device()) }
         }
+        debugControl.readPhysical = { [weak self] address, count in
+            try? self?.memory.read(count: count, at: GuestAddress(address))
+        }
         logger.debug(
             "guest at \(hex(bootRecord.image.lowestAddress))..<\(hex(bootRecord.image.endAddress)), entered in \(bootRecord.mode) mode at \(hex(bootRecord.image.entry))"
         )

@@ -24,6 +24,14 @@ final class DebugControl: @unchecked Sendable {
     /// The hardware slots the debugger set, applied to every vCPU on resume.
     private var storedSlots: [HardwareBreakpoint?] = []
 
+    /// Watched bytes as they were when the target last resumed, per slot:
+    /// where the host does not report data breakpoints (KVM's emulator, which
+    /// runs a PVM guest's ring-0 and real-mode code, checks none), the vCPUs
+    /// step and a change of these bytes is the hit.
+    private var watchedValues: [Int: [UInt8]] = [:]
+    /// Reads guest-physical memory for the watch check; set by the machine.
+    var readPhysical: ((UInt64, Int) -> [UInt8]?)?
+
     var slots: [HardwareBreakpoint?] {
         get { lock.withLock { _ in storedSlots } }
         set { lock.withLock { _ in storedSlots = newValue } }
@@ -43,8 +51,13 @@ final class DebugControl: @unchecked Sendable {
                 reason = .slot(slot)
             } else if info.exception == 3 {
                 reason = .softwareBreakpoint
-            } else {
+            } else if lock.withLock({ _ in stepping.contains(id) || watchedValues.isEmpty }) {
                 reason = .step
+            } else if let slot = changedWatch(vcpu: vcpu) {
+                reason = .slot(slot)
+            } else {
+                // A step only taken to look at the watched bytes: nothing changed, go on.
+                return .resume
             }
             report(DebugStop(vcpu: Int(id), reason: reason), lifecycle: lifecycle)
             return .kicked
@@ -58,6 +71,31 @@ final class DebugControl: @unchecked Sendable {
         default:
             return nil
         }
+    }
+
+    /// The first watch slot whose bytes differ from their value at the resume (and records the new value).
+    private func changedWatch(vcpu: borrowing KVMVCPU) -> Int? {
+        let (watched, slots) = lock.withLock { _ in (watchedValues, storedSlots) }
+        for (index, old) in watched.sorted(by: { $0.key < $1.key }) {
+            guard let slot = slots[index], let physical = try? vcpu.translate(slot.address),
+                let now = readPhysical?(physical, slot.length), now != old
+            else { continue }
+            lock.withLock { _ in watchedValues[index] = now }
+            return index
+        }
+        return nil
+    }
+
+    /// Takes the watched bytes' values before a resume (`read` translates
+    /// and reads as the debugger's vCPU sees memory); returns whether any slot watches data.
+    func snapshotWatches(_ read: (UInt64, Int) -> [UInt8]?) -> Bool {
+        var values: [Int: [UInt8]] = [:]
+        for (index, slot) in slots.enumerated() {
+            guard let slot, slot.trigger != .execute, let bytes = read(slot.address, slot.length) else { continue }
+            values[index] = bytes
+        }
+        lock.withLock { _ in watchedValues = values }
+        return !values.isEmpty
     }
 
     /// After a port or MMIO exit was handled: a vCPU that steps has its
@@ -121,6 +159,7 @@ final class DebugControl: @unchecked Sendable {
             onStop = nil
             running = false
             stepping = []
+            watchedValues = [:]
         }
     }
 

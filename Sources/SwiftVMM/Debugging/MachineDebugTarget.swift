@@ -115,8 +115,12 @@ public final class MachineDebugTarget: DebugTarget, @unchecked Sendable {
         settle()
         let stepping = Set(actions.enumerated().filter { $0.element == .step }.map { UInt32($0.offset) })
         let slots = control.slots
+        let watching = control.snapshotWatches { [machine] address, length in
+            try? machine.readVirtualMemory(at: address, count: length, vcpu: 0)
+        }
         for vcpu in 0..<machine.vcpuCount {
-            let configuration = GuestDebugConfiguration(singleStep: stepping.contains(UInt32(vcpu)), slots: slots)
+            // With a data watchpoint every vCPU steps, so that writes the host does not report are still caught.
+            let configuration = GuestDebugConfiguration(singleStep: watching || stepping.contains(UInt32(vcpu)), slots: slots)
             try? machine.setGuestDebug(configuration, vcpu: vcpu)
         }
         control.resuming(stepping: stepping)
