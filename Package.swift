@@ -12,6 +12,8 @@ let package = Package(
         // What a config file holds and the parsers every front end shares (the fuzzers use it too).
         .library(name: "SwiftVMMConfig", targets: ["SwiftVMMConfig"]),
         .executable(name: "swiftvmm", targets: ["swiftvmm"]),
+        // The GDB remote serial protocol stub, without KVM (the fuzzers use it too).
+        .library(name: "GDBStub", targets: ["GDBStub"]),
         // Lets other packages assemble guests in a target's Guests/ folder at build time.
         .plugin(name: "FirmwarePlugin", targets: ["FirmwarePlugin"]),
     ],

@@ -33,4 +33,6 @@ let allTargets: [FuzzTarget] = [
     // The buses: the PC's whole port space (string I/O included) and MMIO routing.
     FuzzTarget(name: "port-bus", run: fuzzPortBus),
     FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),
+    // What a debugger sends the GDB stub: framing, the parser and the protocol engine.
+    FuzzTarget(name: "gdb-packet", run: fuzzGDBPacket),
 ]
