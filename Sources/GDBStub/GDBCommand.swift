@@ -153,8 +153,8 @@ public enum GDBCommand: Equatable, Sendable {
         return actions.isEmpty ? nil : .resume(actions)
     }
 
-    private static func split(_ text: ArraySlice<UInt8>, at separator: Character) -> (ArraySlice<UInt8>, ArraySlice<UInt8>?) {
-        guard let index = text.firstIndex(of: UInt8(ascii: separator.unicodeScalars.first!)) else { return (text, nil) }
+    private static func split(_ text: ArraySlice<UInt8>, at separator: Unicode.Scalar) -> (ArraySlice<UInt8>, ArraySlice<UInt8>?) {
+        guard let index = text.firstIndex(of: UInt8(ascii: separator)) else { return (text, nil) }
         return (text[..<index], text[(index + 1)...])
     }
 

@@ -131,7 +131,9 @@ public final class GDBServer: @unchecked Sendable {
             return send(lastSent)
         }
         func deliverStops() -> Bool {
-            for stop in stops.withLock({ s in defer { s.removeAll() }; return s }) where engine.running {
+            for stop in stops.withLock({ s in
+                defer { s.removeAll() }; return s
+            }) where engine.running {
                 if !sendPacket(engine.stopped(stop)) { return false }
             }
             return true
@@ -182,7 +184,9 @@ public final class GDBServer: @unchecked Sendable {
                 var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
                 _ = poll(&fds, 1, 1000)
                 drainWake()
-                for stop in stops.withLock({ s in defer { s.removeAll() }; return s }) { _ = engine.stopped(stop) }
+                for stop in stops.withLock({ s in
+                    defer { s.removeAll() }; return s
+                }) { _ = engine.stopped(stop) }
             }
         }
         if !engine.running { _ = engine.handle(.detach) }

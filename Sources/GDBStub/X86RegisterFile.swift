@@ -44,6 +44,10 @@ public struct X86RegisterFile: Hashable, Sendable {
         return r
     }()
 
+    /// The numbers of ST0 and XMM0, where the x87 and SSE registers start.
+    public static let st0 = layout.firstIndex { $0.name == "st0" } ?? 24
+    public static let xmm0 = layout.firstIndex { $0.name == "xmm0" } ?? 40
+
     /// The register numbered `name` in the layout.
     public static func number(of name: String) -> Int? { layout.firstIndex { $0.name == name } }
 

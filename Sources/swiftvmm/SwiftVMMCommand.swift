@@ -1,6 +1,6 @@
 import ArgumentParser
-import Logging
 import GDBStub
+import Logging
 import SwiftVMM
 import SwiftVMMConfig
 import VMCore

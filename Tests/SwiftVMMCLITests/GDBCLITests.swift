@@ -85,7 +85,9 @@ struct GDBCLITests {
     /// seconds, as Ctrl-C would), and waits for both to end.
     func debug(_ commands: [String], cpus: Int = 1, interruptAfter: Double? = nil) throws -> Session {
         let (binary, elf) = try Self.guest.get()
-        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("swiftvmm-gdb-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock").path
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "swiftvmm-gdb-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        ).path
         defer { unlink(socket) }
         nonisolated(unsafe) var vmm: Result<CommandResult, any Error>?
         let group = DispatchGroup()
@@ -103,7 +105,7 @@ struct GDBCLITests {
         let arguments = ["-batch", "-nx", "-ex", "target remote \(socket)"] + commands.flatMap { ["-ex", $0] } + [elf]
         let outputPath = socket + ".out"
         defer { unlink(outputPath) }
-        let pid = try Self.spawn(debianGDB!, arguments, output: outputPath)
+        let pid = try Self.spawn(debianGDB ?? "/usr/bin/gdb", arguments, output: outputPath)
         if let interruptAfter {
             usleep(UInt32(interruptAfter * 1e6))
             kill(pid, SIGINT)
@@ -112,7 +114,8 @@ struct GDBCLITests {
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         group.wait()
-        return Session(gdb: text, vmm: try vmm!.get())
+        guard let vmm else { throw CLITestError.timedOut(arguments) }
+        return Session(gdb: text, vmm: try vmm.get())
     }
 
     @Test func breakpointsInRealAndLongModeRegistersMemoryAndAWatchpoint() throws {

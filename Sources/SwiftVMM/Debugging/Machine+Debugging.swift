@@ -129,8 +129,13 @@ extension Machine {
             case .interrupted: continue
             default:
                 if let reason = try dispatch(exit) { return reason }
-                if case .ioIn = exit {} else if case .ioOut = exit {} else if case .mmioRead = exit {} else if case .mmioWrite = exit {
-                } else { continue }
+                if case .ioIn = exit {
+                } else if case .ioOut = exit {
+                } else if case .mmioRead = exit {
+                } else if case .mmioWrite = exit {
+                } else {
+                    continue
+                }
                 do { _ = try vcpu.vcpu.completePendingIO() } catch { throw .kvm(error) }
                 return nil
             }

@@ -24,7 +24,7 @@ extension X86RegisterFile {
             floatingPointAvailable = false
             return
         }
-        let st0 = Self.number(of: "st0")!
+        let st0 = Self.st0
         for i in 0..<8 { self[st0 + i] = Array(fpu.fpr[i].prefix(10)) }
         self["fctrl"] = UInt64(fpu.fcw)
         self["fstat"] = UInt64(fpu.fsw)
@@ -35,7 +35,7 @@ extension X86RegisterFile {
         self["fioff"] = fpu.lastIP & 0xffff_ffff
         self["fooff"] = fpu.lastDP & 0xffff_ffff
         self["fop"] = UInt64(fpu.lastOpcode)
-        let xmm0 = Self.number(of: "xmm0")!
+        let xmm0 = Self.xmm0
         for i in 0..<16 { self[xmm0 + i] = fpu.xmm[i] }
         self["mxcsr"] = UInt64(fpu.mxcsr)
     }
@@ -69,7 +69,7 @@ extension X86RegisterFile {
         s.cr4 = self["cr4"]
         s.efer = self["efer"]
         guard floatingPointAvailable, var state = fpu else { return }
-        let st0 = Self.number(of: "st0")!
+        let st0 = Self.st0
         for i in 0..<8 { state.fpr[i] = self[st0 + i] + Array(state.fpr[i].dropFirst(10)) }
         state.fcw = UInt16(truncatingIfNeeded: self["fctrl"])
         state.fsw = UInt16(truncatingIfNeeded: self["fstat"])
@@ -80,7 +80,7 @@ extension X86RegisterFile {
         state.lastIP = state.lastIP & ~0xffff_ffff | self["fioff"] & 0xffff_ffff
         state.lastDP = state.lastDP & ~0xffff_ffff | self["fooff"] & 0xffff_ffff
         state.lastOpcode = UInt16(truncatingIfNeeded: self["fop"])
-        let xmm0 = Self.number(of: "xmm0")!
+        let xmm0 = Self.xmm0
         for i in 0..<16 { state.xmm[i] = self[xmm0 + i] }
         state.mxcsr = UInt32(truncatingIfNeeded: self["mxcsr"])
         fpu = state
