@@ -180,16 +180,17 @@ public final class GDBServer: @unchecked Sendable {
         // Gone without detaching: stop the target if it runs, then detach as `D` would.
         if engine.running {
             target.interrupt()
-            while engine.running, !isStopping {
+            // The target reports the stop at once; a bounded wait all the same, so a stub never hangs on it.
+            for _ in 0..<50 where engine.running && !isStopping {
                 var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-                _ = poll(&fds, 1, 1000)
+                _ = poll(&fds, 1, 100)
                 drainWake()
                 for stop in stops.withLock({ s in
                     defer { s.removeAll() }; return s
                 }) { _ = engine.stopped(stop) }
             }
         }
-        if !engine.running { _ = engine.handle(.detach) }
+        if engine.running { target.detach() } else { _ = engine.handle(.detach) }
     }
 
     // MARK: Listening

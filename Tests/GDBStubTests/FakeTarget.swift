@@ -11,8 +11,10 @@ final class FakeTarget: DebugTarget, @unchecked Sendable {
     var slots: [HardwareBreakpoint?] = []
     var planted: Set<UInt64> = []
     var resumed: [[GDBResumeAction?]] = []
-    var interrupts = 0
-    var detached = false
+    /// Read by a test while the stub's thread may call the target: behind a lock.
+    private let counters = ThreadLock((interrupts: 0, detached: false))
+    var interrupts: Int { counters.withLock { $0.interrupts } }
+    var detached: Bool { counters.withLock { $0.detached } }
     var killed = false
     var onStop: (@Sendable (DebugStop) -> Void)?
 
@@ -48,9 +50,12 @@ final class FakeTarget: DebugTarget, @unchecked Sendable {
 
     func resume(_ actions: [GDBResumeAction?]) { resumed.append(actions) }
 
-    func interrupt() { interrupts += 1 }
+    func interrupt() {
+        counters.withLock { $0.interrupts += 1 }
+        onStop?(DebugStop(vcpu: 0, reason: .interrupted))
+    }
 
-    func detach() { detached = true }
+    func detach() { counters.withLock { $0.detached = true } }
 
     func kill() { killed = true }
 }
