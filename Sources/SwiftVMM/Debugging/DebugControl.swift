@@ -20,6 +20,8 @@ final class DebugControl: @unchecked Sendable {
     private var planted: [UInt64: UInt8] = [:]
     /// Whether the target runs and owes the debugger a stop.
     private var running = false
+    /// The vCPU whose stop was reported last (it parks by itself).
+    private var lastStopped: Int?
     private var onStop: (@Sendable (DebugStop) -> Void)?
     /// The hardware slots the debugger set, applied to every vCPU on resume.
     private var storedSlots: [HardwareBreakpoint?] = []
@@ -119,6 +121,7 @@ final class DebugControl: @unchecked Sendable {
         let callback: (@Sendable (DebugStop) -> Void)? = lock.withLock { _ in
             guard running else { return nil }
             running = false
+            lastStopped = stop.vcpu
             return onStop
         }
         guard let callback else {
@@ -140,6 +143,9 @@ final class DebugControl: @unchecked Sendable {
         callback?(stop)
         return callback != nil
     }
+
+    /// The vCPU that reported the last stop (`nil` after an interrupt or a resume).
+    var stoppedVCPU: Int? { lock.withLock { _ in lastStopped } }
 
     /// Whether a resume is outstanding.
     var isRunning: Bool { lock.withLock { _ in running } }
@@ -168,6 +174,7 @@ final class DebugControl: @unchecked Sendable {
         lock.withLock { _ in
             stepping = ids
             running = true
+            lastStopped = nil
         }
     }
 

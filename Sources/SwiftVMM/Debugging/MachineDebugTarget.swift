@@ -16,8 +16,6 @@ public final class MachineDebugTarget: DebugTarget, @unchecked Sendable {
     // while the machine is quiescent; `settled` belongs to the stub's thread.
     let machine: Machine
     private var settled = false
-    /// The vCPU whose stop is being looked at (it parks by itself).
-    private var stoppedVCPU: Int?
 
     public init(machine: Machine) {
         self.machine = machine
@@ -39,7 +37,7 @@ public final class MachineDebugTarget: DebugTarget, @unchecked Sendable {
     /// stopped parks by itself; the others are kicked).
     private func settle() {
         guard !settled else { return }
-        machine.remote.quiesce(except: stoppedVCPU)
+        machine.remote.quiesce(except: control.stoppedVCPU)
         settled = true
     }
 
@@ -125,7 +123,6 @@ public final class MachineDebugTarget: DebugTarget, @unchecked Sendable {
         }
         control.resuming(stepping: stepping)
         settled = false
-        stoppedVCPU = nil
         machine.resume()
     }
 
