@@ -256,3 +256,26 @@ import VMCore
         #expect(SpecSource.flags.subject(file: "k", of: .kernel) == "k")
     }
 }
+
+/// `gdb` and `gdb_wait` (`--gdb`, `--gdb-wait`): where the stub listens, checked as the other fields are.
+@Suite struct MachineSpecGDBTests {
+    func message(_ spec: MachineSpec, _ source: SpecSource = .flags) -> String {
+        do {
+            _ = try spec.resolve(source: source)
+            return "no error"
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func endpointsAreCheckedAndWaitNeedsAnEndpoint() throws {
+        let resolved = try MachineSpec(gdb: "unix:/tmp/vm.sock", gdbWait: true).resolve()
+        #expect(resolved.gdb == "unix:/tmp/vm.sock" && resolved.gdbWait)
+        #expect(try MachineSpec(gdb: "tcp:localhost:1234").resolve().gdbWait == false)
+        #expect(message(MachineSpec(gdb: "tcp:localhost")).contains("--gdb: 'tcp:localhost' is not unix:PATH or tcp:HOST:PORT"))
+        #expect(message(MachineSpec(gdb: "tcp::99999")).contains("is not unix:PATH or tcp:HOST:PORT"))
+        #expect(message(MachineSpec(gdb: "unix:")).contains("is not unix:PATH"))
+        #expect(message(MachineSpec(gdbWait: true)) == "--gdb-wait needs --gdb")
+        #expect(message(MachineSpec(gdb: "serial"), .configFile("vm.json")).contains("vm.json: gdb: 'serial'"))
+    }
+}
