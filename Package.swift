@@ -35,6 +35,10 @@ let package = Package(
         .target(name: "GuestMemory", dependencies: ["VMCore"]),
         // Emulated devices and the buses they sit on. Knows nothing about KVM.
         .target(name: "Devices", dependencies: ["VMCore"]),
+        // virtio's queues and MMIO transport: no KVM, like Devices.
+        .target(name: "Virtio", dependencies: ["VMCore", "GuestMemory", "HostSupport", "Devices"]),
+        // The virtio devices and their host back ends (files, taps, sockets).
+        .target(name: "VirtioDevices", dependencies: ["Virtio", "CHostSupport", "VMCore", "GuestMemory", "HostSupport", "Devices"]),
         // The /dev/kvm wrapper: fd owners, the kvm_run page, typed errors.
         .target(
             name: "KVM",
@@ -56,8 +60,8 @@ let package = Package(
         .target(
             name: "SwiftVMM",
             dependencies: [
-                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig",
-                "GDBStub",
+                "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig", "Virtio",
+                "VirtioDevices", "GDBStub",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
@@ -79,11 +83,22 @@ let package = Package(
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        // A Swift virtio driver for testing and fuzzing devices without a guest.
+        .target(name: "VirtioTestDriver", dependencies: ["Virtio", "GuestMemory", "VMCore"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioTestDriver", "GuestMemory", "VMCore", "HostSupport", "Devices"]),
+        .testTarget(
+            name: "VirtioDevicesTests",
+            dependencies: ["VirtioDevices", "VirtioTestDriver", "Virtio", "GuestMemory", "VMCore", "HostSupport"]),
         .testTarget(name: "ACPITests", dependencies: ["ACPI"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory", "Firmware"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "VMCore", "GuestMemory"]),
         .testTarget(name: "SwiftVMMConfigTests", dependencies: ["SwiftVMMConfig", "VMCore"]),
-        .testTarget(name: "SwiftVMMTests", dependencies: ["SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory"]),
+        .testTarget(
+            name: "SwiftVMMTests",
+            dependencies: [
+                "SwiftVMM", "SwiftVMMConfig", "Firmware", "HostSupport", "KVM", "GuestMemory", "Virtio", "VirtioDevices",
+                "VirtioTestDriver",
+            ]),
         .testTarget(name: "VMMConsoleTests", dependencies: ["VMMConsole"]),
         .testTarget(
             name: "VMMTestingTests",

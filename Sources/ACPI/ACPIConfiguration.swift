@@ -40,6 +40,8 @@ public struct ACPIConfiguration: Hashable, Sendable {
     public var oemTableID = "SWIFTVMM"
     /// The FADT's hypervisor vendor identity: eight printable ASCII characters.
     public var hypervisorVendorID = "SWIFTVMM"
+    /// Memory-mapped devices (virtio-mmio transports) the DSDT lists under `\_SB`.
+    public var mmioDevices: [ACPIMMIODevice] = []
 
     /// A machine whose processors have the APIC ids `apicIDs`, in that order.
     public init(apicIDs: [UInt8]) {

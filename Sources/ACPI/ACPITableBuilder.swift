@@ -203,14 +203,21 @@ public enum ACPITableBuilder {
         return gas.bytes
     }
 
-    /// The DSDT (revision 2: 64-bit AML integers) holds only `\_S5_`, which
+    /// The DSDT (revision 2: 64-bit AML integers) holds `\_S5_`, which
     /// gives the SLP_TYP values for soft-off: `Package () { typ, typ, 0, 0 }`
-    /// (SLP_TYPa, SLP_TYPb, two reserved).
+    /// (SLP_TYPa, SLP_TYPb, two reserved), and the memory-mapped devices.
     private static func differentiatedSystemDescriptionTable(
         _ configuration: ACPIConfiguration, _ header: HeaderFields
     ) -> [UInt8] {
         let s5 = UInt64(configuration.s5SleepType)
-        let aml = AML.name("_S5_", AML.package([AML.integer(s5), AML.integer(s5), AML.integer(0), AML.integer(0)]))
+        var aml = AML.name("_S5_", AML.package([AML.integer(s5), AML.integer(s5), AML.integer(0), AML.integer(0)]))
+        if !configuration.mmioDevices.isEmpty {
+            // Named VR00, VR01, ...: two hex digits cover the 255 a machine can have.
+            let devices = configuration.mmioDevices.enumerated().flatMap { index, device in
+                device.aml(name: "VR" + String(format2: index))
+            }
+            aml += AML.scope("\\_SB_", devices)
+        }
         return systemDescriptionTable("DSDT", revision: 2, header) { $0.append(aml) }
     }
 
@@ -312,5 +319,13 @@ struct ByteWriter {
 
     private func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
         (0..<T.bitWidth / 8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+    }
+}
+
+extension String {
+    /// `value` as two uppercase hex digits.
+    fileprivate init(format2 value: Int) {
+        let digits = String(value & 0xff, radix: 16, uppercase: true)
+        self = digits.count == 1 ? "0" + digits : digits
     }
 }

@@ -67,6 +67,37 @@ public enum AML {
         preconditionFailure("an AML PkgLength holds at most 2^28 - 1 bytes")
     }
 
+    /// `ScopeOp PkgLength NameString TermList`: opens the namespace scope
+    /// `path` (such as `\_SB_`, the system bus) for `terms`.
+    public static func scope(_ path: String, _ terms: [UInt8]) -> [UInt8] {
+        let body = nameString(path) + terms
+        return [scopeOp] + packageLength(enclosing: body.count) + body
+    }
+
+    /// `DeviceOp PkgLength NameSeg TermList`: a device object named `name`.
+    public static func device(_ name: String, _ terms: [UInt8]) -> [UInt8] {
+        let body = nameSeg(name) + terms
+        return extOpPrefix + [deviceOp] + packageLength(enclosing: body.count) + body
+    }
+
+    /// `StringPrefix AsciiCharList NullChar`.
+    public static func string(_ text: String) -> [UInt8] {
+        precondition(text.utf8.allSatisfy { (0x01...0x7f).contains($0) }, "AML strings are ASCII without NUL")
+        return [stringPrefix] + Array(text.utf8) + [0]
+    }
+
+    /// `BufferOp PkgLength BufferSize ByteList`, such as a resource template.
+    public static func buffer(_ bytes: [UInt8]) -> [UInt8] {
+        let body = integer(UInt64(bytes.count)) + bytes
+        return [bufferOp] + packageLength(enclosing: body.count) + body
+    }
+
+    /// A `NameString`: a root prefix (`\`) if given, then a NameSeg.
+    static func nameString(_ path: String) -> [UInt8] {
+        if path.hasPrefix("\\") { return [rootChar] + nameSeg(String(path.dropFirst())) }
+        return nameSeg(path)
+    }
+
     static let zeroOp: UInt8 = 0x00
     static let oneOp: UInt8 = 0x01
     static let nameOp: UInt8 = 0x08
@@ -75,6 +106,12 @@ public enum AML {
     static let dwordPrefix: UInt8 = 0x0c
     static let qwordPrefix: UInt8 = 0x0e
     static let packageOp: UInt8 = 0x12
+    static let scopeOp: UInt8 = 0x10
+    static let bufferOp: UInt8 = 0x11
+    static let stringPrefix: UInt8 = 0x0d
+    static let extOpPrefix: [UInt8] = [0x5b]
+    static let deviceOp: UInt8 = 0x82
+    static let rootChar: UInt8 = 0x5c
 
     private static func littleEndian(_ value: UInt64, count: Int) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }

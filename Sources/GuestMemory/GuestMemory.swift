@@ -40,9 +40,11 @@ public struct GuestMemory: ~Copyable {
         var pageCount: Int { Int(size / GuestMemory.pageSize) }
     }
 
-    private let regions: [Region]
+    /// The mappings, shared with every `GuestMemoryView` of this memory.
+    private let mapped: MappedRegions
+    private var regions: [Region] { mapped.regions }
     /// The pages written through this type, once `trackHostWrites()` starts it.
-    private let hostWrites: HostWriteLog
+    private var hostWrites: HostWriteLog { mapped.hostWrites }
     /// The file the regions are mapped from, on a descriptor of its own
     /// (closed in `deinit`), or -1 for anonymous memory. `writeImage(to:)`
     /// reads its data extents: pages never touched since the restore exist
@@ -57,9 +59,8 @@ public struct GuestMemory: ~Copyable {
     /// RAM made of the given `(base, size)` ranges, each page-aligned and non-overlapping.
     /// The corresponding C function is `mmap` (`MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`).
     public init(regions layout: [(base: GuestAddress, size: UInt64)]) throws(GuestMemoryError) {
-        regions = try Self.map(Self.validated(layout), file: -1)
+        mapped = MappedRegions(try Self.map(Self.validated(layout), file: -1))
         backingFile = -1
-        hostWrites = HostWriteLog()
     }
 
     /// RAM with the given layout, restored from an image file without reading
@@ -88,9 +89,8 @@ public struct GuestMemory: ~Copyable {
             close(kept)
             throw error
         }
-        regions = mapped
+        self.mapped = MappedRegions(mapped)
         backingFile = kept
-        hostWrites = HostWriteLog()
     }
 
     /// A private copy-on-write copy of `image`: the clone reads the image's
@@ -101,8 +101,8 @@ public struct GuestMemory: ~Copyable {
         try self.init(regions: image.ranges, mappingImage: image.fd)
     }
 
+    /// The mappings go when the last view of them does (`MappedRegions`).
     deinit {
-        for region in regions { munmap(region.host, Int(region.size)) }
         if backingFile >= 0 { close(backingFile) }
     }
 
@@ -191,27 +191,20 @@ public struct GuestMemory: ~Copyable {
 
     /// Whether `[address, address + length)` lies entirely inside guest RAM.
     public func contains(_ address: GuestAddress, length: UInt64) -> Bool {
-        (try? locate(address, length)) != nil
+        view.contains(address, length: length)
     }
 
     /// The host pointer for `[address, address + length)`, or an error.
-    /// A zero-length access is valid anywhere up to and including a region's end.
     private func locate(_ address: GuestAddress, _ length: UInt64, writing: Bool = false) throws(GuestMemoryError)
         -> UnsafeMutableRawPointer
     {
-        let (end, overflow) = address.rawValue.addingReportingOverflow(length)
-        if overflow { throw .addressOverflow(address: address, length: length) }
-        for (index, region) in regions.enumerated() where address.rawValue >= region.base && address.rawValue <= region.end {
-            guard end <= region.end else { continue }
-            if writing, length > 0, hostWrites.isEnabled {
-                let first = address.rawValue - region.base
-                hostWrites.mark(
-                    region: index, firstPage: Int(first / Self.pageSize), lastPage: Int((first + length - 1) / Self.pageSize))
-            }
-            return region.host + Int(address.rawValue - region.base)
-        }
-        throw .outOfBounds(address: address, length: length)
+        try mapped.locate(address, length, writing: writing)
     }
+
+    /// A copyable handle on this RAM for the VMM's other threads (device
+    /// back ends): the same accessors, and the mappings stay until the last
+    /// handle and this memory are gone.
+    public var view: GuestMemoryView { GuestMemoryView(mapped) }
 
     /// Starts logging the pages written through this type (`write`, `fill`,
     /// `writeInteger`), which KVM's dirty log does not see; `takeHostWrittenPages()` reads the log.
@@ -229,42 +222,27 @@ public struct GuestMemory: ~Copyable {
     /// Copies `bytes` into guest RAM at `address`, all or nothing.
     public func write<Bytes: Collection>(_ bytes: Bytes, at address: GuestAddress) throws(GuestMemoryError)
     where Bytes.Element == UInt8 {
-        let destination = try locate(address, UInt64(bytes.count), writing: true)
-        let copied: Bool? = bytes.withContiguousStorageIfAvailable { source in
-            if let base = source.baseAddress { destination.copyMemory(from: base, byteCount: source.count) }
-            return true
-        }
-        if copied == nil {
-            for (i, byte) in bytes.enumerated() { destination.storeBytes(of: byte, toByteOffset: i, as: UInt8.self) }
-        }
+        try view.write(bytes, at: address)
     }
 
     /// Copies `count` bytes out of guest RAM at `address`.
     public func read(count: Int, at address: GuestAddress) throws(GuestMemoryError) -> [UInt8] {
-        guard count >= 0 else { throw .outOfBounds(address: address, length: 0) }
-        let source = try locate(address, UInt64(count))
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let base = buffer.baseAddress { base.update(from: source.assumingMemoryBound(to: UInt8.self), count: count) }
-            initialized = count
-        }
+        try view.read(count: count, at: address)
     }
 
     /// Sets `count` bytes at `address` to `byte`.
     public func fill(_ byte: UInt8, count: UInt64, at address: GuestAddress) throws(GuestMemoryError) {
-        let destination = try locate(address, count, writing: true)
-        memset(destination, Int32(byte), Int(count))
+        try view.fill(byte, count: count, at: address)
     }
 
     /// Reads a little-endian integer at `address` (x86 byte order, whatever the host's).
     public func readInteger<T: FixedWidthInteger>(at address: GuestAddress, as type: T.Type = T.self) throws(GuestMemoryError) -> T {
-        let source = try locate(address, UInt64(MemoryLayout<T>.size))
-        return T(littleEndian: source.loadUnaligned(as: T.self))
+        try view.readInteger(at: address, as: type)
     }
 
     /// Writes `value` little-endian at `address`.
     public func writeInteger<T: FixedWidthInteger>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
-        let destination = try locate(address, UInt64(MemoryLayout<T>.size), writing: true)
-        destination.storeBytes(of: value.littleEndian, as: T.self)
+        try view.writeInteger(value, at: address)
     }
 
     // MARK: Images, clones, resets

@@ -52,6 +52,11 @@ public enum GuestMemoryError: Error, Hashable, Sendable, CustomStringConvertible
     /// A dirty bitmap of `words` 64-bit words names pages past the end of the
     /// region at `region`, which has `regionPages` pages.
     case dirtyBitmapOutOfRange(region: GuestAddress, words: Int, regionPages: UInt64)
+    /// A vectored I/O call named more buffers than the host takes at once.
+    case tooManySegments(Int, maximum: Int)
+    /// A host I/O call (`operation`, such as `"preadv"`) between a descriptor
+    /// and guest buffers failed with this errno (`EAGAIN` included).
+    case hostIOFailed(operation: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -101,6 +106,10 @@ public enum GuestMemoryError: Error, Hashable, Sendable, CustomStringConvertible
             return "dirty bitmap names a region at \(base), which is not a guest RAM region"
         case .dirtyBitmapOutOfRange(let region, let words, let pages):
             return "dirty bitmap of \(words) words for the region at \(region) names pages past its \(pages) pages"
+        case .tooManySegments(let count, let maximum):
+            return "\(count) guest buffers in one I/O call, more than the host's \(maximum)"
+        case .hostIOFailed(let operation, let errno):
+            return "\(operation) between a host descriptor and guest RAM failed (errno \(errno))"
         }
     }
 }

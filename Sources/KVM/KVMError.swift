@@ -38,6 +38,7 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case getClock, setClock
     case getDirtyLog(slot: UInt32), clearDirtyLog(slot: UInt32)
     case enableCapability(capability: Int32)
+    case ioEventFD(address: UInt64), irqFD(gsi: UInt32)
 
     public var description: String {
         switch self {
@@ -93,6 +94,8 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .getDirtyLog(let slot): return "KVM_GET_DIRTY_LOG (slot \(slot))"
         case .clearDirtyLog(let slot): return "KVM_CLEAR_DIRTY_LOG (slot \(slot))"
         case .enableCapability(let capability): return "KVM_ENABLE_CAP (capability \(capability))"
+        case .ioEventFD(let address): return "KVM_IOEVENTFD (address \(GuestAddress(address)))"
+        case .irqFD(let gsi): return "KVM_IRQFD (gsi \(gsi))"
         }
     }
 }

@@ -5,6 +5,7 @@ import GuestMemory
 import KVM
 import Logging
 import VMCore
+import Virtio
 import X86Boot
 
 /// A virtual PC: guest RAM, the PC devices, one or more vCPUs, and a guest
@@ -66,6 +67,9 @@ public final class Machine {
     /// COM2 (IRQ 3 on the PC platform), writing to `MachineConfiguration.serial2Output` or nowhere.
     public var serial2: Serial16550 { devices.serial2 }
     public var postCodes: PostCodePort { devices.postCodes }
+    /// The virtio devices' transports, in the order of `MachineConfiguration.virtioDevices`
+    /// (their devices are `transport.device`), for statistics and tests.
+    public var virtioTransports: [VirtioMMIOTransport] { devices.virtio?.transports ?? [] }
     public let dispatcher: ExitDispatcher
     /// Where the guest was loaded.
     public var image: LoadedImage { bootRecord.image }
@@ -147,7 +151,7 @@ public final class Machine {
         } catch { throw .kvm(error) }
         guard (1...maximumVCPUs).contains(vcpuCount) else { throw .invalidVCPUCount(vcpuCount, maximum: maximumVCPUs) }
 
-        devices = try MachineDevices(io: io, hardware: hardware, vm: vm)
+        devices = try MachineDevices(io: io, hardware: hardware, vm: vm, memory: memory.view)
         dispatcher = ExitDispatcher(ports: devices.ports, mmio: devices.mmio, logger: logger)
         // The bus lock only when other vCPUs may be using the devices: a single
         // vCPU's exit path takes no lock at all.
@@ -194,7 +198,12 @@ public final class Machine {
         vcpu: borrowing KVMVCPU
     ) throws(MachineError) -> BootRecord {
         let pc = hardware.platform == .pc
-        let acpiTables = pc ? try PlatformSetup.writeACPITables(vcpuCount: hardware.vcpuCount, into: memory) : nil
+        var guest = guest
+        if let virtio = devices.virtio { guest = guest.appendingKernelArguments(virtio.kernelArguments) }
+        let acpiTables =
+            pc
+            ? try PlatformSetup.writeACPITables(
+                vcpuCount: hardware.vcpuCount, mmioDevices: devices.virtio?.acpiDevices ?? [], into: memory) : nil
         let mpTable = pc ? try PlatformSetup.writeMPTable(vcpuCount: hardware.vcpuCount, into: memory) : nil
         // The firmware tables besides ACPI's that the memory map must reserve.
         let reserved = mpTable.map { [E820Entry(address: $0.base.rawValue, size: $0.size, type: .reserved)] } ?? []
@@ -206,7 +215,9 @@ public final class Machine {
             firmwareConfig = contents
         }
         let loaded: GuestLoader.Loaded
-        do { loaded = try GuestLoader.load(guest, acpi: acpiTables, reserving: reserved, into: memory) } catch { throw .boot(error) }
+        do throws(BootError) { loaded = try GuestLoader.load(guest, acpi: acpiTables, reserving: reserved, into: memory) } catch {
+            throw .boot(error)
+        }
         do {
             try vcpu.setSpecialRegisters(loaded.entryState.specialRegisters)
             try vcpu.setRegisters(loaded.entryState.registers)

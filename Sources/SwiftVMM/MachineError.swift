@@ -1,6 +1,7 @@
 import ACPI
 import Devices
 import GuestMemory
+import HostSupport
 import KVM
 import VMCore
 import X86Boot
@@ -31,6 +32,14 @@ public enum MachineError: Error, CustomStringConvertible {
     case dirtyTrackingOff
     /// The operation needs every vCPU out of `KVM_RUN` (paused, or not running).
     case notQuiescent(operation: String)
+    /// A virtio device could not be set up: its file, tap or socket (named in `reason`).
+    case virtioDevice(VirtioDeviceConfiguration, reason: String)
+    /// More virtio devices than the machine has interrupt lines for.
+    case tooManyVirtioDevices(Int, maximum: Int)
+    /// Virtio devices were asked of a machine without the PC platform's interrupt controllers.
+    case virtioNeedsPCPlatform
+    /// The virtio I/O thread or one of its eventfds could not be made.
+    case virtioIO(EventLoopError)
     /// There is no vCPU with this index (the machine has `count`).
     case noSuchVCPU(Int, count: Int)
     /// The guest-virtual address maps to nothing in the vCPU's page tables.
@@ -60,6 +69,11 @@ public enum MachineError: Error, CustomStringConvertible {
             return "this machine does not track the pages its guest writes: reset a clone made with Machine.clone(_:)"
         case .notQuiescent(let operation):
             return "cannot \(operation) while vCPUs are running: pause the machine first"
+        case .virtioDevice(_, let reason): return reason
+        case .tooManyVirtioDevices(let count, let maximum):
+            return "\(count) virtio devices; a machine has interrupt lines for at most \(maximum)"
+        case .virtioIO(let error): return "virtio I/O: \(error)"
+        case .virtioNeedsPCPlatform: return "virtio devices need the PC platform (its interrupt controllers)"
         case .noSuchVCPU(let index, let count):
             return "there is no vCPU \(index): the machine has \(count) (0 to \(count - 1))"
         case .unmappedVirtualAddress(let address, let vcpu):

@@ -71,6 +71,28 @@ extension MachineSpec: Codable {
             case let found?: throw FieldProblem(field, "expected \(expected), found \(found.described)")
             }
         }
+        // One string or an array of strings: one item per device.
+        func stringList(_ field: Field, _ expected: String) throws -> [String]? {
+            switch try value(field) {
+            case nil: return nil
+            case .string(let text): return [text]
+            case .array(let items):
+                return try items.enumerated().map { i, item in
+                    guard case .string(let text) = item else {
+                        throw FieldProblem(field, "item \(i + 1): expected \(expected), found \(item.described)")
+                    }
+                    return text
+                }
+            case let found?: throw FieldProblem(field, "expected \(expected) (a string or an array of them), found \(found.described)")
+            }
+        }
+        func flag(_ field: Field) throws -> Bool? {
+            switch try value(field) {
+            case nil: return nil
+            case .bool(let flag): return flag
+            case let found?: throw FieldProblem(field, "expected true or false, found \(found.described)")
+            }
+        }
         self.init()
         guest = try string(.guest, "the path of a guest image (a string)")
         mode = try string(.mode, "'real', 'protected' or 'long'")
@@ -108,6 +130,12 @@ extension MachineSpec: Codable {
         case let found?: throw FieldProblem(.stats, "expected true or false, found \(found.described)")
         }
         snapshotDir = try string(.snapshotDir, "the path of a directory (a string)")
+        disk = try stringList(.disk, "disk options such as \"path=disk.img,readonly=on\"")
+        net = try stringList(.net, "network options such as \"tap=tap0\"")
+        vsock = try string(.vsock, "vsock options such as \"cid=3,socket=/tmp/vsock.sock\"")
+        rng = try flag(.rng)
+        balloon = try flag(.balloon)
+        consoleDevice = try string(.consoleDevice, "\"socket:PATH\" or \"file:PATH\"")
         gdb = try string(.gdb, "\"unix:PATH\" or \"tcp:HOST:PORT\"")
         switch try value(.gdbWait) {
         case nil: break
@@ -138,6 +166,12 @@ extension MachineSpec: Codable {
         try container.encodeIfPresent(logLevel, forKey: .logLevel)
         try container.encodeIfPresent(stats, forKey: .stats)
         try container.encodeIfPresent(snapshotDir, forKey: .snapshotDir)
+        try container.encodeIfPresent(disk, forKey: .disk)
+        try container.encodeIfPresent(net, forKey: .net)
+        try container.encodeIfPresent(vsock, forKey: .vsock)
+        try container.encodeIfPresent(rng, forKey: .rng)
+        try container.encodeIfPresent(balloon, forKey: .balloon)
+        try container.encodeIfPresent(consoleDevice, forKey: .consoleDevice)
         try container.encodeIfPresent(gdb, forKey: .gdb)
         try container.encodeIfPresent(gdbWait, forKey: .gdbWait)
     }

@@ -43,6 +43,18 @@ public struct MachineSpec: Hashable, Sendable {
     public var stats: Bool?
     /// The directory Ctrl-A s writes machine snapshots to.
     public var snapshotDir: String?
+    /// virtio-blk disks, each `path=FILE[,readonly=on][,direct=on][,id=ID]`.
+    public var disk: [String]?
+    /// virtio-net interfaces, each `tap=NAME[,mac=MAC]`.
+    public var net: [String]?
+    /// A virtio-vsock device: `cid=N,socket=PATH`.
+    public var vsock: String?
+    /// Whether the machine has a virtio-rng device.
+    public var rng: Bool?
+    /// Whether the machine has a virtio-balloon device.
+    public var balloon: Bool?
+    /// A virtio console (`hvc0`): `socket:PATH` or `file:PATH`.
+    public var consoleDevice: String?
     /// Where the GDB stub listens: `unix:PATH` or `tcp:HOST:PORT`.
     public var gdb: String?
     /// Whether the guest waits for the debugger to continue before its first instruction.
@@ -53,7 +65,8 @@ public struct MachineSpec: Hashable, Sendable {
         guest: String? = nil, mode: String? = nil, loadAddress: String? = nil, entry: String? = nil, memory: String? = nil,
         kernel: String? = nil, initrd: String? = nil, cmdline: String? = nil, cpuidMask: [String]? = nil, cpus: String? = nil,
         timeout: String? = nil, serial2: String? = nil, debugcon: String? = nil, logLevel: String? = nil, stats: Bool? = nil,
-        snapshotDir: String? = nil, gdb: String? = nil, gdbWait: Bool? = nil
+        snapshotDir: String? = nil, disk: [String]? = nil, net: [String]? = nil, vsock: String? = nil, rng: Bool? = nil,
+        balloon: Bool? = nil, consoleDevice: String? = nil, gdb: String? = nil, gdbWait: Bool? = nil
     ) {
         self.guest = guest
         self.mode = mode
@@ -71,6 +84,12 @@ public struct MachineSpec: Hashable, Sendable {
         self.logLevel = logLevel
         self.stats = stats
         self.snapshotDir = snapshotDir
+        self.disk = disk
+        self.net = net
+        self.vsock = vsock
+        self.rng = rng
+        self.balloon = balloon
+        self.consoleDevice = consoleDevice
         self.gdb = gdb
         self.gdbWait = gdbWait
     }
@@ -95,6 +114,8 @@ extension MachineSpec {
         case logLevel = "log_level"
         case stats
         case snapshotDir = "snapshot_dir"
+        case disk, net, vsock, rng, balloon
+        case consoleDevice = "console_device"
         case gdb
         case gdbWait = "gdb_wait"
 
@@ -131,6 +152,12 @@ extension MachineSpec {
         case .logLevel: logLevel != nil
         case .stats: stats != nil
         case .snapshotDir: snapshotDir != nil
+        case .disk: disk != nil
+        case .net: net != nil
+        case .vsock: vsock != nil
+        case .rng: rng != nil
+        case .balloon: balloon != nil
+        case .consoleDevice: consoleDevice != nil
         case .gdb: gdb != nil
         case .gdbWait: gdbWait != nil
         }
@@ -145,6 +172,8 @@ extension MachineSpec {
             cmdline: other.cmdline ?? cmdline, cpuidMask: other.cpuidMask ?? cpuidMask, cpus: other.cpus ?? cpus,
             timeout: other.timeout ?? timeout, serial2: other.serial2 ?? serial2, debugcon: other.debugcon ?? debugcon,
             logLevel: other.logLevel ?? logLevel, stats: other.stats ?? stats, snapshotDir: other.snapshotDir ?? snapshotDir,
+            disk: other.disk ?? disk, net: other.net ?? net, vsock: other.vsock ?? vsock, rng: other.rng ?? rng,
+            balloon: other.balloon ?? balloon, consoleDevice: other.consoleDevice ?? consoleDevice,
             gdb: other.gdb ?? gdb, gdbWait: other.gdbWait ?? gdbWait)
     }
 }

@@ -42,6 +42,8 @@ public struct ResolvedSpec: Hashable, Sendable {
     public var stats: Bool
     /// Where snapshots go, as the VMM opens it; `nil` means the current directory.
     public var snapshotDirectory: String?
+    /// The virtio devices, in the order their windows and interrupts are given out.
+    public var virtioDevices: [VirtioDeviceConfiguration] = []
     /// Where the GDB stub listens (`unix:PATH` or `tcp:HOST:PORT`), if anywhere.
     public var gdb: String?
     /// Whether the guest waits for the debugger before its first instruction.
@@ -117,12 +119,14 @@ extension MachineSpec {
                 "\($0[0]), \($0[1]) and \($0[2]) need \($0[3]); the built-in demo guest chooses its own"
             }
         }
+        let virtioDevices = try virtioDevices(source: source)
         var resolved = ResolvedSpec(
             spec: self, source: source, guestPath: guest.map { source.path($0, of: .guest) },
             kernelPath: kernel.map { source.path($0, of: .kernel) }, initrd: initrd, commandLine: cmdline, mode: cpuMode,
             loadAddress: loadAddress, entry: entry, memorySize: memorySize, hiddenCPUFeatures: hidden, vcpuCount: vcpuCount,
             timeout: duration, serial2Path: serial2Path, debugconPath: debugcon.map { source.path($0, of: .debugcon) }, logLevel: level,
             stats: stats ?? false, snapshotDirectory: snapshotDir.map { source.path($0, of: .snapshotDir) })
+        resolved.virtioDevices = virtioDevices
         resolved.gdb = gdb
         resolved.gdbWait = gdbWait ?? false
         return resolved

@@ -104,6 +104,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var session: SessionOptions
 
+    @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
+
     @Option(
         help: ArgumentHelp(
             "Serve the GDB remote protocol on unix:PATH or tcp:HOST:PORT (QEMU's -s is tcp:localhost:1234); see the README's GDB section.",
@@ -122,7 +124,10 @@ struct Run: ParsableCommand {
             guest: guest, mode: mode?.rawValue, loadAddress: loadAddress, entry: entry, memory: memory, kernel: kernel, initrd: initrd,
             cmdline: cmdline, cpuidMask: cpuidMask.map(MachineSpec.splitFeatureList), cpus: cpus, timeout: session.timeout,
             serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue, stats: session.stats ? true : nil,
-            snapshotDir: session.snapshotDir, gdb: gdb, gdbWait: gdbWait ? true : nil)
+            snapshotDir: session.snapshotDir, disk: devices.disk.isEmpty ? nil : devices.disk,
+            net: devices.net.isEmpty ? nil : devices.net, vsock: devices.vsock, rng: devices.rng ? true : nil,
+            balloon: devices.balloon ? true : nil, consoleDevice: devices.consoleDevice, gdb: gdb,
+            gdbWait: gdbWait ? true : nil)
     }
 
     /// The flags' spec over the --config file's, checked; errors name the

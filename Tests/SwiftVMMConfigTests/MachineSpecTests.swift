@@ -8,7 +8,8 @@ import VMCore
         guest: "hello.bin", mode: "protected", loadAddress: "0x100000", entry: "0x100010", memory: "64M", kernel: "bzImage",
         initrd: "initrd.img", cmdline: "console=ttyS0 quiet", cpuidMask: ["cx16", "xsave"], cpus: "2", timeout: "30s",
         serial2: "file:com2.log", debugcon: "e9.log", logLevel: "debug", stats: true, snapshotDir: "snapshots",
-        gdb: "tcp:127.0.0.1:1234", gdbWait: true)
+        disk: ["path=a.img", "path=b.img,readonly=on"], net: ["tap=tap0"], vsock: "cid=3,socket=v.sock", rng: true, balloon: true,
+        consoleDevice: "socket:hvc0.sock", gdb: "tcp:127.0.0.1:1234", gdbWait: true)
 
     func decode(_ text: String, file: String = "vm.json") throws(SpecError) -> MachineSpec {
         try MachineSpec(json: Array(text.utf8), file: file)
@@ -44,8 +45,9 @@ import VMCore
     @Test func keysAreTheFlagsInSnakeCase() {
         #expect(
             MachineSpec.Field.allCases.map(\.rawValue).sorted() == [
-                "cmdline", "cpuid_mask", "cpus", "debugcon", "entry", "gdb", "gdb_wait", "guest", "initrd", "kernel", "load_address",
-                "log_level", "memory", "mode", "serial2", "snapshot_dir", "stats", "timeout",
+                "balloon", "cmdline", "console_device", "cpuid_mask", "cpus", "debugcon", "disk", "entry", "gdb", "gdb_wait", "guest",
+                "initrd", "kernel", "load_address", "log_level", "memory", "mode", "net", "rng", "serial2", "snapshot_dir", "stats",
+                "timeout", "vsock",
             ])
         #expect(MachineSpec.Field.loadAddress.flag == "--load-address")
         #expect(MachineSpec.Field.cpuidMask.flag == "--cpuid-mask")

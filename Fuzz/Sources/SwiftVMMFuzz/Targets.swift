@@ -33,6 +33,9 @@ let allTargets: [FuzzTarget] = [
     // The buses: the PC's whole port space (string I/O included) and MMIO routing.
     FuzzTarget(name: "port-bus", run: fuzzPortBus),
     FuzzTarget(name: "mmio-bus", run: fuzzMMIOBus),
+    // virtio: the queue walker on hostile rings, and the MMIO transport's registers.
+    FuzzTarget(name: "virtqueue", run: fuzzVirtqueue),
+    FuzzTarget(name: "virtio-mmio", run: fuzzVirtioMMIO),
     // What a debugger sends the GDB stub: framing, the parser and the protocol engine.
     FuzzTarget(name: "gdb-packet", run: fuzzGDBPacket),
 ]

@@ -41,6 +41,8 @@ static inline int ckvm_get_clock(int vm_fd, struct kvm_clock_data *clock) { CKVM
 static inline int ckvm_set_clock(int vm_fd, const struct kvm_clock_data *clock) { CKVM_FORWARD(ioctl(vm_fd, KVM_SET_CLOCK, clock)); }
 static inline int ckvm_get_dirty_log(int vm_fd, const struct kvm_dirty_log *log) { CKVM_FORWARD(ioctl(vm_fd, KVM_GET_DIRTY_LOG, log)); }
 static inline int ckvm_clear_dirty_log(int vm_fd, const struct kvm_clear_dirty_log *log) { CKVM_FORWARD(ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, log)); }
+static inline int ckvm_ioeventfd(int vm_fd, const struct kvm_ioeventfd *event) { CKVM_FORWARD(ioctl(vm_fd, KVM_IOEVENTFD, event)); }
+static inline int ckvm_irqfd(int vm_fd, const struct kvm_irqfd *irqfd) { CKVM_FORWARD(ioctl(vm_fd, KVM_IRQFD, irqfd)); }
 // KVM_ENABLE_CAP on the VM fd (VM-wide capabilities such as KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2).
 static inline int ckvm_enable_cap(int fd, const struct kvm_enable_cap *cap) { CKVM_FORWARD(ioctl(fd, KVM_ENABLE_CAP, cap)); }
 

@@ -30,6 +30,7 @@ extension MachineConfiguration {
             hiddenCPUFeatures: resolved.hiddenCPUFeatures, vcpuCount: resolved.vcpuCount)
         if let path = resolved.serial2Path { serial2Output = try resolved.outputFile(path, for: .serial2) }
         if let path = resolved.debugconPath { debugConsoleOutput = try resolved.outputFile(path, for: .debugcon) }
+        virtioDevices = resolved.virtioDevices
     }
 }
 
@@ -69,6 +70,18 @@ extension ResolvedSpec {
             if let guest = spec.guest { return SpecError("\(source.subject(file: guest, of: .guest)): \(error)", field: .guest) }
             return SpecError("demo guest: \(error)")
         case .invalidVCPUCount: return SpecError("\(source.name(.cpus)): \(error)", field: .cpus)
+        case .virtioDevice(let device, let reason):
+            let field: MachineSpec.Field
+            switch device {
+            case .block: field = .disk
+            case .network: field = .net
+            case .vsock: field = .vsock
+            case .entropy: field = .rng
+            case .balloon: field = .balloon
+            case .console: field = .consoleDevice
+            }
+            return SpecError("\(source.name(field)): \(reason)", field: field)
+        case .tooManyVirtioDevices: return SpecError("\(error)")
         default: return nil
         }
     }

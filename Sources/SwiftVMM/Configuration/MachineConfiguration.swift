@@ -58,10 +58,15 @@ public struct MachineConfiguration {
     /// others (application processors) wait for the guest to start them with
     /// INIT and SIPI. More than one needs the PC platform (its local APICs).
     public var vcpuCount = 1
+    /// The virtio devices (disks, network, vsock, rng, balloon, console), in
+    /// the order they get MMIO windows and interrupt lines. They need the PC
+    /// platform's interrupt controllers, which they choose when non-empty.
+    public var virtioDevices: [VirtioDeviceConfiguration] = []
 
     /// The platform in effect.
     public var resolvedPlatform: Platform {
         if let platform { return platform }
+        if !virtioDevices.isEmpty { return .pc }
         switch guest {
         case .linux, .multiboot: return .pc
         case .firmware(let image) where image.format == .multiboot: return .pc
@@ -99,5 +104,23 @@ public struct MachineConfiguration {
         self.vcpuCount = vcpuCount
         self.serialOutput = serialOutput
         self.logger = logger
+    }
+}
+
+extension MachineConfiguration.Guest {
+    /// The guest with `arguments` added to its kernel command line, for
+    /// guests that have one (Linux, Multiboot); others are unchanged.
+    func appendingKernelArguments(_ arguments: String) -> Self {
+        func joined(_ line: String) -> String { line.isEmpty ? arguments : line + " " + arguments }
+        switch self {
+        case .linux(let kernel, let initrd, let commandLine):
+            return .linux(kernel: kernel, initrd: initrd, commandLine: joined(commandLine))
+        case .multiboot(let kernel, let name, let modules, let commandLine):
+            return .multiboot(kernel: kernel, name: name, modules: modules, commandLine: joined(commandLine))
+        case .firmware(let image) where image.format == .multiboot:
+            return .multiboot(kernel: image.bytes, name: image.name, commandLine: arguments)
+        default:
+            return self
+        }
     }
 }

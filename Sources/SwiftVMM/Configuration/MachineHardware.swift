@@ -10,16 +10,20 @@ public struct MachineHardware: Codable, Hashable, Sendable {
     /// Whether QEMU's debug console answers at port 0xe9 (a restored machine
     /// has it too, writing where its `MachineIO` says, or nowhere).
     public var debugConsole: Bool
+    /// The virtio devices, in the order of their MMIO windows; a restored
+    /// machine opens the same files, taps and sockets again.
+    public var virtioDevices: [VirtioDeviceConfiguration]
 
     public init(
         memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
-        debugConsole: Bool = false
+        debugConsole: Bool = false, virtioDevices: [VirtioDeviceConfiguration] = []
     ) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
         self.platform = platform
         self.hiddenCPUFeatures = hiddenCPUFeatures
         self.debugConsole = debugConsole
+        self.virtioDevices = virtioDevices
     }
 
     /// The hidden features as `CPUIDFeature`s; unknown names are an error

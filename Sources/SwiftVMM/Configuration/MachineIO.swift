@@ -36,6 +36,6 @@ extension MachineConfiguration {
     public var hardware: MachineHardware {
         MachineHardware(
             memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name),
-            debugConsole: debugConsoleOutput != nil)
+            debugConsole: debugConsoleOutput != nil, virtioDevices: virtioDevices)
     }
 }

@@ -122,10 +122,19 @@ extension Machine {
     /// its last port or MMIO access completed) and returns once they all are.
     /// Safe from any thread but a vCPU's own; a machine that is not running
     /// is paused at once, and a run started while paused parks at its start.
-    public func pause() { remote.pause() }
+    public func pause() {
+        let wasPaused = lifecycle.runState == .paused
+        remote.pause()
+        // The devices' I/O thread stops too, so that a snapshot of the paused
+        // machine sees RAM and queues that agree; once per pause.
+        if !wasPaused, let virtio = devices.virtio { for transport in virtio.transports { transport.suspend() } }
+    }
 
     /// Lets a paused machine go on.
-    public func resume() { remote.resume() }
+    public func resume() {
+        if lifecycle.runState == .paused, let virtio = devices.virtio { for transport in virtio.transports { transport.resume() } }
+        remote.resume()
+    }
 
     /// Where the machine is in its life.
     public var runState: MachineRunState { lifecycle.runState }

@@ -1,5 +1,6 @@
 import ACPI
 import Devices
+import GuestMemory
 import KVM
 import VMCore
 
@@ -25,6 +26,8 @@ final class MachineDevices {
     let postCodes = PostCodePort()
     /// The PC platform's devices; `nil` on the minimal platform.
     let pc: PCDevices?
+    /// The virtio devices and their I/O thread; `nil` when there are none.
+    let virtio: VirtioBus?
 
     /// The devices only a PC has.
     struct PCDevices {
@@ -37,7 +40,7 @@ final class MachineDevices {
 
     /// Creates the devices and registers them on the buses. `vm` gives the
     /// PC platform's interrupt lines.
-    init(io: MachineIO, hardware: MachineHardware, vm: borrowing KVMVirtualMachine) throws(MachineError) {
+    init(io: MachineIO, hardware: MachineHardware, vm: borrowing KVMVirtualMachine, memory: GuestMemoryView) throws(MachineError) {
         let pc = hardware.platform == .pc
         let memorySize = hardware.memorySize
         serialOutput = io.serialOutput ?? FileSerialOutput.standardOutput()
@@ -77,6 +80,17 @@ final class MachineDevices {
                 try ports.register(devices.acpiReset, at: PortMap.acpiReset.base, length: PortMap.acpiReset.length)
             }
         } catch { throw .bus(error) }
+        if hardware.virtioDevices.isEmpty {
+            virtio = nil
+        } else {
+            guard pc else { throw .virtioNeedsPCPlatform }
+            let mmio = self.mmio
+            virtio = try VirtioBus(
+                hardware.virtioDevices, memory: memory, vm: vm,
+                mmio: { (device, base, length) throws(MachineError) in
+                    do throws(BusError) { try mmio.register(device, at: base, length: length) } catch { throw .bus(error) }
+                }, logger: io.logger)
+        }
     }
 
     /// The PC's fw_cfg device, plugged in once its contents are known (they depend on the guest).
@@ -102,7 +116,8 @@ extension MachineDevices {
     var states: MachineSnapshot.DeviceStates {
         MachineSnapshot.DeviceStates(
             com1: serial.state, com2: serial2.state, postCode: postCodes.state, i8042: pc?.i8042.state, rtc: pc?.rtc.state,
-            pciConfig: pc?.pciConfig.state, acpiSleep: pc?.acpiSleep.state, firmwareConfig: firmwareConfig?.state)
+            pciConfig: pc?.pciConfig.state, acpiSleep: pc?.acpiSleep.state, firmwareConfig: firmwareConfig?.state,
+            virtio: virtio.map { $0.transports.map(\.state) })
     }
 
     /// Puts every device's state back; each device validates its own. The
@@ -119,5 +134,8 @@ extension MachineDevices {
             if let state = states.acpiSleep { try pc.acpiSleep.restore(state) }
         }
         if let firmwareConfig, let state = states.firmwareConfig { try firmwareConfig.restore(state) }
+        if let virtio, let saved = states.virtio {
+            for (transport, state) in zip(virtio.transports, saved) { try transport.restore(state) }
+        }
     }
 }

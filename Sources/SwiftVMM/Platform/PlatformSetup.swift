@@ -85,8 +85,9 @@ enum PlatformSetup {
     ]
 
     /// What the ACPI tables say about this machine; the devices above match it.
-    static func acpiConfiguration(vcpuCount: Int) -> ACPIConfiguration {
+    static func acpiConfiguration(vcpuCount: Int, mmioDevices: [ACPIMMIODevice] = []) -> ACPIConfiguration {
         var configuration = ACPIConfiguration(vCPUCount: vcpuCount)
+        configuration.mmioDevices = mmioDevices
         configuration.bootArchitecture = [.i8042, .vgaNotPresent]
         configuration.sleepControlPort = PortMap.acpiSleep.base
         configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
@@ -104,9 +105,13 @@ enum PlatformSetup {
     }
 
     /// Builds the ACPI tables and writes them at `acpiBase`.
-    static func writeACPITables(vcpuCount: Int, into memory: borrowing GuestMemory) throws(MachineError) -> ACPITables {
+    static func writeACPITables(vcpuCount: Int, mmioDevices: [ACPIMMIODevice] = [], into memory: borrowing GuestMemory)
+        throws(MachineError) -> ACPITables
+    {
         let tables: ACPITables
-        do { tables = try ACPITableBuilder.build(acpiConfiguration(vcpuCount: vcpuCount), at: acpiBase) } catch { throw .acpi(error) }
+        do { tables = try ACPITableBuilder.build(acpiConfiguration(vcpuCount: vcpuCount, mmioDevices: mmioDevices), at: acpiBase) } catch {
+            throw .acpi(error)
+        }
         do { try memory.write(tables.image, at: tables.base) } catch { throw .memory(error) }
         return tables
     }

@@ -106,6 +106,12 @@ extension Machine {
     /// first if it runs. It can go on afterwards.
     @discardableResult
     public func snapshot(to directory: String) throws(MachineError) -> SnapshotStatistics {
+        // The I/O thread must not complete a request between the state and the RAM.
+        guard let virtio = devices.virtio else { return try writeSnapshot(to: directory) }
+        return try virtio.withDevicesSuspended { () throws(MachineError) in try writeSnapshot(to: directory) }
+    }
+
+    private func writeSnapshot(to directory: String) throws(MachineError) -> SnapshotStatistics {
         let state = try captureState()
         if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .snapshot(.io(path: directory, operation: "create", errno: errno)) }
         let memoryPath = directory + "/" + SnapshotLayout.memoryFileName

@@ -2,6 +2,7 @@ import Devices
 import KVM
 import SwiftVMMConfig
 import VMCore
+import Virtio
 
 /// Everything a machine is at one instant apart from its RAM, as plain
 /// values: what the state file of a snapshot holds (as JSON), and what an
@@ -44,6 +45,8 @@ public struct MachineSnapshot: Codable, Sendable {
         public var pciConfig: PCIConfigSpaceStub.State?
         public var acpiSleep: ACPISleepControl.State?
         public var firmwareConfig: FirmwareConfig.State?
+        /// The virtio transports, in the order of `MachineHardware.virtioDevices`.
+        public var virtio: [VirtioMMIOTransport.State]?
     }
 
     /// Checks that the parts agree with each other before anything is built from them.
@@ -57,6 +60,10 @@ public struct MachineSnapshot: Codable, Sendable {
         guard memoryRegions == expected else {
             throw .inconsistent(
                 "the RAM layout \(memoryRegions) is not that of \(hardware.memorySize) bytes on the \(hardware.platform) platform")
+        }
+        let virtioCount = devices.virtio?.count ?? 0
+        guard virtioCount == hardware.virtioDevices.count else {
+            throw .inconsistent("\(virtioCount) virtio device states for a machine of \(hardware.virtioDevices.count) virtio devices")
         }
         let pc = hardware.platform == .pc
         let pcStates: [Bool] = [devices.i8042 != nil, devices.rtc != nil, devices.pciConfig != nil, devices.acpiSleep != nil]
