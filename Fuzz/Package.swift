@@ -25,6 +25,7 @@ let package = Package(
             dependencies: [
                 "CLibFuzzer", .product(name: "SwiftVMM", package: mainPackage),
                 .product(name: "SwiftVMMConfig", package: mainPackage),
+                .product(name: "GDBStub", package: mainPackage),
             ]
         ),
     ],

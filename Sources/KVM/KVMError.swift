@@ -24,6 +24,7 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
     case getMSRs, setMSRs
     case getSupportedCPUID, setCPUID
     case setGuestDebug
+    case translate
     case getLAPIC, setLAPIC
     case getMPState, setMPState
     case getVCPUEvents, setVCPUEvents
@@ -69,6 +70,7 @@ public enum KVMOperation: Hashable, Sendable, CustomStringConvertible {
         case .getSupportedCPUID: return "KVM_GET_SUPPORTED_CPUID"
         case .setCPUID: return "KVM_SET_CPUID2"
         case .setGuestDebug: return "KVM_SET_GUEST_DEBUG"
+        case .translate: return "KVM_TRANSLATE"
         case .getLAPIC: return "KVM_GET_LAPIC"
         case .setLAPIC: return "KVM_SET_LAPIC"
         case .getMPState: return "KVM_GET_MP_STATE"

@@ -201,24 +201,39 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
     /// (`int3` exits to the VMM instead of the guest) and up to four hardware
     /// breakpoints on instruction addresses. The corresponding ioctl is `KVM_SET_GUEST_DEBUG`.
     public func setGuestDebug(singleStep: Bool, softwareBreakpoints: Bool, hardwareBreakpoints: [UInt64]) throws(KVMError) {
+        try setGuestDebug(
+            GuestDebugConfiguration(
+                singleStep: singleStep, softwareBreakpoints: softwareBreakpoints,
+                slots: hardwareBreakpoints.prefix(GuestDebugConfiguration.slotCount).map { HardwareBreakpoint(address: $0) }))
+    }
+
+    /// Sets how the VMM debugs this vCPU: single-stepping, `int3` exits, and
+    /// the four hardware slots, each an instruction breakpoint or a data
+    /// watchpoint (DR7's R/W and LEN bits). The corresponding ioctl is `KVM_SET_GUEST_DEBUG`.
+    public func setGuestDebug(_ configuration: GuestDebugConfiguration) throws(KVMError) {
         var debug = kvm_guest_debug()
-        let enabled = singleStep || softwareBreakpoints || !hardwareBreakpoints.isEmpty
-        var control: UInt32 = enabled ? UInt32(KVM_GUESTDBG_ENABLE) : 0
-        if singleStep { control |= UInt32(KVM_GUESTDBG_SINGLESTEP) }
-        if softwareBreakpoints { control |= UInt32(KVM_GUESTDBG_USE_SW_BP) }
-        if !hardwareBreakpoints.isEmpty { control |= UInt32(KVM_GUESTDBG_USE_HW_BP) }
+        var control: UInt32 = configuration.isEnabled ? UInt32(KVM_GUESTDBG_ENABLE) : 0
+        if configuration.singleStep { control |= UInt32(KVM_GUESTDBG_SINGLESTEP) }
+        if configuration.softwareBreakpoints { control |= UInt32(KVM_GUESTDBG_USE_SW_BP) }
+        let slots = configuration.slots.prefix(GuestDebugConfiguration.slotCount)
+        if slots.contains(where: { $0 != nil }) { control |= UInt32(KVM_GUESTDBG_USE_HW_BP) }
         debug.control = control
-        var dr7: UInt64 = 0
         withUnsafeMutableBytes(of: &debug.arch.debugreg) { raw in
             let regs = raw.bindMemory(to: UInt64.self)
-            for (i, address) in hardwareBreakpoints.prefix(4).enumerated() {
-                regs[i] = address
-                // Global enable (G0..G3); R/W and LEN stay 00: break on instruction execution.
-                dr7 |= 1 << (UInt64(i) * 2 + 1)
-            }
-            regs[7] = dr7
+            for (i, slot) in slots.enumerated() { regs[i] = slot?.address ?? 0 }
+            regs[7] = configuration.dr7
         }
         _ = try check(ckvm_set_guest_debug(fd, &debug), .setGuestDebug)
+    }
+
+    /// The guest-physical address the guest-virtual `address` maps to through
+    /// this vCPU's current paging mode (itself where paging is off), or `nil`
+    /// where nothing is mapped. The corresponding ioctl is `KVM_TRANSLATE`.
+    public func translate(_ address: UInt64) throws(KVMError) -> UInt64? {
+        var translation = kvm_translation()
+        translation.linear_address = address
+        _ = try check(ckvm_translate(fd, &translation), .translate)
+        return translation.valid != 0 ? translation.physical_address : nil
     }
 }
 

@@ -33,6 +33,8 @@ public final class Machine {
     /// of `run()`, the others run on threads of their own.
     let runners: [VCPURunner]
     let lifecycle = MachineLifecycle()
+    /// What an attached debugger asked of the vCPUs (see `Debugging/`).
+    let debugControl = DebugControl()
     /// What the machine is made of.
     public let hardware: MachineHardware
     /// Whether KVM logs the pages the guest writes (for `reset(to:)` and migration).
@@ -154,7 +156,9 @@ public final class Machine {
         dispatcher = ExitDispatcher(ports: devices.ports, mmio: devices.mmio, logger: logger)
         // The bus lock only when other vCPUs may be using the devices: a single
         // vCPU's exit path takes no lock at all.
-        let policy = ExitPolicy(dispatcher: dispatcher, platform: platform, busLock: vcpuCount > 1 ? lifecycle.busLock : nil)
+        let policy = ExitPolicy(
+            dispatcher: dispatcher, platform: platform, busLock: vcpuCount > 1 ? lifecycle.busLock : nil, debug: debugControl,
+            lifecycle: lifecycle)
         var runners: [VCPURunner] = []
         let wakeBootstrapProcessor = WakeBox()
         for id in 0..<UInt32(vcpuCount) {
@@ -179,6 +183,9 @@ public final class Machine {
         case .restore(let record):
             bootRecord = record
             if platform == .pc, let contents = record.firmwareConfig { try devices.plug(contents.device()) }
+        }
+        debugControl.readPhysical = { [weak self] address, count in
+            try? self?.memory.read(count: count, at: GuestAddress(address))
         }
         logger.debug(
             "guest at \(hex(bootRecord.image.lowestAddress))..<\(hex(bootRecord.image.endAddress)), entered in \(bootRecord.mode) mode at \(hex(bootRecord.image.entry))"

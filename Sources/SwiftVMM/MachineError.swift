@@ -3,6 +3,7 @@ import Devices
 import GuestMemory
 import HostSupport
 import KVM
+import VMCore
 import X86Boot
 
 /// Why a machine could not be built or run.
@@ -41,6 +42,10 @@ public enum MachineError: Error, CustomStringConvertible {
     case virtioIO(EventLoopError)
     /// The operation exists only on another platform (an IRQ line needs the PC's interrupt controllers).
     case wrongPlatform(operation: String, needs: MachineConfiguration.Platform)
+    /// There is no vCPU with this index (the machine has `count`).
+    case noSuchVCPU(Int, count: Int)
+    /// The guest-virtual address maps to nothing in the vCPU's page tables.
+    case unmappedVirtualAddress(UInt64, vcpu: Int)
 
     public var description: String {
         switch self {
@@ -73,6 +78,10 @@ public enum MachineError: Error, CustomStringConvertible {
         case .virtioNeedsPCPlatform: return "virtio devices need the PC platform (its interrupt controllers)"
         case .wrongPlatform(let operation, let platform):
             return "\(operation) needs the \(platform.rawValue) platform (MachineConfiguration.platform)"
+        case .noSuchVCPU(let index, let count):
+            return "there is no vCPU \(index): the machine has \(count) (0 to \(count - 1))"
+        case .unmappedVirtualAddress(let address, let vcpu):
+            return "guest-virtual address \(hex(address)) is not mapped in vCPU \(vcpu)'s page tables"
         }
     }
 }

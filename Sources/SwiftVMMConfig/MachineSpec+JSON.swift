@@ -136,6 +136,12 @@ extension MachineSpec: Codable {
         rng = try flag(.rng)
         balloon = try flag(.balloon)
         consoleDevice = try string(.consoleDevice, "\"socket:PATH\" or \"file:PATH\"")
+        gdb = try string(.gdb, "\"unix:PATH\" or \"tcp:HOST:PORT\"")
+        switch try value(.gdbWait) {
+        case nil: break
+        case .bool(let flag): gdbWait = flag
+        case let found?: throw FieldProblem(.gdbWait, "expected true or false, found \(found.described)")
+        }
     }
 
     /// Writes the given fields; `cpus` as a JSON number, everything else as typed.
@@ -166,6 +172,8 @@ extension MachineSpec: Codable {
         try container.encodeIfPresent(rng, forKey: .rng)
         try container.encodeIfPresent(balloon, forKey: .balloon)
         try container.encodeIfPresent(consoleDevice, forKey: .consoleDevice)
+        try container.encodeIfPresent(gdb, forKey: .gdb)
+        try container.encodeIfPresent(gdbWait, forKey: .gdbWait)
     }
 
     /// `--cpuid-mask`'s comma-separated list, split as the flag always was

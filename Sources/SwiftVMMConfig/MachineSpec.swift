@@ -55,6 +55,10 @@ public struct MachineSpec: Hashable, Sendable {
     public var balloon: Bool?
     /// A virtio console (`hvc0`): `socket:PATH` or `file:PATH`.
     public var consoleDevice: String?
+    /// Where the GDB stub listens: `unix:PATH` or `tcp:HOST:PORT`.
+    public var gdb: String?
+    /// Whether the guest waits for the debugger to continue before its first instruction.
+    public var gdbWait: Bool?
 
     /// A spec with the given fields; every other field is absent.
     public init(
@@ -62,7 +66,7 @@ public struct MachineSpec: Hashable, Sendable {
         kernel: String? = nil, initrd: String? = nil, cmdline: String? = nil, cpuidMask: [String]? = nil, cpus: String? = nil,
         timeout: String? = nil, serial2: String? = nil, debugcon: String? = nil, logLevel: String? = nil, stats: Bool? = nil,
         snapshotDir: String? = nil, disk: [String]? = nil, net: [String]? = nil, vsock: String? = nil, rng: Bool? = nil,
-        balloon: Bool? = nil, consoleDevice: String? = nil
+        balloon: Bool? = nil, consoleDevice: String? = nil, gdb: String? = nil, gdbWait: Bool? = nil
     ) {
         self.guest = guest
         self.mode = mode
@@ -86,6 +90,8 @@ public struct MachineSpec: Hashable, Sendable {
         self.rng = rng
         self.balloon = balloon
         self.consoleDevice = consoleDevice
+        self.gdb = gdb
+        self.gdbWait = gdbWait
     }
 
     /// The most vCPUs a machine may have (unless KVM allows fewer): xAPIC ids
@@ -110,6 +116,8 @@ extension MachineSpec {
         case snapshotDir = "snapshot_dir"
         case disk, net, vsock, rng, balloon
         case consoleDevice = "console_device"
+        case gdb
+        case gdbWait = "gdb_wait"
 
         /// How the command line names the field: `--load-address`, or `GUEST`
         /// for the positional argument.
@@ -150,6 +158,8 @@ extension MachineSpec {
         case .rng: rng != nil
         case .balloon: balloon != nil
         case .consoleDevice: consoleDevice != nil
+        case .gdb: gdb != nil
+        case .gdbWait: gdbWait != nil
         }
     }
 
@@ -163,7 +173,8 @@ extension MachineSpec {
             timeout: other.timeout ?? timeout, serial2: other.serial2 ?? serial2, debugcon: other.debugcon ?? debugcon,
             logLevel: other.logLevel ?? logLevel, stats: other.stats ?? stats, snapshotDir: other.snapshotDir ?? snapshotDir,
             disk: other.disk ?? disk, net: other.net ?? net, vsock: other.vsock ?? vsock, rng: other.rng ?? rng,
-            balloon: other.balloon ?? balloon, consoleDevice: other.consoleDevice ?? consoleDevice)
+            balloon: other.balloon ?? balloon, consoleDevice: other.consoleDevice ?? consoleDevice,
+            gdb: other.gdb ?? gdb, gdbWait: other.gdbWait ?? gdbWait)
     }
 }
 

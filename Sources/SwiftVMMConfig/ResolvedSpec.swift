@@ -44,6 +44,10 @@ public struct ResolvedSpec: Hashable, Sendable {
     public var snapshotDirectory: String?
     /// The virtio devices, in the order their windows and interrupts are given out.
     public var virtioDevices: [VirtioDeviceConfiguration] = []
+    /// Where the GDB stub listens (`unix:PATH` or `tcp:HOST:PORT`), if anywhere.
+    public var gdb: String?
+    /// Whether the guest waits for the debugger before its first instruction.
+    public var gdbWait = false
 }
 
 extension MachineSpec {
@@ -106,6 +110,10 @@ extension MachineSpec {
         }
         if debugcon?.isEmpty == true { throw naming.error(.debugcon, "the path is empty") }
         if snapshotDir?.isEmpty == true { throw naming.error(.snapshotDir, "the path is empty") }
+        if let gdb, !Self.isGDBEndpoint(gdb) {
+            throw naming.error(.gdb, "'\(gdb)' is not unix:PATH or tcp:HOST:PORT (a port from 0 to 65535)")
+        }
+        if gdbWait == true, gdb == nil { throw naming.sentence([.gdbWait, .gdb], like: .gdbWait) { "\($0[0]) needs \($0[1])" } }
         if kernel == nil, guest == nil, mode != nil || loadAddress != nil || entry != nil {
             throw naming.sentence([.mode, .loadAddress, .entry, .guest], like: .mode) {
                 "\($0[0]), \($0[1]) and \($0[2]) need \($0[3]); the built-in demo guest chooses its own"
@@ -119,7 +127,18 @@ extension MachineSpec {
             timeout: duration, serial2Path: serial2Path, debugconPath: debugcon.map { source.path($0, of: .debugcon) }, logLevel: level,
             stats: stats ?? false, snapshotDirectory: snapshotDir.map { source.path($0, of: .snapshotDir) })
         resolved.virtioDevices = virtioDevices
+        resolved.gdb = gdb
+        resolved.gdbWait = gdbWait ?? false
         return resolved
+    }
+
+    /// `unix:PATH` (a path a socket address holds) or `tcp:HOST:PORT`.
+    static func isGDBEndpoint(_ text: String) -> Bool {
+        if text.hasPrefix("unix:") { return text.utf8.count > 5 && text.utf8.count - 5 < 108 }
+        guard text.hasPrefix("tcp:"), let colon = text.lastIndex(of: ":"), colon > text.index(text.startIndex, offsetBy: 4) else {
+            return false
+        }
+        return UInt16(text[text.index(after: colon)...]) != nil
     }
 
     /// Checks the spec; `resolve(source:)` without its result.

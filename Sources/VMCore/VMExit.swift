@@ -47,4 +47,10 @@ public struct DebugExitInfo: Hashable, Sendable {
         self.dr6 = dr6
         self.dr7 = dr7
     }
+
+    /// The hardware slots (0-3) whose condition was met, from DR6's B0-B3.
+    public var firedSlots: [Int] { (0..<4).filter { dr6 & (1 << UInt64($0)) != 0 } }
+
+    /// Whether a single step ended here (DR6.BS).
+    public var isSingleStep: Bool { dr6 & (1 << 14) != 0 }
 }

@@ -8,6 +8,14 @@ struct DebugState: Equatable, Sendable {
     /// Address -> the guest's own byte that `int3` replaced.
     var softwareBreakpoints: [UInt64: UInt8] = [:]
     var singleStep = false
+    /// Data watchpoints, in the slots after the hardware breakpoints, with
+    /// the watched bytes' last value.
+    var watchpoints: [Watched] = []
+
+    struct Watched: Equatable, Sendable {
+        var breakpoint: HardwareBreakpoint
+        var value: [UInt8]
+    }
 }
 
 /// The resume flag: set in RFLAGS, the CPU does not report an instruction
@@ -71,10 +79,60 @@ extension TestVM {
 
     func applyDebugState() throws(VMTestError) {
         do {
+            let slots = debug.hardwareBreakpoints.map { HardwareBreakpoint(address: $0) } + debug.watchpoints.map(\.breakpoint)
+            // With a watchpoint the guest steps, so that writes KVM's emulator makes (which checks no data breakpoints) are seen too.
             try machine.setGuestDebug(
-                singleStep: debug.singleStep, softwareBreakpoints: !debug.softwareBreakpoints.isEmpty,
-                hardwareBreakpoints: debug.hardwareBreakpoints)
+                GuestDebugConfiguration(
+                    singleStep: debug.singleStep || !debug.watchpoints.isEmpty, softwareBreakpoints: !debug.softwareBreakpoints.isEmpty,
+                    slots: slots))
         } catch { throw self.error(.machine(error.description)) }
+    }
+
+    /// Stops the guest with a `.debug` exit (exception 1, the slot in
+    /// `DebugExitInfo.firedSlots`) right after an instruction that writes
+    /// (or, `.readWrite`, accesses) the `length` bytes at linear `address`
+    /// (1, 2, 4 or 8, aligned to the length). Uses a debug-register slot
+    /// (four in all, shared with `setBreakpoint(at:)`). Where the host runs
+    /// guest code in KVM's emulator (PVM: ring 0 and real mode), which checks
+    /// no data breakpoints, the guest is stepped while a watchpoint is set and
+    /// a change of the bytes is reported the same way (reads then go unseen).
+    public func watch(address: UInt64, length: Int, on access: WatchAccess) throws(VMTestError) {
+        let breakpoint = HardwareBreakpoint(address: address, trigger: access == .write ? .write : .readWrite, length: length)
+        guard breakpoint.isValid else {
+            throw error(.invalidRequest("a watchpoint covers 1, 2, 4 or 8 bytes aligned to its length, not \(length) at \(hex(address))"))
+        }
+        guard !debug.watchpoints.contains(where: { $0.breakpoint == breakpoint }) else { return }
+        guard debug.hardwareBreakpoints.count + debug.watchpoints.count < GuestDebugConfiguration.slotCount else {
+            throw error(.invalidRequest("x86 has four debug-register slots, shared by breakpoints and watchpoints; all are in use"))
+        }
+        debug.watchpoints.append(DebugState.Watched(breakpoint: breakpoint, value: try read(count: length, at: address)))
+        try applyDebugState()
+    }
+
+    /// Removes the watchpoints at `address`.
+    public func unwatch(address: UInt64) throws(VMTestError) {
+        debug.watchpoints.removeAll { $0.breakpoint.address == address }
+        try applyDebugState()
+    }
+
+    /// The next exit, with the single steps taken only to look at watched
+    /// bytes left out, and a change of those bytes reported as its slot's debug exit.
+    func nextExitWatching() throws(VMTestError) -> VMExit {
+        while true {
+            let exit: VMExit
+            do { exit = try machine.nextExit() } catch { throw self.error(.machine(error.description)) }
+            guard !debug.watchpoints.isEmpty, !debug.singleStep, case .debug(let info) = exit, info.exception == 1,
+                info.firedSlots.isEmpty
+            else { return exit }
+            for (index, watched) in debug.watchpoints.enumerated() {
+                guard let now = try? read(count: watched.breakpoint.length, at: watched.breakpoint.address), now != watched.value else {
+                    continue
+                }
+                debug.watchpoints[index].value = now
+                let slot = UInt64(debug.hardwareBreakpoints.count + index)
+                return .debug(DebugExitInfo(exception: 1, pc: info.pc, dr6: info.dr6 | 1 << slot, dr7: info.dr7))
+            }
+        }
     }
 
     /// Lets the guest go on after a debug exit without stopping at the same

@@ -448,7 +448,7 @@ public final class TestVM {
             deferredExit = nil
             exit = deferred
         } else {
-            do { exit = try machine.nextExit() } catch { throw self.error(.machine(error.description)) }
+            exit = try nextExitWatching()
         }
         if exit == .interrupted, machine.deadlineHasExpired {
             throw error(.timeout(currentTimeout, waitingFor: awaited))

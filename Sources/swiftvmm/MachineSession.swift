@@ -1,4 +1,5 @@
 import ArgumentParser
+import GDBStub
 import Logging
 import SwiftVMM
 import VMMConsole
@@ -18,6 +19,9 @@ struct MachineSession {
     let timeout: Duration?
     let stats: Bool
     let snapshotDirectory: String
+    /// Where the GDB stub listens, if it does, and whether the guest waits for the debugger.
+    var gdb: GDBEndpoint? = nil
+    var gdbWait = false
 
     /// Makes swift-log write to stderr and returns the VMM's logger.
     static func bootstrapLogging(level: Logger.Level) -> Logger {
@@ -60,6 +64,22 @@ struct MachineSession {
             terminal?.restore()
         }
 
+        let debugTarget = gdb.map { _ in MachineDebugTarget(machine: machine) }
+        var stub: GDBServer?
+        if let gdb, let debugTarget {
+            // Paused before the run, the guest parks before its first instruction until the debugger continues.
+            if gdbWait { machine.pause() }
+            do {
+                stub = try GDBServer(endpoint: gdb, target: debugTarget) { Self.report("gdb: \($0)") }
+                try stub?.start()
+            } catch {
+                Self.report("error: \(error)")
+                throw ExitCode(1)
+            }
+            Self.report("GDB stub listening on \(gdb)\(gdbWait ? "; the guest waits for a debugger" : "")")
+        }
+        defer { stub?.stop() }
+
         let reason: StopReason
         let start = ContinuousClock.now
         defer {
@@ -72,7 +92,9 @@ struct MachineSession {
         }
         do {
             reason = try machine.runOnVCPUThread(timeout: timeout)
+            debugTarget?.machineEnded(reason)
         } catch {
+            debugTarget?.machineEnded(nil)
             console?.stop()
             terminal?.restore()
             Self.report("error: \(error)")

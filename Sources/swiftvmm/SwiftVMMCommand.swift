@@ -1,4 +1,5 @@
 import ArgumentParser
+import GDBStub
 import Logging
 import SwiftVMM
 import SwiftVMMConfig
@@ -121,6 +122,15 @@ struct Run: ParsableCommand {
 
     @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve the GDB remote protocol on unix:PATH or tcp:HOST:PORT (QEMU's -s is tcp:localhost:1234); see the README's GDB section.",
+            valueName: "endpoint"))
+    var gdb: String?
+
+    @Flag(help: "With --gdb: run no guest instruction until a debugger connects and continues (QEMU's -S).")
+    var gdbWait = false
+
     @Argument(help: "The guest image. Omit it to boot the built-in demo guest.")
     var guest: String?
 
@@ -132,7 +142,8 @@ struct Run: ParsableCommand {
             serial2: session.serial2, debugcon: session.debugcon, logLevel: session.logLevel?.rawValue, stats: session.stats ? true : nil,
             snapshotDir: session.snapshotDir, disk: devices.disk.isEmpty ? nil : devices.disk,
             net: devices.net.isEmpty ? nil : devices.net, vsock: devices.vsock, rng: devices.rng ? true : nil,
-            balloon: devices.balloon ? true : nil, consoleDevice: devices.consoleDevice)
+            balloon: devices.balloon ? true : nil, consoleDevice: devices.consoleDevice, gdb: gdb,
+            gdbWait: gdbWait ? true : nil)
     }
 
     /// The flags' spec over the --config file's, checked; errors name the
@@ -161,7 +172,8 @@ struct Run: ParsableCommand {
         machine.specification = resolved.spec
         try MachineSession(
             machine: machine, timeout: resolved.timeout, stats: resolved.stats,
-            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory
+            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory,
+            gdb: resolved.gdb.flatMap(GDBEndpoint.init), gdbWait: resolved.gdbWait
         ).run()
     }
 

@@ -9,7 +9,7 @@ import VMCore
         initrd: "initrd.img", cmdline: "console=ttyS0 quiet", cpuidMask: ["cx16", "xsave"], cpus: "2", timeout: "30s",
         serial2: "file:com2.log", debugcon: "e9.log", logLevel: "debug", stats: true, snapshotDir: "snapshots",
         disk: ["path=a.img", "path=b.img,readonly=on"], net: ["tap=tap0"], vsock: "cid=3,socket=v.sock", rng: true, balloon: true,
-        consoleDevice: "socket:hvc0.sock")
+        consoleDevice: "socket:hvc0.sock", gdb: "tcp:127.0.0.1:1234", gdbWait: true)
 
     func decode(_ text: String, file: String = "vm.json") throws(SpecError) -> MachineSpec {
         try MachineSpec(json: Array(text.utf8), file: file)
@@ -45,8 +45,9 @@ import VMCore
     @Test func keysAreTheFlagsInSnakeCase() {
         #expect(
             MachineSpec.Field.allCases.map(\.rawValue).sorted() == [
-                "balloon", "cmdline", "console_device", "cpuid_mask", "cpus", "debugcon", "disk", "entry", "guest", "initrd", "kernel",
-                "load_address", "log_level", "memory", "mode", "net", "rng", "serial2", "snapshot_dir", "stats", "timeout", "vsock",
+                "balloon", "cmdline", "console_device", "cpuid_mask", "cpus", "debugcon", "disk", "entry", "gdb", "gdb_wait", "guest",
+                "initrd", "kernel", "load_address", "log_level", "memory", "mode", "net", "rng", "serial2", "snapshot_dir", "stats",
+                "timeout", "vsock",
             ])
         #expect(MachineSpec.Field.loadAddress.flag == "--load-address")
         #expect(MachineSpec.Field.cpuidMask.flag == "--cpuid-mask")
@@ -255,5 +256,28 @@ import VMCore
         #expect(flag.guestPath == "guests/hello.bin", "a flag's path is relative to the current directory")
         #expect(SpecSource.configFile("conf/vm.json").subject(file: "k", of: .kernel) == "conf/vm.json: kernel: conf/k")
         #expect(SpecSource.flags.subject(file: "k", of: .kernel) == "k")
+    }
+}
+
+/// `gdb` and `gdb_wait` (`--gdb`, `--gdb-wait`): where the stub listens, checked as the other fields are.
+@Suite struct MachineSpecGDBTests {
+    func message(_ spec: MachineSpec, _ source: SpecSource = .flags) -> String {
+        do {
+            _ = try spec.resolve(source: source)
+            return "no error"
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func endpointsAreCheckedAndWaitNeedsAnEndpoint() throws {
+        let resolved = try MachineSpec(gdb: "unix:/tmp/vm.sock", gdbWait: true).resolve()
+        #expect(resolved.gdb == "unix:/tmp/vm.sock" && resolved.gdbWait)
+        #expect(try MachineSpec(gdb: "tcp:localhost:1234").resolve().gdbWait == false)
+        #expect(message(MachineSpec(gdb: "tcp:localhost")).contains("--gdb: 'tcp:localhost' is not unix:PATH or tcp:HOST:PORT"))
+        #expect(message(MachineSpec(gdb: "tcp::99999")).contains("is not unix:PATH or tcp:HOST:PORT"))
+        #expect(message(MachineSpec(gdb: "unix:")).contains("is not unix:PATH"))
+        #expect(message(MachineSpec(gdbWait: true)) == "--gdb-wait needs --gdb")
+        #expect(message(MachineSpec(gdb: "serial"), .configFile("vm.json")).contains("vm.json: gdb: 'serial'"))
     }
 }

@@ -36,4 +36,6 @@ let allTargets: [FuzzTarget] = [
     // virtio: the queue walker on hostile rings, and the MMIO transport's registers.
     FuzzTarget(name: "virtqueue", run: fuzzVirtqueue),
     FuzzTarget(name: "virtio-mmio", run: fuzzVirtioMMIO),
+    // What a debugger sends the GDB stub: framing, the parser and the protocol engine.
+    FuzzTarget(name: "gdb-packet", run: fuzzGDBPacket),
 ]

@@ -79,6 +79,7 @@ static inline int ckvm_set_debugregs(int vcpu_fd, const struct kvm_debugregs *re
 static inline int ckvm_get_tsc_khz(int vcpu_fd) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_GET_TSC_KHZ, 0)); }
 static inline int ckvm_set_tsc_khz(int vcpu_fd, unsigned long khz) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_TSC_KHZ, khz)); }
 static inline int ckvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *debug) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, debug)); }
+static inline int ckvm_translate(int vcpu_fd, struct kvm_translation *translation) { CKVM_FORWARD(ioctl(vcpu_fd, KVM_TRANSLATE, translation)); }
 
 // MARK: kvm_run fields another thread writes
 

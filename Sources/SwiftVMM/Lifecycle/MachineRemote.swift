@@ -28,15 +28,22 @@ public struct MachineRemote: Sendable {
             lifecycle.waitUntilQuiesced()
             return
         }
+        quiesce()
+    }
+
+    /// Brings every running vCPU but `exception` to its park once a pause
+    /// is requested, and waits until all are parked.
+    func quiesce(except exception: Int? = nil) {
+        let others = vcpus.enumerated().filter { $0.offset != exception }.map(\.element)
         // `immediate_exit` alone first: a vCPU between exits then finishes
         // its last port or MMIO access on its next KVM_RUN and comes straight
         // back. Only a vCPU still running guest code after that (which has no
         // access pending) gets the signal too: on this project's PVM hosts a
         // signal that lands while KVM_RUN starts can cost the pending access
         // its completion, and the saved state would repeat it.
-        for vcpu in vcpus { vcpu.requestExit() }
+        for vcpu in others { vcpu.requestExit() }
         if lifecycle.waitUntilQuiesced(until: .after(.milliseconds(2))) { return }
-        for vcpu in vcpus { vcpu.kick() }
+        for vcpu in others { vcpu.kick() }
         lifecycle.waitUntilQuiesced()
     }
 

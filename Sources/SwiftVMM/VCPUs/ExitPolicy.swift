@@ -28,15 +28,23 @@ struct ExitPolicy {
     /// Taken around device access when several vCPUs share the buses; `nil`
     /// with one vCPU, whose exit path then takes no lock at all.
     let busLock: ThreadLock<Void>?
+    /// What an attached debugger asked for (off unless one is attached), and
+    /// the lifecycle its stops pause.
+    let debug: DebugControl
+    let lifecycle: MachineLifecycle
 
-    /// Handles `exit`, which `vcpu` just returned.
-    func handle(_ exit: VMExit, on vcpu: inout KVMVCPU, assisted: inout Int) throws(MachineError) -> Outcome {
+    /// Handles `exit`, which vCPU `id` (`vcpu`) just returned.
+    func handle(_ exit: VMExit, on vcpu: inout KVMVCPU, id: UInt32, assisted: inout Int) throws(MachineError) -> Outcome {
+        let debugging = debug.isActive
+        if debugging, let outcome = try debug.intercept(exit, vcpu: vcpu, id: id, lifecycle: lifecycle) { return outcome }
         let action = busLock.map { lock in lock.withLock { _ in dispatcher.handle(exit) } } ?? dispatcher.handle(exit)
         switch action {
         case .resume:
+            if debugging, let outcome = try debug.afterAccess(exit, vcpu: &vcpu, id: id, lifecycle: lifecycle) { return outcome }
             return .resume
         case .completeRead(let data):
             vcpu.completeRead(data)
+            if debugging, let outcome = try debug.afterAccess(exit, vcpu: &vcpu, id: id, lifecycle: lifecycle) { return outcome }
             return .resume
         case .halt:
             // HLT reaches the VMM only without an in-kernel irqchip, where no

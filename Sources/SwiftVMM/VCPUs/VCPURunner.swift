@@ -51,7 +51,7 @@ final class VCPURunner: @unchecked Sendable {
 
     /// Applies the machine's exit policy to `exit`.
     func handle(_ exit: VMExit) throws(MachineError) -> ExitPolicy.Outcome {
-        try policy.handle(exit, on: &vcpu, assisted: &assistedInstructions)
+        try policy.handle(exit, on: &vcpu, id: id, assisted: &assistedInstructions)
     }
 
     /// The vCPU's registers for a failure report; never throws.
