@@ -17,7 +17,7 @@
 #   scripts/make-test-kernel.sh               build if needed, print the directory
 #   scripts/make-test-kernel.sh --print-path  print the directory if built, else exit 1
 #
-# Tests read the directory from SWIFTVMM_TEST_KERNEL (.ci/run exports it) or
+# Tests read the directory from SWIFTVMM_TEST_KERNEL (export it from this script) or
 # ask `--print-path`; without a built kernel they are skipped with the reason.
 #
 # The kernel is `make tinyconfig` plus scripts/test-kernel/test-kernel.config,

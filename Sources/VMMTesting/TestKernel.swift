@@ -10,8 +10,8 @@ import SwiftVMM
 /// `virtio_mmio.device=` devices, and the kernel works around this host's
 /// user-mode `syscall` defect (see the README).
 ///
-/// The directory comes from `SWIFTVMM_TEST_KERNEL` (`.ci/run` builds the
-/// kernel and exports it) or, when that is unset, from
+/// The directory comes from `SWIFTVMM_TEST_KERNEL` (set it to the output
+/// of `scripts/make-test-kernel.sh`) or, when that is unset, from
 /// `scripts/make-test-kernel.sh --print-path`. A test that needs the kernel
 /// is enabled on `isAvailable` and, when it is not built, reported as
 /// skipped with `unavailableReason`.
@@ -27,7 +27,11 @@ public enum TestKernel {
     /// because this host cannot run `xrstor`/`xsave` in guest ring 0 and
     /// `InstructionAssist` does not carry them out yet (`clac`/`stac`,
     /// `popcnt` and `xgetbv` it does, so no `clearcpuid=` is needed).
-    public static let commandLine = "console=ttyS0 panic=-1 noxsave"
+    /// `acpi=off`: with ACPI the kernel fails to load swiftvmm's DSDT
+    /// (AE_BAD_PARAMETER during region initialization, then "Could not
+    /// remove SCI handler") and stops making progress after the I/O
+    /// schedulers register; without it, the MP table describes the machine.
+    public static let commandLine = "console=ttyS0 panic=-1 noxsave acpi=off"
 
     /// The directory holding `vmlinux`, `bzImage`, `initramfs.cpio`,
     /// `config` and `kernel.release`, or why there is none.
@@ -72,7 +76,7 @@ public enum TestKernel {
         let script = repository.appendingPathComponent("scripts/make-test-kernel.sh").path
         let notBuilt = TestKernelUnavailable(
             description:
-                "the Linux test kernel is not built: run scripts/make-test-kernel.sh (about 8 minutes on 2 cores; .ci/run does) or set \(environmentVariable)"
+                "the Linux test kernel is not built: run scripts/make-test-kernel.sh (about 8 minutes on 2 idle cores) or set \(environmentVariable)"
         )
         let process = Process()
         let output = Pipe()
