@@ -182,17 +182,18 @@ public struct KVMVCPU: ~Copyable, VirtualCPU {
         _ = try check(ckvm_set_mp_state(fd, &state), .setMPState)
     }
 
-    /// Makes the guest take exception `vector` (without an error code) when it
-    /// next runs, as if its current instruction had raised it. The
-    /// corresponding ioctls are `KVM_GET_VCPU_EVENTS` and `KVM_SET_VCPU_EVENTS`.
-    public func injectException(vector: UInt8) throws(KVMError) {
+    /// Makes the guest take exception `vector` (with `errorCode` pushed when
+    /// given, as #GP and #PF need) when it next runs, as if its current
+    /// instruction had raised it. The corresponding ioctls are
+    /// `KVM_GET_VCPU_EVENTS` and `KVM_SET_VCPU_EVENTS`.
+    public func injectException(vector: UInt8, errorCode: UInt32? = nil) throws(KVMError) {
         var events = kvm_vcpu_events()
         _ = try check(ckvm_get_vcpu_events(fd, &events), .getVCPUEvents)
         events.exception.injected = 1
         events.exception.nr = vector
-        events.exception.has_error_code = 0
+        events.exception.has_error_code = errorCode == nil ? 0 : 1
         events.exception.pending = 0
-        events.exception.error_code = 0
+        events.exception.error_code = errorCode ?? 0
         events.flags = 0  // leave NMI, SIPI, SMM and interrupt-shadow state as KVM has it
         _ = try check(ckvm_set_vcpu_events(fd, &events), .setVCPUEvents)
     }

@@ -16,6 +16,19 @@ enum InstructionAssist: Hashable, Sendable {
     /// `fninit` (db e3), or `finit` (9b db e3): resets the x87 control,
     /// status and tag words.
     case fpuInit(length: UInt64)
+    /// `clac` (0f 01 ca) or `stac` (0f 01 cb): clears or sets RFLAGS.AC and
+    /// nothing else. (#UD outside ring 0, as the CPU does.)
+    case alignmentCheck(set: Bool)
+    /// `popcnt` with a register source (f3 [REX] 0f b8 /r, mod = 3): the
+    /// destination gets the number of set bits in the source (`operandSize`
+    /// bytes; a 32-bit result clears the upper half, a 16-bit one keeps the
+    /// rest), ZF says whether the source was 0, and CF, OF, SF, AF, PF are cleared.
+    case populationCount(destination: Int, source: Int, operandSize: Int, length: UInt64)
+    /// `xgetbv` (0f 01 d0): EDX:EAX = XCR[ECX], through `KVM_GET_XCRS`.
+    case readExtendedControlRegister
+    /// `xsetbv` (0f 01 d1): XCR[ECX] = EDX:EAX, through `KVM_SET_XCRS`, which
+    /// refuses what the CPU would refuse (then the guest gets #GP(0)).
+    case writeExtendedControlRegister
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -41,9 +54,43 @@ enum InstructionAssist: Hashable, Sendable {
             self = .fpuInit(length: 2)
         } else if bytes.starts(with: [0x9b]) {
             self = .fwait
+        } else if bytes.starts(with: [0x0f, 0x01, 0xca]) || bytes.starts(with: [0x0f, 0x01, 0xcb]) {
+            self = .alignmentCheck(set: bytes[2] == 0xcb)
+        } else if bytes.starts(with: [0x0f, 0x01, 0xd0]) {
+            self = .readExtendedControlRegister
+        } else if bytes.starts(with: [0x0f, 0x01, 0xd1]) {
+            self = .writeExtendedControlRegister
+        } else if let popcnt = Self.populationCount(bytes) {
+            self = popcnt
         } else {
             return nil
         }
+    }
+
+    /// `popcnt reg, reg`: legacy prefixes (F3 required, 66 for 16 bits), an
+    /// optional REX, 0f b8, and a ModRM byte naming two registers. Memory
+    /// sources are not assisted: the kernel's `hweight` uses registers only.
+    static func populationCount(_ bytes: [UInt8]) -> InstructionAssist? {
+        var index = 0
+        var repeatPrefix = false
+        var operandSizePrefix = false
+        while index < bytes.count, [0xf3, 0x66, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65].contains(bytes[index]) {
+            if bytes[index] == 0xf3 { repeatPrefix = true }
+            if bytes[index] == 0x66 { operandSizePrefix = true }
+            index += 1
+        }
+        var rex: UInt8 = 0
+        if index < bytes.count, bytes[index] & 0xf0 == 0x40 {
+            rex = bytes[index]
+            index += 1
+        }
+        guard repeatPrefix, bytes.count >= index + 3, bytes[index] == 0x0f, bytes[index + 1] == 0xb8 else { return nil }
+        let modrm = bytes[index + 2]
+        guard modrm >> 6 == 3 else { return nil }
+        let destination = Int((modrm >> 3) & 7) | (rex & 0x4 != 0 ? 8 : 0)
+        let source = Int(modrm & 7) | (rex & 0x1 != 0 ? 8 : 0)
+        let size = rex & 0x8 != 0 ? 8 : (operandSizePrefix ? 2 : 4)
+        return .populationCount(destination: destination, source: source, operandSize: size, length: UInt64(index + 3))
     }
 }
 
@@ -74,6 +121,56 @@ extension InstructionAssist {
             try vcpu.setFPU(fpu)
             registers.rip &+= length
             try vcpu.setRegisters(registers)
+        case .alignmentCheck(let set):
+            guard try vcpu.specialRegisters().cs.dpl == 0 else { return try vcpu.injectException(vector: Self.invalidOpcode) }
+            registers.rflags = set ? registers.rflags | Self.alignmentCheckFlag : registers.rflags & ~Self.alignmentCheckFlag
+            registers.rip &+= 3
+            try vcpu.setRegisters(registers)
+        case .populationCount(let destination, let source, let size, let length):
+            let mask: UInt64 = size == 8 ? .max : (1 << (UInt64(size) * 8)) - 1
+            let value = registers[number: source] & mask
+            let count = UInt64(value.nonzeroBitCount)
+            switch size {
+            case 2: registers[number: destination] = registers[number: destination] & ~mask | count
+            default: registers[number: destination] = count  // a 32-bit write zero-extends
+            }
+            registers.rflags &= ~Self.arithmeticFlags
+            if value == 0 { registers.rflags |= Self.zeroFlag }
+            registers.rip &+= length
+            try vcpu.setRegisters(registers)
+        case .readExtendedControlRegister:
+            guard try vcpu.specialRegisters().cr4 & Self.osxsave != 0 else { return try vcpu.injectException(vector: Self.invalidOpcode) }
+            let index = UInt32(truncatingIfNeeded: registers.rcx)
+            guard let xcr = try vcpu.xcrs().first(where: { $0.index == index }) else {
+                return try vcpu.injectException(vector: Self.generalProtection, errorCode: 0)
+            }
+            registers.rax = xcr.value & 0xffff_ffff
+            registers.rdx = xcr.value >> 32
+            registers.rip &+= 3
+            try vcpu.setRegisters(registers)
+        case .writeExtendedControlRegister:
+            let special = try vcpu.specialRegisters()
+            guard special.cr4 & Self.osxsave != 0 else { return try vcpu.injectException(vector: Self.invalidOpcode) }
+            guard special.cs.dpl == 0 else { return try vcpu.injectException(vector: Self.generalProtection, errorCode: 0) }
+            let value = (registers.rdx & 0xffff_ffff) << 32 | registers.rax & 0xffff_ffff
+            do {
+                try vcpu.setXCRs([XCR(index: UInt32(truncatingIfNeeded: registers.rcx), value: value)])
+            } catch .failed(.setXCRs, .invalidArgument) {
+                // KVM checks the index and value as the CPU does (XCR0 bit 0,
+                // AVX without SSE, bits the guest's CPUID lacks): #GP(0).
+                return try vcpu.injectException(vector: Self.generalProtection, errorCode: 0)
+            }
+            registers.rip &+= 3
+            try vcpu.setRegisters(registers)
         }
     }
+
+    static let invalidOpcode: UInt8 = 6
+    static let generalProtection: UInt8 = 13
+    static let alignmentCheckFlag: UInt64 = 1 << 18
+    static let zeroFlag: UInt64 = 1 << 6
+    /// CF, PF, AF, ZF, SF and OF.
+    static let arithmeticFlags: UInt64 = 0x8d5
+    /// CR4.OSXSAVE: without it XGETBV and XSETBV are #UD.
+    static let osxsave: UInt64 = 1 << 18
 }

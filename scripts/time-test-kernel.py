@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Times the test kernel's boot on swiftvmm: process start to "Run /init",
+to the shell prompt, a typed command's round trip, and `poweroff -f` to exit.
+
+    scripts/time-test-kernel.py SWIFTVMM [--cpus N] [--image vmlinux|bzImage]
+                                [--append ARGS] [--timeout S]
+
+The kernel directory comes from SWIFTVMM_TEST_KERNEL or
+scripts/make-test-kernel.sh --print-path. Prints one line per milestone and
+the VMM's exit status; the serial log goes to --log (default: none)."""
+import argparse, os, subprocess, sys, time, select
+
+here = os.path.dirname(os.path.abspath(__file__))
+p = argparse.ArgumentParser()
+p.add_argument("swiftvmm")
+p.add_argument("--cpus", type=int, default=1)
+p.add_argument("--image", default="vmlinux")
+p.add_argument("--append", default="")
+p.add_argument("--timeout", type=float, default=600)
+p.add_argument("--log")
+a = p.parse_args()
+kernel = os.environ.get("SWIFTVMM_TEST_KERNEL") or subprocess.run(
+    [os.path.join(here, "make-test-kernel.sh"), "--print-path"], capture_output=True, text=True, check=True).stdout.strip()
+cmdline = "console=ttyS0 panic=-1 noxsave acpi=off " + a.append
+start = time.monotonic()
+proc = subprocess.Popen([a.swiftvmm, "run", "--kernel", os.path.join(kernel, a.image), "--initrd",
+                         os.path.join(kernel, "initramfs.cpio"), "--cmdline", cmdline.strip(), "--memory", "128M",
+                         "--cpus", str(a.cpus)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+out = b""
+def wait_for(text, limit):
+    global out
+    deadline = time.monotonic() + limit
+    while text not in out:
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:
+            return None
+        r, _, _ = select.select([proc.stdout], [], [], min(left, 1))
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk and proc.poll() is not None:
+                return None
+            out += chunk
+    return time.monotonic() - start
+def report(name, t):
+    print(f"{name:24s} {'not reached' if t is None else f'{t:7.2f} s'}", flush=True)
+report("Run /init", wait_for(b"Run /init", a.timeout))
+t_prompt = wait_for(b"test-kernel# ", a.timeout)
+report("shell prompt", t_prompt)
+if t_prompt is not None:
+    t0 = time.monotonic()
+    proc.stdin.write(b"echo $((6*7))\n")
+    ok = wait_for(b"\n42", 60)
+    print(f"{'echo $((6*7)) answered':24s} {time.monotonic() - t0 if ok else float('nan'):7.2f} s", flush=True)
+    proc.stdin.write(b"poweroff -f\n")
+try:
+    status = proc.wait(timeout=120)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    status = proc.wait()
+report("exit", time.monotonic() - start)
+print(f"swiftvmm exit status {status}")
+if a.log:
+    open(a.log, "wb").write(out)
