@@ -88,7 +88,8 @@ let package = Package(
         .target(
             name: "FirecrackerVMM",
             dependencies: [
-                "FirecrackerAPI", "APIServer", "SwiftVMM", "SwiftVMMConfig", "Devices", .product(name: "Logging", package: "swift-log"),
+                "FirecrackerAPI", "APIServer", "SwiftVMM", "SwiftVMMConfig", "Devices", "VirtioDevices",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
         .executableTarget(

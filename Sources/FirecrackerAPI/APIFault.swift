@@ -32,12 +32,6 @@ public struct APIFault: Error, Hashable, Sendable, CustomStringConvertible {
         APIFault("An error occurred when deserializing the json body of a request: \(reason).")
     }
 
-    /// A device resource that is modelled and checked, but whose device swiftvmm does not have yet.
-    public static func deviceNotAvailable(_ resource: String, device: String) -> APIFault {
-        APIFault(
-            "\(resource): the \(device) device is not available in swiftvmm yet; the request is valid, but a machine cannot have one")
-    }
-
     /// The JSON body of this fault.
     public var body: String {
         var escaped = ""

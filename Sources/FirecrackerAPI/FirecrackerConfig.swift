@@ -56,19 +56,40 @@ public struct FirecrackerConfig: StrictResource, Hashable {
 
     /// The machine this configuration describes, as a `MachineSpec`.
     ///
-    /// The one place Firecracker's resources become swiftvmm's machine: the
-    /// virtio devices (`drives`, `network-interfaces`, `vsock`, `entropy`,
-    /// `balloon`) are refused here, with a fault naming the resource, until
-    /// `MachineSpec` has fields for them.
+    /// The one place Firecracker's resources become swiftvmm's machine: each
+    /// drive a `disk` (the root device first, as `/dev/vda`, with
+    /// `root=/dev/vda ro|rw` or its PARTUUID on the kernel command line, as
+    /// Firecracker does), each network interface a `net`, and `vsock`,
+    /// `entropy` and `balloon` their devices. What swiftvmm's devices do not
+    /// do (vhost-user drives, rate limiters) is refused naming the field.
     public func machineSpec() throws(APIFault) -> MachineSpec {
         try validate()
-        if let drive = drives?.first { throw .deviceNotAvailable("drives[\(drive.driveId)]", device: "virtio-block") }
-        if let net = networkInterfaces?.first {
-            throw .deviceNotAvailable("network-interfaces[\(net.ifaceId)]", device: "virtio-net")
+        var disks: [String] = []
+        var rootArguments: String?
+        let ordered = (drives ?? []).filter(\.isRootDevice) + (drives ?? []).filter { !$0.isRootDevice }
+        for drive in ordered {
+            let field = "drives[\(drive.driveId)]"
+            if drive.socket != nil { throw APIFault("\(field).socket: vhost-user drives are not supported by swiftvmm; give path_on_host") }
+            if drive.rateLimiter != nil { throw APIFault("\(field).rate_limiter: rate limiters are not supported by swiftvmm") }
+            guard let path = drive.pathOnHost else { throw APIFault("\(field).path_on_host: missing") }
+            // The disk option list is comma-separated; a comma cannot be escaped in it.
+            if path.contains(",") { throw APIFault("\(field).path_on_host: '\(path)' contains a comma, which swiftvmm cannot pass on") }
+            let readOnly = drive.isReadOnly ?? false
+            disks.append("path=\(path),readonly=\(readOnly ? "on" : "off"),id=\(String(drive.driveId.utf8.prefix(20)) ?? drive.driveId)")
+            if drive.isRootDevice {
+                let root = drive.partuuid.map { "root=PARTUUID=\($0)" } ?? "root=/dev/vda"
+                rootArguments = root + (readOnly ? " ro" : " rw")
+            }
         }
-        if vsock != nil { throw .deviceNotAvailable("vsock", device: "virtio-vsock") }
-        if entropy != nil { throw .deviceNotAvailable("entropy", device: "virtio-rng") }
-        if balloon != nil { throw .deviceNotAvailable("balloon", device: "virtio-balloon") }
+        var nets: [String] = []
+        for net in networkInterfaces ?? [] {
+            let field = "network-interfaces[\(net.ifaceId)]"
+            if net.rxRateLimiter != nil || net.txRateLimiter != nil {
+                throw APIFault("\(field): rate limiters are not supported by swiftvmm")
+            }
+            nets.append("tap=\(net.hostDevName)" + (net.guestMac.map { ",mac=\($0)" } ?? ""))
+        }
+        if entropy?.rateLimiter != nil { throw APIFault("entropy.rate_limiter: rate limiters are not supported by swiftvmm") }
 
         let extras = extras ?? SwiftVMMExtras()
         var spec = MachineSpec()
@@ -98,6 +119,14 @@ public struct FirecrackerConfig: StrictResource, Hashable {
             spec.cpus = String(machineConfig.vcpuCount)
             spec.memory = "\(machineConfig.memSizeMib)M"
         }
+        if !disks.isEmpty { spec.disk = disks }
+        if !nets.isEmpty { spec.net = nets }
+        if let vsock { spec.vsock = "cid=\(vsock.guestCid),socket=\(vsock.udsPath)" }
+        if entropy != nil { spec.rng = true }
+        if balloon != nil { spec.balloon = true }
+        if let rootArguments, spec.kernel != nil {
+            spec.cmdline = [spec.cmdline, rootArguments].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+        }
         return spec
     }
 
@@ -113,6 +142,22 @@ public struct FirecrackerConfig: StrictResource, Hashable {
         extras.serial2 = spec.serial2
         extras.debugcon = spec.debugcon
         if !extras.isEmpty { self.extras = extras }
+        for (index, device) in ((try? spec.resolve().virtioDevices) ?? []).enumerated() {
+            switch device {
+            case .block(let disk):
+                let drive = Drive(
+                    driveId: disk.identifier ?? "drive\(index)", isRootDevice: false, isReadOnly: disk.readOnly, pathOnHost: disk.path)
+                drives = (drives ?? []) + [drive]
+            case .network(let net):
+                let mac = net.mac.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
+                networkInterfaces =
+                    (networkInterfaces ?? []) + [NetworkInterface(ifaceId: "eth\(networkInterfaces?.count ?? 0)", hostDevName: net.tap, guestMac: mac)]
+            case .vsock(let device): vsock = Vsock(guestCid: Int(device.cid), udsPath: device.socketPath)
+            case .entropy: entropy = EntropyDevice()
+            case .balloon: balloon = Balloon(amountMib: 0, deflateOnOom: false)
+            case .console: break
+            }
+        }
         let memory = spec.memory.flatMap { try? CommandLineValue.parseSize($0) } ?? (128 << 20)
         machineConfig = MachineConfig(
             vcpuCount: spec.cpus.flatMap { Int($0) } ?? 1, memSizeMib: Int(memory >> 20), smt: false, trackDirtyPages: trackDirtyPages)

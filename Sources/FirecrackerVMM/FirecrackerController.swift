@@ -4,6 +4,7 @@ import FirecrackerAPI
 import Foundation
 import Logging
 import SwiftVMM
+import VirtioDevices
 import SwiftVMMConfig
 import VMCore
 
@@ -149,6 +150,7 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             try state.check(.preBoot)
             let drive = try Drive.decode(body)
             try sameID(drive.driveId, "drive_id")
+            if let path = drive.pathOnHost { try readable(path, field: "path_on_host") }
             var candidate = config
             candidate.drives = (config.drives ?? []).filter { $0.driveId != drive.driveId } + [drive]
             try check(candidate)
@@ -156,7 +158,11 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             try state.check(.postBoot)
             let drive = try PartialDrive.decode(body)
             try sameID(drive.driveId, "drive_id")
-            throw APIFault("drive_id: no drive '\(drive.driveId)': the machine has no virtio-block devices")
+            guard config.drives?.contains(where: { $0.driveId == drive.driveId }) == true else {
+                throw APIFault("drive_id: no drive '\(drive.driveId)'")
+            }
+            // A disk's image is opened once, when the machine starts; swapping it is not supported yet.
+            throw APIFault("drive_id: updating drive '\(drive.driveId)' of a running machine is not supported by swiftvmm")
         case ("PUT", "/network-interfaces/{iface_id}"):
             try state.check(.preBoot)
             let net = try NetworkInterface.decode(body)
@@ -168,7 +174,10 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             try state.check(.postBoot)
             let net = try PartialNetworkInterface.decode(body)
             try sameID(net.ifaceId, "iface_id")
-            throw APIFault("iface_id: no network interface '\(net.ifaceId)': the machine has no virtio-net devices")
+            guard config.networkInterfaces?.contains(where: { $0.ifaceId == net.ifaceId }) == true else {
+                throw APIFault("iface_id: no network interface '\(net.ifaceId)'")
+            }
+            throw APIFault("iface_id: rate limiters are not supported by swiftvmm")
         case ("PUT", "/vsock"):
             try state.check(.preBoot)
             var candidate = config
@@ -184,15 +193,27 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             var candidate = config
             candidate.balloon = try Balloon.decode(body)
             try check(candidate)
-        case ("GET", "/balloon"), ("GET", "/balloon/statistics"):
+        case ("GET", "/balloon"):
             try requireEmpty()
-            throw APIFault("No balloon device configured.")
+            guard var balloon = config.balloon else { throw APIFault("No balloon device configured.") }
+            if let device = balloonDevice { balloon.amountMib = Int(device.targetPages / Self.pagesPerMiB) }
+            return try json(balloon)
+        case ("GET", "/balloon/statistics"):
+            try requireEmpty()
+            guard let balloon = config.balloon else { throw APIFault("No balloon device configured.") }
+            guard (balloon.statsPollingIntervalS ?? 0) > 0 else { throw APIFault("Statistics for the balloon device are not enabled") }
+            guard let device = balloonDevice else { throw .notSupportedBeforeStart }
+            return try json(
+                BalloonStatistics(targetPages: device.targetPages, actualPages: device.actualPages, values: device.statistics.values))
         case ("PATCH", "/balloon"):
-            _ = try BalloonUpdate.decode(body)
-            throw APIFault("No balloon device configured.")
+            let update = try BalloonUpdate.decode(body)
+            guard config.balloon != nil else { throw APIFault("No balloon device configured.") }
+            config.balloon?.amountMib = update.amountMib
+            balloonDevice?.setTarget(pages: UInt32(update.amountMib) * Self.pagesPerMiB)
         case ("PATCH", "/balloon/statistics"):
-            _ = try BalloonStatsUpdate.decode(body)
-            throw APIFault("No balloon device configured.")
+            let update = try BalloonStatsUpdate.decode(body)
+            guard config.balloon != nil else { throw APIFault("No balloon device configured.") }
+            config.balloon?.statsPollingIntervalS = update.statsPollingIntervalS
         case ("PUT", "/actions"):
             let action = try InstanceActionInfo.decode(body)
             switch action.action {
@@ -287,7 +308,20 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             throw APIFault("Start microvm error: \(error)")
         }
         machine.specification = spec
+        if let amount = config.balloon?.amountMib, amount > 0, let device = Self.balloon(of: machine) {
+            device.setTarget(pages: UInt32(amount) * Self.pagesPerMiB)
+        }
         launch(MachineHandle(machine), paused: false)
+    }
+
+    /// 4 KiB balloon pages in a MiB.
+    static let pagesPerMiB: UInt32 = 256
+
+    /// The running machine's balloon, if it has one.
+    private var balloonDevice: VirtioBalloon? { handle.flatMap { Self.balloon(of: $0.machine) } }
+
+    private static func balloon(of machine: Machine) -> VirtioBalloon? {
+        machine.virtioTransports.lazy.compactMap { $0.device as? VirtioBalloon }.first
     }
 
     private func launch(_ handle: MachineHandle, paused: Bool) {

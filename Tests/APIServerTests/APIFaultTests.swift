@@ -46,7 +46,7 @@ import Testing
         Case(method: "PUT", path: "/x-swiftvmm", body: #"{"mode": "unreal"}"#, status: 400, fault: "mode: 'unreal' is not one of"),
         Case(
             method: "PUT", path: "/drives/rootfs", body: #"{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "/x"}"#,
-            status: 400, fault: "drives[rootfs]: the virtio-block device is not available in swiftvmm yet"),
+            status: 400, fault: "path_on_host: cannot open /x: No such file or directory"),
         Case(
             method: "PUT", path: "/drives/other", body: #"{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "/x"}"#,
             status: 400, fault: "drive_id: the id from the path does not match the id from the body"),
@@ -69,21 +69,16 @@ import Testing
             method: "PUT", path: "/network-interfaces/eth0", body: #"{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "zz"}"#,
             status: 400, fault: "guest_mac: 'zz' is not a MAC address"),
         Case(
-            method: "PUT", path: "/network-interfaces/eth0", body: #"{"iface_id": "eth0", "host_dev_name": "tap0"}"#,
-            status: 400, fault: "network-interfaces[eth0]: the virtio-net device is not available in swiftvmm yet"),
+            method: "PUT", path: "/network-interfaces/eth0",
+            body: #"{"iface_id": "eth0", "host_dev_name": "tap0", "rx_rate_limiter": {"bandwidth": {"size": 1, "refill_time": 100}}}"#,
+            status: 400, fault: "network-interfaces[eth0]: rate limiters are not supported by swiftvmm"),
         Case(
             method: "PUT", path: "/vsock", body: #"{"guest_cid": 2, "uds_path": "/tmp/v.sock"}"#, status: 400,
             fault: "guest_cid: 2 is out of range"),
         Case(
-            method: "PUT", path: "/vsock", body: #"{"guest_cid": 3, "uds_path": "/tmp/v.sock"}"#, status: 400,
-            fault: "vsock: the virtio-vsock device is not available in swiftvmm yet"),
-        Case(
-            method: "PUT", path: "/entropy", body: "{}", status: 400,
-            fault: "entropy: the virtio-rng device is not available in swiftvmm yet"),
+            method: "PUT", path: "/entropy", body: #"{"rate_limiter": {"bandwidth": {"size": 1, "refill_time": 100}}}"#, status: 400,
+            fault: "entropy.rate_limiter: rate limiters are not supported by swiftvmm"),
         Case(method: "PUT", path: "/balloon", body: #"{"amount_mib": 1}"#, status: 400, fault: "missing field `deflate_on_oom`"),
-        Case(
-            method: "PUT", path: "/balloon", body: #"{"amount_mib": 1, "deflate_on_oom": false}"#, status: 400,
-            fault: "balloon: the virtio-balloon device is not available in swiftvmm yet"),
         Case(method: "GET", path: "/balloon", status: 400, fault: "No balloon device configured."),
         Case(method: "GET", path: "/balloon/statistics", status: 400, fault: "No balloon device configured."),
         Case(method: "PATCH", path: "/balloon", body: #"{"amount_mib": "x"}"#, status: 400, fault: "invalid type for `amount_mib`"),

@@ -1,3 +1,4 @@
+import Firmware
 import Foundation
 import Testing
 
@@ -46,8 +47,8 @@ import Testing
             "unknown field `drives[0].cache`"
         ),
         (
-            #"{"boot-source": {"kernel_image_path": "/k"}, "drives": [{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "/x"}]}"#,
-            "drives[rootfs]: the virtio-block device is not available in swiftvmm yet"
+            #"{"x-swiftvmm": {"guest": "GUEST", "mode": "protected"}, "drives": [{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "/x"}]}"#,
+            "disk image /x: cannot open: no such file"
         ),
         (#"{"x-swiftvmm": {"mode": "long"}}"#, "boot-source: missing"),
         (#"{"x-swiftvmm": {"guest": "/nonexistent/guest.bin"}}"#, "x-swiftvmm.guest"),
@@ -55,6 +56,24 @@ import Testing
         (#"{"x-swiftvmm": {"guest": "GUEST", "mode": "protected", "load_address": "0xzz"}}"#, "x-swiftvmm.load_address"),
         (#"{"logger": {"level": "Chatty"}}"#, "logger.level: 'Chatty' is not one of"),
     ]
+
+    @Test func aDriveAndAnEntropyDeviceFromTheConfigFileReachTheGuest() throws {
+        let directory = try ScratchDirectory()
+        let kernel = try directory.write("virtio-blk.elf", FirmwareImage.multibootVirtioBlk.bytes)
+        let image = try directory.write("disk.img", [UInt8](repeating: 0xee, count: 1 << 20))
+        let file = try directory.write(
+            "vm.json",
+            #"{"boot-source": {"kernel_image_path": "\#(kernel)"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 32}, "#
+                + #""drives": [{"drive_id": "scratch", "is_root_device": false, "path_on_host": "\#(image)"}], "entropy": {}}"#)
+        let served = try serve(["--config-file", file, "--no-api"])
+        #expect(try served.waitForExit() == 0, "\(served.stdout)\(served.stderr)")
+        #expect(served.stdout.contains("blk: flush status 0"), "\(served.stdout)")
+        #expect(served.stdout.contains("blk: id 'scratch'"), "the drive id is what get-id answers: \(served.stdout)")
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: image)))
+        // The blk guest writes its pattern to sectors 1-8 of the image on the host.
+        #expect(bytes[512..<4608].contains { $0 != 0xee }, "the guest wrote to the file named in drives[].path_on_host")
+        #expect(bytes[(32 * 512)...].allSatisfy { $0 == 0xee })
+    }
 
     @Test func badConfigFilesAreOneLineNamingTheField() throws {
         let directory = try ScratchDirectory()

@@ -37,18 +37,42 @@ import Testing
         #expect(try config.machineSpec().initrd == "a.txt one,b.txt")
     }
 
+    @Test func devicesBecomeTheSpecsVirtioFieldsRootFirst() throws {
+        let config = try decode(
+            #"{"boot-source": {"kernel_image_path": "k", "boot_args": "console=ttyS0"}, "#
+                + #""drives": [{"drive_id": "data", "is_root_device": false, "path_on_host": "d.img", "is_read_only": true}, "#
+                + #"{"drive_id": "root", "is_root_device": true, "path_on_host": "r.img"}], "#
+                + #""network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "02:00:00:00:00:07"}], "#
+                + #""vsock": {"guest_cid": 3, "uds_path": "v.sock"}, "entropy": {}, "balloon": {"amount_mib": 0, "deflate_on_oom": true}}"#)
+        let spec = try config.machineSpec()
+        #expect(spec.disk == ["path=r.img,readonly=off,id=root", "path=d.img,readonly=on,id=data"])
+        #expect(spec.cmdline == "console=ttyS0 root=/dev/vda rw")
+        #expect(spec.net == ["tap=tap0,mac=02:00:00:00:00:07"])
+        #expect(spec.vsock == "cid=3,socket=v.sock")
+        #expect(spec.rng == true)
+        #expect(spec.balloon == true)
+        // And back: the devices of a spec as resources.
+        let back = FirecrackerConfig(spec: spec)
+        #expect(back.drives?.map(\.pathOnHost) == ["r.img", "d.img"])
+        #expect(back.networkInterfaces?.first?.guestMac == "02:00:00:00:00:07")
+        #expect(back.vsock?.guestCid == 3)
+        #expect(back.entropy != nil)
+        #expect(back.balloon != nil)
+    }
+
     @Test(arguments: [
         (
-            #"{"drives": [{"drive_id": "root", "is_root_device": true, "path_on_host": "r.img"}], "x-swiftvmm": {"guest": "g"}}"#,
-            "drives[root]: the virtio-block device"
+            #"{"drives": [{"drive_id": "root", "is_root_device": true, "socket": "/run/vhost.sock"}], "x-swiftvmm": {"guest": "g"}}"#,
+            "drives[root].socket: vhost-user drives are not supported"
         ),
         (
-            #"{"network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}], "x-swiftvmm": {"guest": "g"}}"#,
-            "network-interfaces[eth0]: the virtio-net"
+            #"{"drives": [{"drive_id": "root", "is_root_device": true, "path_on_host": "a,b.img"}], "x-swiftvmm": {"guest": "g"}}"#,
+            "drives[root].path_on_host: 'a,b.img' contains a comma"
         ),
-        (#"{"vsock": {"guest_cid": 3, "uds_path": "v.sock"}, "x-swiftvmm": {"guest": "g"}}"#, "vsock: the virtio-vsock"),
-        (#"{"entropy": {}, "x-swiftvmm": {"guest": "g"}}"#, "entropy: the virtio-rng"),
-        (#"{"balloon": {"amount_mib": 0, "deflate_on_oom": true}, "x-swiftvmm": {"guest": "g"}}"#, "balloon: the virtio-balloon"),
+        (
+            #"{"network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0", "tx_rate_limiter": {"ops": {"size": 1, "refill_time": 10}}}], "x-swiftvmm": {"guest": "g"}}"#,
+            "network-interfaces[eth0]: rate limiters are not supported"
+        ),
         (
             #"{"boot-source": {"kernel_image_path": "k"}, "x-swiftvmm": {"guest": "g"}}"#,
             "x-swiftvmm.guest: cannot be given with boot-source"
