@@ -7,7 +7,8 @@
 # 127.0.0.1 joins them. Usage: scripts/api-schemathesis.sh [path/to/swiftvmm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary=${1:-.build/debug/swiftvmm}
+binary=$(realpath "${1:-.build/debug/swiftvmm}")
+spec=$(realpath docs/openapi.yaml)
 work=$(mktemp -d /tmp/swvm-st-XXXXXX)
 socket="$work/api.sock"
 cleanup() {
@@ -18,6 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# In the scratch folder: the fuzzed requests name files (log and metrics
+# paths) relative to the server's directory, and schemathesis keeps a cache in its own.
+cd "$work"
 "$binary" serve --api-sock "$socket" >"$work/stdout" 2>"$work/stderr" &
 server=$!
 for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.05; done
@@ -56,7 +60,7 @@ for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.05; done
 port=$(cat "$port_file")
 
 set +e
-timeout 120 schemathesis run docs/openapi.yaml --url "http://127.0.0.1:$port" \
+timeout 120 schemathesis run "$spec" --url "http://127.0.0.1:$port" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples 8 --generation-deterministic --request-timeout 10 --no-color
 status=$?

@@ -51,7 +51,7 @@ done
 
 # Bump when the build steps below change what they produce (comments and
 # messages need not): it is part of the cache key.
-recipe=1
+recipe=2
 
 # The key: the recipe, our inputs' contents, the source package's identity
 # (size and mtime, not a hash of 140 MB) and busybox's contents.

@@ -13,7 +13,7 @@ import VMMTesting
         let vm = try TestVM(code: Self.code)
         let entry = vm.machine.image.entry
         try vm.watch(address: 0x3000, length: 4, on: .write)
-        let exit = try vm.run(until: .debug())
+        let exit = try vm.run(until: .debugTrap())
         guard case .debug(let info) = exit else {
             Issue.record("expected a debug exit, got \(exit)")
             return
