@@ -151,7 +151,9 @@ public struct FirecrackerConfig: StrictResource, Hashable {
             case .network(let net):
                 let mac = net.mac.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
                 networkInterfaces =
-                    (networkInterfaces ?? []) + [NetworkInterface(ifaceId: "eth\(networkInterfaces?.count ?? 0)", hostDevName: net.tap, guestMac: mac)]
+                    (networkInterfaces ?? []) + [
+                        NetworkInterface(ifaceId: "eth\(networkInterfaces?.count ?? 0)", hostDevName: net.tap, guestMac: mac)
+                    ]
             case .vsock(let device): vsock = Vsock(guestCid: Int(device.cid), udsPath: device.socketPath)
             case .entropy: entropy = EntropyDevice()
             case .balloon: balloon = Balloon(amountMib: 0, deflateOnOom: false)

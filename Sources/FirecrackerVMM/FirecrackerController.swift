@@ -4,9 +4,9 @@ import FirecrackerAPI
 import Foundation
 import Logging
 import SwiftVMM
-import VirtioDevices
 import SwiftVMMConfig
 import VMCore
+import VirtioDevices
 
 /// A machine driven through Firecracker's API: the resources set before
 /// `InstanceStart`, the machine after it, and what each request may do in
