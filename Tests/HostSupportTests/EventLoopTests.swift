@@ -109,11 +109,13 @@ final class HostSupportResourceTests: XCTestCase {
         let stopped = Shared(false)
         do {
             let loop = try EventLoop()
+            // The far timer first: the near one may stop the loop before a
+            // second `schedule` call would get in (it did under TSan).
+            try loop.schedule(after: .seconds(3600)) {}
             try loop.schedule(after: .zero) {
                 loop.stop()
                 stopped.withLock { $0 = true }
             }
-            try loop.schedule(after: .seconds(3600)) {}
             XCTAssertTrue(stopped.wait { $0 })
         }
         XCTAssertTrue(eventually { openFileDescriptorCount() == before }, "\(before) -> \(openFileDescriptorCount())")
