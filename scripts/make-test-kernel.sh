@@ -51,7 +51,7 @@ done
 
 # Bump when the build steps below change what they produce (comments and
 # messages need not): it is part of the cache key.
-recipe=2
+recipe=3
 
 # The key: the recipe, our inputs' contents, the source package's identity
 # (size and mtime, not a hash of 140 MB) and busybox's contents.
@@ -95,14 +95,15 @@ kmake() {
 }
 # Kconfig's "override" warnings about the appended lines are expected.
 kmake -s tinyconfig >"$work/config.log" 2>&1 || { cat "$work/config.log" >&2; exit 1; }
-grep -v '^#' "$parts/test-kernel.config" | grep . >> "$src/.config"
+# Settings and "# CONFIG_X is not set" lines (which turn a default off); other comments are notes.
+grep -E '^(CONFIG_|# CONFIG_[A-Za-z0-9_]+ is not set$)' "$parts/test-kernel.config" >> "$src/.config"
 kmake -s olddefconfig >"$work/config.log" 2>&1 || { cat "$work/config.log" >&2; exit 1; }
 
 # A fragment line that did not survive olddefconfig has unmet dependencies.
 missing=()
 while IFS= read -r line; do
     grep -qx -- "$line" "$src/.config" || missing+=("$line")
-done < <(grep '^CONFIG_' "$parts/test-kernel.config")
+done < <(grep -E '^(CONFIG_|# CONFIG_[A-Za-z0-9_]+ is not set$)' "$parts/test-kernel.config")
 if [ "${#missing[@]}" -ne 0 ]; then
     echo "make-test-kernel: olddefconfig dropped (unmet dependencies): ${missing[*]}" >&2
     exit 1
