@@ -37,8 +37,13 @@ func swiftvmmBinary() throws -> URL {
 
 /// Runs `swiftvmm` with `arguments`, killing it if it runs longer than `timeout` seconds.
 func runSwiftVMM(_ arguments: [String], input: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
+    try runProcess(try swiftvmmBinary(), arguments, input: input, timeout: timeout)
+}
+
+/// Runs `executable` with `arguments`, killing it if it runs longer than `timeout` seconds.
+func runProcess(_ executable: URL, _ arguments: [String], input: Data? = nil, timeout: TimeInterval) throws -> CommandResult {
     let process = Process()
-    process.executableURL = try swiftvmmBinary()
+    process.executableURL = executable
     process.arguments = arguments
     let out = Pipe()
     let err = Pipe()

@@ -14,40 +14,9 @@ struct KVMUnitTestsCLITests {
 
     /// Runs the script with `arguments`; its output and status.
     func script(_ arguments: [String], timeout: TimeInterval) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [Source.script, "--source", Source.source, "--swiftvmm", try swiftvmmBinary().path] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        nonisolated(unsafe) var stdoutData = Data()
-        nonisolated(unsafe) var stderrData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        group.enter()
-        DispatchQueue.global().async {
-            stderrData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            throw CLITestError.timedOut(arguments)
-        }
-        process.waitUntilExit()
-        group.wait()
-        return CommandResult(
-            status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-            stderr: String(decoding: stderrData, as: UTF8.self))
+        try runProcess(
+            URL(fileURLWithPath: "/bin/bash"),
+            [Source.script, "--source", Source.source, "--swiftvmm", try swiftvmmBinary().path] + arguments, timeout: timeout)
     }
 
     @Test func theEntriesThatPassHereStillPass() throws {

@@ -8,7 +8,8 @@
  * slot per tick, a page apart, so each tick dirties a page of its own),
  * and prints `tick NN sum XXXXXXXX` on COM1. After 40 ticks it exits with
  * debugExit(0x30); any other vector exits 2.
- * Needs the PC platform (in-kernel PIC, IOAPIC, LAPIC and PIT). */
+ * Needs the PC platform (in-kernel PIC, IOAPIC, LAPIC and PIT).
+ * slow-ticker.S includes this file with TICKS and PIT_DIVISOR_HIGH of its own. */
 #include "guest.inc"
 
 #define IOAPIC_SELECT   0xfec00000
@@ -16,7 +17,12 @@
 #define LAPIC_SVR       0xfee000f0
 #define LAPIC_EOI       0xfee000b0
 #define TIMER_VECTOR    0x30
+#ifndef TICKS
 #define TICKS           40
+#endif
+#ifndef PIT_DIVISOR_HIGH
+#define PIT_DIVISOR_HIGH 0x04               /* 0x400 ticks of 1.193 MHz: about 0.86 ms */
+#endif
 #define TABLE           0x200000
 
     .code32
@@ -51,9 +57,9 @@ _start:
 
     mov $0x34, %al                  /* PIT channel 0, low then high byte, mode 2 */
     out %al, $0x43
-    mov $0x00, %al                  /* 0x400 ticks of 1.193 MHz: about 0.86 ms */
+    mov $0x00, %al                  /* the divisor's low byte */
     out %al, $0x40
-    mov $0x04, %al
+    mov $PIT_DIVISOR_HIGH, %al
     out %al, $0x40
 
     mov %esp, initial_esp
