@@ -206,6 +206,27 @@ struct VirtioVsockTests {
         #expect(vsock.connectionCount == 0)
     }
 
+    @Test func aHostProgramThatDoesNotAcceptRefusesTheGuestWithoutStallingTheDevice() throws {
+        let loop = try EventLoopBox()
+        let path = Self.temporaryPath()
+        let vsock = try VirtioVsock(cid: 905, socketPath: path)
+        let guest = try VsockGuest(device: vsock, loop: loop)
+        // A listener that never accepts, its backlog filled by other clients.
+        let listener = try UnixSocket.listen(path: path + "_7000", backlog: 0)
+        var waiting: [Int32] = []
+        defer {
+            for fd in waiting { close(fd) }
+            close(listener)
+        }
+        while waiting.count < 16, let fd = try? UnixSocket.connect(path: path + "_7000", nonBlocking: true) { waiting.append(fd) }
+        #expect(waiting.count < 16, "the backlog never filled up")
+
+        try guest.send(.request, from: 1234, to: 7000)
+        let refused = try #require(try guest.receive().first?.0)
+        #expect(refused.operation == VsockPacketHeader.Operation.reset.rawValue && refused.destinationPort == 1234)
+        #expect(vsock.connectionCount == 0)
+    }
+
     @Test func aHostClientWhoseGuestNeverAnswersIsClosedAfterTwoSeconds() throws {
         let loop = try EventLoopBox()
         let path = Self.temporaryPath()
