@@ -41,6 +41,8 @@ import Testing
         #expect(decode([0x0f, 0x01, 0xcb]) == .alignmentCheck(set: true))
         #expect(decode([0x0f, 0x01, 0xd0]) == .readExtendedControlRegister)
         #expect(decode([0x0f, 0x01, 0xd1]) == .writeExtendedControlRegister)
+        // rdpru: #UD, as KVM gives it (kvm-unit-tests' `rdpru`).
+        #expect(decode([0x0f, 0x01, 0xfd]) == .undefinedReadProcessorRegister)
         // popcnt %edi, %eax; popcnt %r9, %r10 (REX.W|R|B); popcnt %cx, %bx (66).
         #expect(decode([0xf3, 0x0f, 0xb8, 0xc7]) == .populationCount(destination: 0, source: 7, operandSize: 4, length: 4))
         #expect(decode([0xf3, 0x4d, 0x0f, 0xb8, 0xd1]) == .populationCount(destination: 10, source: 9, operandSize: 8, length: 5))

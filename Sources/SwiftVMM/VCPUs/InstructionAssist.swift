@@ -29,6 +29,10 @@ enum InstructionAssist: Hashable, Sendable {
     /// `xsetbv` (0f 01 d1): XCR[ECX] = EDX:EAX, through `KVM_SET_XCRS`, which
     /// refuses what the CPU would refuse (then the guest gets #GP(0)).
     case writeExtendedControlRegister
+    /// `rdpru` (0f 01 fd): #UD, as KVM answers it. KVM never offers RDPRU in
+    /// the guest's CPUID (and intercepts it where the CPU has it), so #UD is
+    /// what the guest gets on hardware virtualization too.
+    case undefinedReadProcessorRegister
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -60,6 +64,8 @@ enum InstructionAssist: Hashable, Sendable {
             self = .readExtendedControlRegister
         } else if bytes.starts(with: [0x0f, 0x01, 0xd1]) {
             self = .writeExtendedControlRegister
+        } else if bytes.starts(with: [0x0f, 0x01, 0xfd]) {
+            self = .undefinedReadProcessorRegister
         } else if let popcnt = Self.populationCount(bytes) {
             self = popcnt
         } else {
@@ -162,6 +168,9 @@ extension InstructionAssist {
             }
             registers.rip &+= 3
             try vcpu.setRegisters(registers)
+        case .undefinedReadProcessorRegister:
+            // A fault: RIP stays at the instruction.
+            try vcpu.injectException(vector: Self.invalidOpcode)
         }
     }
 
