@@ -33,6 +33,14 @@ enum InstructionAssist: Hashable, Sendable {
     /// the guest's CPUID (and intercepts it where the CPU has it), so #UD is
     /// what the guest gets on hardware virtualization too.
     case undefinedReadProcessorRegister
+    /// `movbe` with a register operand (0f 38 f0/f1, mod = 3): #UD, as the
+    /// CPU gives it (MOVBE only moves to or from memory).
+    case undefinedRegisterMoveBigEndian
+    /// `clwb m8` (66 [REX] 0f ae /6, mod != 3): writes a cache line back to
+    /// memory. Guest RAM is the host's, always coherent, so the VMM has
+    /// nothing to write back and moves RIP past it. The operand's address is
+    /// not checked: a CLWB of an unmapped address would #PF on the CPU.
+    case cacheLineWriteBack(length: UInt64)
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -66,11 +74,40 @@ enum InstructionAssist: Hashable, Sendable {
             self = .writeExtendedControlRegister
         } else if bytes.starts(with: [0x0f, 0x01, 0xfd]) {
             self = .undefinedReadProcessorRegister
+        } else if bytes.count >= 4, bytes.starts(with: [0x0f, 0x38]), bytes[2] & 0xfe == 0xf0, bytes[3] >> 6 == 3 {
+            self = .undefinedRegisterMoveBigEndian
+        } else if let clwb = Self.cacheLineWriteBack(bytes) {
+            self = clwb
         } else if let popcnt = Self.populationCount(bytes) {
             self = popcnt
         } else {
             return nil
         }
+    }
+
+    /// `clwb m8`: 66, an optional REX, 0f ae, a ModRM byte with reg = 6 and a
+    /// memory operand, then its SIB byte and displacement (64-bit addressing).
+    static func cacheLineWriteBack(_ bytes: [UInt8]) -> InstructionAssist? {
+        var index = 0
+        guard bytes.first == 0x66 else { return nil }
+        index += 1
+        if index < bytes.count, bytes[index] & 0xf0 == 0x40 { index += 1 }
+        guard bytes.count >= index + 3, bytes[index] == 0x0f, bytes[index + 1] == 0xae else { return nil }
+        let modrm = bytes[index + 2]
+        let mod = modrm >> 6
+        let rm = modrm & 7
+        guard mod != 3, (modrm >> 3) & 7 == 6 else { return nil }
+        var length = index + 3
+        var displacement = [0, 1, 4][Int(mod)]
+        if rm == 4 {
+            // A SIB byte; with mod 0 and base 5 a 32-bit displacement and no base.
+            guard bytes.count > length else { return nil }
+            if mod == 0, bytes[length] & 7 == 5 { displacement = 4 }
+            length += 1
+        } else if mod == 0, rm == 5 {
+            displacement = 4  // RIP-relative
+        }
+        return .cacheLineWriteBack(length: UInt64(length + displacement))
     }
 
     /// `popcnt reg, reg`: legacy prefixes (F3 required, 66 for 16 bits), an
@@ -168,9 +205,12 @@ extension InstructionAssist {
             }
             registers.rip &+= 3
             try vcpu.setRegisters(registers)
-        case .undefinedReadProcessorRegister:
+        case .undefinedReadProcessorRegister, .undefinedRegisterMoveBigEndian:
             // A fault: RIP stays at the instruction.
             try vcpu.injectException(vector: Self.invalidOpcode)
+        case .cacheLineWriteBack(let length):
+            registers.rip &+= length
+            try vcpu.setRegisters(registers)
         }
     }
 
