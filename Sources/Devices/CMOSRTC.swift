@@ -275,14 +275,20 @@ public final class CMOSRTC: PortIODevice {
     /// when AIE is clear or no time of day matches them.
     public func secondsUntilAlarm(after host: RTCDateTime) -> Int? {
         guard alarmInterruptEnabled, timeBeingSet == nil else { return nil }
-        let start = runningTime(host: host).secondsSince1970
-        let alarm = (
-            second: ram[Int(Alarm.seconds)], minute: ram[Int(Alarm.minutes)], hour: ram[Int(Alarm.hours)]
-        )
-        for delta in 1...86_400 {
-            let time = RTCDateTime(secondsSince1970: start &+ Int64(delta))
-            if matches(alarm.second, encode(time.second)), matches(alarm.minute, encode(time.minute)),
-                matches(alarm.hour, encodeHours(time.hour))
+        let alarm = (second: ram[Int(Alarm.seconds)], minute: ram[Int(Alarm.minutes)], hour: ram[Int(Alarm.hours)])
+        // An alarm byte no time of day encodes to never matches: say so at once.
+        guard (0..<60).contains(where: { matches(alarm.second, encode($0)) }),
+            (0..<60).contains(where: { matches(alarm.minute, encode($0)) }),
+            (0..<24).contains(where: { matches(alarm.hour, encodeHours($0)) })
+        else { return nil }
+        // The alarm compares the time of day only, so one day of seconds covers every case.
+        let secondsPerDay: Int64 = 86_400
+        let start = runningTime(host: host).secondsSince1970 % secondsPerDay
+        let startOfDay = start < 0 ? start + secondsPerDay : start
+        for delta in 1...Int(secondsPerDay) {
+            let second = Int((startOfDay + Int64(delta)) % secondsPerDay)
+            if matches(alarm.second, encode(second % 60)), matches(alarm.minute, encode(second / 60 % 60)),
+                matches(alarm.hour, encodeHours(second / 3600))
             {
                 return delta
             }

@@ -42,6 +42,8 @@ extension Machine {
         let alarmAt = alarmDelay.map { now.seconds + Int64($0) }
         logger.debug("guest suspended to RAM\(alarmAt.map { ", RTC alarm in \($0 - now.seconds) s" } ?? "")")
         while true {
+            // A pause (the console's Ctrl-A p, a snapshot) parks here, as a running vCPU would at its next kick.
+            lifecycle.parkIfRequested()
             if deadlineHasExpired { return .deadlineExpired }
             if let stop = lifecycle.takeStop() { return try stop.outcome.get() }
             if let alarmAt, HostRealTime.now().seconds >= alarmAt {

@@ -41,6 +41,10 @@ enum InstructionAssist: Hashable, Sendable {
     /// nothing to write back and moves RIP past it. The operand's address is
     /// not checked: a CLWB of an unmapped address would #PF on the CPU.
     case cacheLineWriteBack(length: UInt64)
+    /// `invpcid` (66 [REX] 0f 38 82 /r) when the guest's CPUID does not offer
+    /// INVPCID: #UD, as the CPU (and KVM, which intercepts it) gives. Where the
+    /// CPUID offers it, the instruction is not assisted.
+    case undefinedInvalidatePCID
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -56,7 +60,8 @@ enum InstructionAssist: Hashable, Sendable {
     }
 
     /// The assist for an emulation failure's report, if there is one.
-    init?(emulationFailure data: [UInt64]) {
+    /// `guestHasINVPCID`: whether the guest's CPUID offers INVPCID (leaf 7, EBX bit 10).
+    init?(emulationFailure data: [UInt64], guestHasINVPCID: Bool = true) {
         let bytes = Self.instructionBytes(data)
         if bytes.starts(with: [0xcc]) {
             self = .breakpoint
@@ -78,11 +83,20 @@ enum InstructionAssist: Hashable, Sendable {
             self = .undefinedRegisterMoveBigEndian
         } else if let clwb = Self.cacheLineWriteBack(bytes) {
             self = clwb
+        } else if !guestHasINVPCID, Self.isINVPCID(bytes) {
+            self = .undefinedInvalidatePCID
         } else if let popcnt = Self.populationCount(bytes) {
             self = popcnt
         } else {
             return nil
         }
+    }
+
+    /// `invpcid r, m128`: 66, an optional REX, 0f 38 82 and a ModRM byte with a memory operand.
+    static func isINVPCID(_ bytes: [UInt8]) -> Bool {
+        guard bytes.first == 0x66 else { return false }
+        let index = bytes.count > 1 && bytes[1] & 0xf0 == 0x40 ? 2 : 1
+        return bytes.count >= index + 4 && Array(bytes[index..<index + 3]) == [0x0f, 0x38, 0x82] && bytes[index + 3] >> 6 != 3
     }
 
     /// `clwb m8`: 66, an optional REX, 0f ae, a ModRM byte with reg = 6 and a
@@ -205,7 +219,7 @@ extension InstructionAssist {
             }
             registers.rip &+= 3
             try vcpu.setRegisters(registers)
-        case .undefinedReadProcessorRegister, .undefinedRegisterMoveBigEndian:
+        case .undefinedReadProcessorRegister, .undefinedRegisterMoveBigEndian, .undefinedInvalidatePCID:
             // A fault: RIP stays at the instruction.
             try vcpu.injectException(vector: Self.invalidOpcode)
         case .cacheLineWriteBack(let length):
