@@ -7,6 +7,6 @@
 # --rounds N, --restores N, --tests N, --only PART,...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product swiftvmm >/dev/null
-swift build -c release --product swiftvmm-bench >/dev/null
+swift build -c release --static-swift-stdlib --product swiftvmm >/dev/null
+swift build -c release --static-swift-stdlib --product swiftvmm-bench >/dev/null
 exec .build/release/swiftvmm-bench "$@"

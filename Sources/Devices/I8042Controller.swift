@@ -23,10 +23,20 @@ import VMCore
 /// the guest polls OBF. The output buffer holds one byte, as on the chip; a
 /// reply the guest did not read is replaced by the next one.
 ///
-/// No keyboard or mouse is attached. Bytes sent to either device are dropped
-/// without a reply, as a controller with empty sockets does, so a driver that
-/// waits for an ACK times out (Linux's atkbd and psmouse give up after a few
-/// hundred milliseconds each; `i8042.nokbd i8042.noaux` skips them).
+/// No keyboard or mouse answers commands. Bytes sent to either device are
+/// dropped without a reply, as a controller with empty sockets does, so a
+/// driver that waits for an ACK times out (Linux's atkbd and psmouse give up
+/// after a few hundred milliseconds each; `i8042.nokbd i8042.noaux` skips
+/// them, and `i8042.dumbkbd` makes atkbd take the keyboard without asking).
+///
+/// The VMM can still type on the keyboard side (`press(_:)`, `sendCtrlAltDel()`,
+/// which Firecracker's `SendCtrlAltDel` action uses): the keys' scan codes
+/// (set 2, as a keyboard sends them; set 1 when the command byte's translate
+/// bit is on, as the controller translates them) wait in a 16-byte queue and
+/// move into the output buffer one at a time, while the keyboard interface is
+/// enabled and the buffer is empty, each raising IRQ1 when the command byte
+/// enables it. A controller reply takes the output buffer from a key byte
+/// waiting there (that byte is lost, as when a real guest does not read it).
 ///
 /// Supported commands (everything else is accepted and ignored):
 /// 0x20-0x3f read internal RAM (0x20: the command byte), 0x60-0x7f write it,
@@ -167,6 +177,9 @@ public final class I8042Controller {
 
     /// Internal RAM, allocated once; byte 0 is the command byte.
     private var ram = [UInt8](repeating: 0, count: I8042Controller.ramSize)
+    /// Key bytes from the keyboard that wait for the output buffer, oldest first,
+    /// as the guest will read them (already translated when translation was on).
+    private var keyboardQueue: [UInt8] = []
     private var pendingWrite = PendingWrite.toKeyboard
     private var outputByte: UInt8 = 0
     /// Whether the output buffer holds a byte the guest has not read (status OBF).
@@ -191,6 +204,7 @@ public final class I8042Controller {
         self.keyboardInterrupt = keyboardInterrupt
         self.auxInterrupt = auxInterrupt
         ram[0] = CommandByte.afterPOST
+        keyboardQueue.reserveCapacity(Self.keyboardQueueCapacity)
     }
 
     // MARK: Saved state
@@ -215,11 +229,15 @@ public final class I8042Controller {
         public var lastWriteWasCommand: Bool
         /// The output port; bit 0 (reset released) always reads 1.
         public var outputPort: UInt8
+        /// Key bytes waiting for the output buffer, oldest first, at most
+        /// `keyboardQueueCapacity`. Absent in snapshots taken before the
+        /// keyboard queue existed, and then empty.
+        public var keyboardQueue: [UInt8]
 
         /// A state from its fields, taken as given; `restore(_:)` checks them.
         public init(
             ram: [UInt8], pendingCommand: UInt8?, outputBuffer: UInt8?, outputFromAux: Bool, lastWriteWasCommand: Bool,
-            outputPort: UInt8
+            outputPort: UInt8, keyboardQueue: [UInt8] = []
         ) {
             self.ram = ram
             self.pendingCommand = pendingCommand
@@ -227,6 +245,23 @@ public final class I8042Controller {
             self.outputFromAux = outputFromAux
             self.lastWriteWasCommand = lastWriteWasCommand
             self.outputPort = outputPort
+            self.keyboardQueue = keyboardQueue
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case ram, pendingCommand, outputBuffer, outputFromAux, lastWriteWasCommand, outputPort, keyboardQueue
+        }
+
+        /// Decodes a state; `keyboardQueue` may be missing (older snapshots).
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            ram = try container.decode([UInt8].self, forKey: .ram)
+            pendingCommand = try container.decodeIfPresent(UInt8.self, forKey: .pendingCommand)
+            outputBuffer = try container.decodeIfPresent(UInt8.self, forKey: .outputBuffer)
+            outputFromAux = try container.decode(Bool.self, forKey: .outputFromAux)
+            lastWriteWasCommand = try container.decode(Bool.self, forKey: .lastWriteWasCommand)
+            outputPort = try container.decode(UInt8.self, forKey: .outputPort)
+            keyboardQueue = try container.decodeIfPresent([UInt8].self, forKey: .keyboardQueue) ?? []
         }
     }
 
@@ -234,7 +269,8 @@ public final class I8042Controller {
     public var state: State {
         State(
             ram: ram, pendingCommand: pendingWrite.command, outputBuffer: outputBufferFull ? outputByte : nil,
-            outputFromAux: outputIsAux, lastWriteWasCommand: lastWriteWasCommand, outputPort: outputPort)
+            outputFromAux: outputIsAux, lastWriteWasCommand: lastWriteWasCommand, outputPort: outputPort,
+            keyboardQueue: keyboardQueue)
     }
 
     /// Replaces the controller's state with `state`, then drives IRQ1 and
@@ -260,6 +296,11 @@ public final class I8042Controller {
                 device: "I8042Controller", field: "outputPort",
                 problem: .requiredBitsClear(value: UInt64(state.outputPort), required: UInt64(OutputPort.resetReleased)))
         }
+        guard state.keyboardQueue.count <= Self.keyboardQueueCapacity else {
+            throw DeviceStateError(
+                device: "I8042Controller", field: "keyboardQueue",
+                problem: .tooLong(count: state.keyboardQueue.count, maximum: Self.keyboardQueueCapacity))
+        }
 
         for (index, byte) in state.ram.enumerated() { ram[index] = byte }
         pendingWrite = pending
@@ -268,6 +309,9 @@ public final class I8042Controller {
         outputIsAux = state.outputFromAux
         lastWriteWasCommand = state.lastWriteWasCommand
         outputPort = state.outputPort
+        keyboardQueue.removeAll(keepingCapacity: true)
+        keyboardQueue.append(contentsOf: state.keyboardQueue)
+        moveKeyToOutputBuffer()
         // Unconditionally, unlike updateInterruptLines(): the lines' levels
         // outside this device are unknown, so an edge-only update could leave them wrong.
         keyboardInterruptAsserted = keyboardInterruptLevel
@@ -350,8 +394,12 @@ public final class I8042Controller {
     public func readData() -> UInt8 {
         guard outputBufferFull else { return 0 }
         outputBufferFull = false
+        // IRQ1 falls, then rises again for the next key byte: an edge for
+        // the PIC, which latches ISA lines on the rising edge.
+        let byte = outputByte
         updateInterruptLines()
-        return outputByte
+        moveKeyToOutputBuffer()
+        return byte
     }
 
     /// A write of `byte` to 0x60: the parameter of the last command, or a
@@ -365,8 +413,10 @@ public final class I8042Controller {
             droppedDeviceBytes &+= 1
         case .ram(let index):
             ram[index] = byte
-            // The command byte gates the interrupts of a byte already waiting.
+            // The command byte gates the interrupts of a byte already waiting,
+            // and the keyboard interface, which may now pass a key on.
             updateInterruptLines()
+            moveKeyToOutputBuffer()
         case .outputPort:
             outputPort = byte | OutputPort.resetReleased
             if byte & OutputPort.resetReleased == 0 { return .reset }
@@ -402,6 +452,7 @@ public final class I8042Controller {
             setCommandByteBits(CommandByte.keyboardDisabled, on: true)
         case Command.enableKeyboard:
             setCommandByteBits(CommandByte.keyboardDisabled, on: false)
+            moveKeyToOutputBuffer()
         case Command.readInputPort:
             queueOutput(Self.inputPort, fromAux: false)
         case Command.readOutputPort:
@@ -421,6 +472,84 @@ public final class I8042Controller {
             break
         }
         return nil
+    }
+
+    // MARK: Keyboard
+
+    /// How many key bytes wait between the keyboard and the output buffer at most (as in Firecracker's i8042).
+    public static let keyboardQueueCapacity = 16
+
+    /// A key the VMM can press on the keyboard side of the controller.
+    public enum Key: Hashable, Sendable {
+        case leftControl
+        case leftAlt
+        case delete
+
+        /// The make code in scan code set 2, what the keyboard sends.
+        var set2: [UInt8] {
+            switch self {
+            case .leftControl: return [0x14]
+            case .leftAlt: return [0x11]
+            case .delete: return [0xe0, 0x71]
+            }
+        }
+
+        /// The make code in scan code set 1, what the controller delivers with translation on.
+        var set1: [UInt8] {
+            switch self {
+            case .leftControl: return [0x1d]
+            case .leftAlt: return [0x38]
+            case .delete: return [0xe0, 0x53]
+            }
+        }
+    }
+
+    /// The keyboard queue had no room for a whole key sequence; nothing was queued.
+    public struct KeyboardQueueFull: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The bytes the sequence needed.
+        public var needed: Int
+        /// The bytes free in the queue.
+        public var free: Int
+
+        public init(needed: Int, free: Int) {
+            self.needed = needed
+            self.free = free
+        }
+
+        public var description: String {
+            "i8042 keyboard buffer full: \(needed) bytes needed, \(free) free (the guest is not reading port 0x60)"
+        }
+    }
+
+    /// Key bytes waiting for the output buffer (not counting the one in it).
+    public var queuedKeyBytes: Int { keyboardQueue.count }
+
+    /// Presses `keys` in order (make codes only, as Firecracker sends them):
+    /// their scan codes join the keyboard queue, and the first moves into the
+    /// output buffer at once if it is free and the keyboard interface enabled.
+    ///
+    /// - Throws: `KeyboardQueueFull` when the whole sequence does not fit;
+    ///   then nothing is queued.
+    public func press(_ keys: [Key]) throws(KeyboardQueueFull) {
+        let translate = commandByte & CommandByte.translate != 0
+        let bytes = keys.flatMap { translate ? $0.set1 : $0.set2 }
+        let free = Self.keyboardQueueCapacity - keyboardQueue.count
+        guard bytes.count <= free else { throw KeyboardQueueFull(needed: bytes.count, free: free) }
+        keyboardQueue.append(contentsOf: bytes)
+        moveKeyToOutputBuffer()
+    }
+
+    /// Presses Ctrl, Alt and Delete, as Firecracker's `SendCtrlAltDel` does:
+    /// set 2 bytes 14 11 e0 71, or set 1 bytes 1d 38 e0 53 with translation on.
+    public func sendCtrlAltDel() throws(KeyboardQueueFull) {
+        try press([.leftControl, .leftAlt, .delete])
+    }
+
+    /// Moves the oldest queued key byte into the output buffer when the
+    /// buffer is empty and the keyboard interface enabled.
+    private func moveKeyToOutputBuffer() {
+        guard !outputBufferFull, !keyboardQueue.isEmpty, commandByte & CommandByte.keyboardDisabled == 0 else { return }
+        queueOutput(keyboardQueue.removeFirst(), fromAux: false)
     }
 
     // MARK: Helpers

@@ -35,6 +35,9 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
     private var startTime: ContinuousClock.Instant?
     private var logFile: FileHandle?
     private var logLevel: Logger.Level? = .info
+    /// Firecracker's `--boot-timer`: machines started from here get the boot-timer device.
+    /// Set before the first request.
+    public var bootTimer = false
 
     public init(instanceID: String = "anonymous-instance", version: String, runner: @escaping Runner) {
         self.instanceID = instanceID
@@ -223,9 +226,9 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             case .flushMetrics: try flushMetrics()
             case .sendCtrlAltDel:
                 try state.check(.postBoot)
-                throw APIFault(
-                    "action_type: SendCtrlAltDel is not available in swiftvmm yet: its i8042 has no keyboard attached to send the keys from"
-                )
+                guard let machine = handle?.machine else { throw .notSupportedBeforeStart }
+                // Through the i8042, as Firecracker does; a paused machine gets the keys when it resumes.
+                do { try machine.sendCtrlAltDel() } catch { throw APIFault("SendCtrlAltDel: \(error)") }
             case nil: throw APIFault("action_type: unknown action")
             }
         case ("PATCH", "/vm"):
@@ -303,6 +306,7 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
         }
         // Firecracker's machines are PCs: the i8042, the RTC, the interrupt controllers.
         configuration.platform = .pc
+        configuration.bootTimer = bootTimer
         let machine: Machine
         do { machine = try Machine(configuration, trackDirtyPages: config.machineConfig?.trackDirtyPages ?? false) } catch {
             throw APIFault("Start microvm error: \(error)")

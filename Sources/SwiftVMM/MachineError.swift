@@ -46,6 +46,8 @@ public enum MachineError: Error, CustomStringConvertible {
     case noSuchVCPU(Int, count: Int)
     /// The guest-virtual address maps to nothing in the vCPU's page tables.
     case unmappedVirtualAddress(UInt64, vcpu: Int)
+    /// The i8042's keyboard queue has no room for the keys (the guest is not reading them).
+    case keyboardBufferFull(I8042Controller.KeyboardQueueFull)
 
     public var description: String {
         switch self {
@@ -82,6 +84,7 @@ public enum MachineError: Error, CustomStringConvertible {
             return "there is no vCPU \(index): the machine has \(count) (0 to \(count - 1))"
         case .unmappedVirtualAddress(let address, let vcpu):
             return "guest-virtual address \(hex(address)) is not mapped in vCPU \(vcpu)'s page tables"
+        case .keyboardBufferFull(let error): return error.description
         }
     }
 }

@@ -49,7 +49,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("level"), help: ArgumentHelp("Log level: Error, Warning, Info, Debug, Trace or Off.", valueName: "level"))
     var level: String?
 
-    @Flag(name: .customLong("boot-timer"), help: "Accepted for compatibility; swiftvmm has no boot-timer device yet.")
+    @Flag(
+        name: .customLong("boot-timer"),
+        help: "Firecracker's boot timer: a guest's write of 123 at 0xd0000000 prints 'Guest-boot-time = ...' on stderr.")
     var bootTimer = false
 
     @Flag(name: .customLong("version"), help: "Print the version and exit.")
@@ -102,6 +104,7 @@ struct Serve: ParsableCommand {
         _ = MachineSession.bootstrapLogging(level: .warning)
         let mailbox = Mailbox()
         let controller = FirecrackerController(instanceID: id, version: Self.firecrackerAPIVersion) { mailbox.put($0) }
+        controller.bootTimer = bootTimer
         do { try controller.configureLogger(LoggerConfig(logPath: logPath, level: level ?? "Warning")) } catch {
             throw ValidationError("--log-path: \(error.message)")
         }

@@ -118,6 +118,13 @@ struct Run: ParsableCommand {
     )
     var testDevices = false
 
+    @Flag(
+        name: .customLong("boot-timer"),
+        help:
+            "Firecracker's boot timer: a guest's one-byte write of 123 at 0xd0000000 prints 'Guest-boot-time = ...' on stderr (PC platform; virtio windows move up one)."
+    )
+    var bootTimer = false
+
     @OptionGroup var session: SessionOptions
 
     @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
@@ -184,6 +191,7 @@ struct Run: ParsableCommand {
         var configuration: MachineConfiguration
         do { configuration = try MachineConfiguration(resolved: resolved, logger: logger) } catch { throw ValidationError("\(error)") }
         configuration.testDevices = testDevices
+        configuration.bootTimer = bootTimer
         do {
             return try Machine(configuration)
         } catch {

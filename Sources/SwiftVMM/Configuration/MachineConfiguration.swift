@@ -62,6 +62,10 @@ public struct MachineConfiguration {
     /// 0x2000-0x2017, MMIO at 0xff000000; PC platform only), for
     /// kvm-unit-tests run with `TEST_DEVICE=1`.
     public var testDevices = false
+    /// Firecracker's boot timer (`--boot-timer`): a guest's write of 123 at
+    /// 0xd0000000 prints the time since the machine was built on stderr.
+    /// It needs the PC platform, which it chooses when `platform` is nil.
+    public var bootTimer = false
     /// The virtio devices (disks, network, vsock, rng, balloon, console), in
     /// the order they get MMIO windows and interrupt lines. They need the PC
     /// platform's interrupt controllers, which they choose when non-empty.
@@ -71,6 +75,7 @@ public struct MachineConfiguration {
     public var resolvedPlatform: Platform {
         if let platform { return platform }
         if !virtioDevices.isEmpty { return .pc }
+        if bootTimer { return .pc }
         switch guest {
         case .linux, .multiboot: return .pc
         case .firmware(let image) where image.format == .multiboot: return .pc

@@ -16,10 +16,15 @@ public struct MachineHardware: Codable, Hashable, Sendable {
     /// The virtio devices, in the order of their MMIO windows; a restored
     /// machine opens the same files, taps and sockets again.
     public var virtioDevices: [VirtioDeviceConfiguration]
+    /// Whether Firecracker's boot timer (`BootTimer`) takes the first MMIO
+    /// window, the virtio devices' windows following it; `nil` (absent in
+    /// snapshots from before it existed) means no.
+    public var bootTimer: Bool?
 
     public init(
         memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
-        debugConsole: Bool = false, virtioDevices: [VirtioDeviceConfiguration] = [], testDevices: Bool = false
+        debugConsole: Bool = false, virtioDevices: [VirtioDeviceConfiguration] = [], testDevices: Bool = false,
+        bootTimer: Bool = false
     ) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
@@ -28,6 +33,7 @@ public struct MachineHardware: Codable, Hashable, Sendable {
         self.debugConsole = debugConsole
         self.testDevices = testDevices ? true : nil
         self.virtioDevices = virtioDevices
+        self.bootTimer = bootTimer ? true : nil
     }
 
     /// The hidden features as `CPUIDFeature`s; unknown names are an error

@@ -36,6 +36,7 @@ extension MachineConfiguration {
     public var hardware: MachineHardware {
         MachineHardware(
             memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name),
-            debugConsole: debugConsoleOutput != nil, virtioDevices: virtioDevices, testDevices: testDevices)
+            debugConsole: debugConsoleOutput != nil, virtioDevices: virtioDevices, testDevices: testDevices,
+            bootTimer: bootTimer)
     }
 }

@@ -25,9 +25,9 @@ final class VirtioBus {
 
     init(
         _ configurations: [VirtioDeviceConfiguration], memory: GuestMemoryView, vm: borrowing KVMVirtualMachine, mmio: MMIOBusRegistrar,
-        logger: Logger
+        logger: Logger, reservedWindows: Int = 0
     ) throws(MachineError) {
-        guard let slots = VirtioLayout.slots(count: configurations.count) else {
+        guard let slots = VirtioLayout.slots(count: configurations.count, reservedWindows: reservedWindows) else {
             throw .tooManyVirtioDevices(configurations.count, maximum: VirtioLayout.maximumDevices)
         }
         do { loop = try EventLoop(name: "virtio-io") } catch { throw .virtioIO(error) }

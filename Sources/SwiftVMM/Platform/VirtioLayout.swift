@@ -28,11 +28,15 @@ enum VirtioLayout {
         var gsi: UInt32
     }
 
-    /// The slots of `count` devices, or `nil` when there are more than `maximumDevices`.
-    static func slots(count: Int) -> [Slot]? {
+    /// The slots of `count` devices, or `nil` when there are more than
+    /// `maximumDevices`. The first `reservedWindows` windows are left to
+    /// other devices (Firecracker's boot timer takes the first one).
+    static func slots(count: Int, reservedWindows: Int = 0) -> [Slot]? {
         guard count <= maximumDevices else { return nil }
         return (0..<count).map { index in
-            Slot(index: index, base: GuestAddress(windowBase + UInt64(index) * 0x1000), gsi: interruptLines[index])
+            Slot(
+                index: index, base: GuestAddress(windowBase + UInt64(index + reservedWindows) * 0x1000),
+                gsi: interruptLines[index])
         }
     }
 
