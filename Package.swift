@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer", "GDBStub",
+                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer", "GDBStub", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -105,7 +105,7 @@ let package = Package(
             name: "swiftvmm-bench",
             dependencies: [
                 "SwiftVMM", "Firmware", "CKVMBaseline", "Devices", "VMMTesting", "VirtioDevices", "VirtioTestDriver", "Virtio",
-                "GuestMemory", "VMCore",
+                "GuestMemory", "VMCore", "Sandbox",
             ]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport", "CHostSupport"]),
         .testTarget(name: "VMCoreTests", dependencies: ["VMCore"]),
@@ -141,6 +141,11 @@ let package = Package(
             name: "APIServerTests",
             dependencies: ["APIServer", "FirecrackerAPI", "Firmware", "VMMTesting", "swiftvmm", "SwiftVMM"]),
         .testTarget(name: "GDBStubTests", dependencies: ["GDBStub", "VMCore"]),
+        // seccomp-bpf: installing a filter on a thread, the SIGSYS handler, the system call names.
+        .target(name: "CSandbox"),
+        // Per-thread seccomp filters, privilege dropping and resource limits for the command line.
+        .target(name: "Sandbox", dependencies: ["CSandbox", "HostSupport", "KVM"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "HostSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

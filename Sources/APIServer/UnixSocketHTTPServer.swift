@@ -47,6 +47,12 @@ public final class UnixSocketHTTPServer: Sendable {
         self.group = group
     }
 
+    /// Runs `body` on the server's event loop thread and waits for it (the
+    /// sandbox installs that thread's seccomp filter this way).
+    public func runOnEventLoop(_ body: @escaping @Sendable () -> Void) throws {
+        try group.next().submit(body).wait()
+    }
+
     /// Stops serving and removes the socket file.
     public func close() {
         try? channel.close().wait()

@@ -1,4 +1,5 @@
 import CHostSupport
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -12,6 +13,15 @@ import CHostSupport
 public enum HostThread {
     /// The longest thread name Linux keeps, in bytes (16 with the NUL).
     public static let nameLimit = 15
+
+    /// What every thread `spawn` starts runs first, with its name, before its
+    /// body (the sandbox installs the thread's seccomp filter there); `nil`
+    /// for nothing. Set it before the threads it concerns are started.
+    public static var startHook: (@Sendable (String) -> Void)? {
+        get { hook.withLock { $0 } }
+        set { hook.withLock { $0 = newValue } }
+    }
+    private static let hook = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     /// Starts a thread that runs `body`, and returns the handle to join it by.
     ///

@@ -31,6 +31,7 @@ public final class JoinHandle: Sendable {
         /// The new thread's whole life.
         func run() {
             _ = name.withUnsafeBufferPointer { buffer in buffer.baseAddress.map { pthread_setname_np(pthread_self(), $0) } }
+            if let hook = HostThread.startHook { _ = name.withUnsafeBufferPointer { $0.baseAddress.map { hook(String(cString: $0)) } } }
             body()
             if detached.load(ordering: .acquiring) {
                 Unmanaged.passUnretained(self).release()

@@ -38,7 +38,7 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net", "api"]
+let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net", "api", "seccomp"]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -65,6 +65,10 @@ if wanted("exit-loop") { ExitLoopBenchmark.run(iterations: iterations, rounds: r
 if wanted("demo") { ExitLoopBenchmark.demoProcess(runs: 5) }
 if wanted("virtio") { VirtioBenchmark.run() }
 if wanted("api") { APIBenchmark.run(rounds: rounds * 3) }
+if wanted("seccomp") {
+    let floodMiB = UInt32(ProcessInfo.processInfo.environment["SWIFTVMM_FLOOD_MIB"] ?? "") ?? 16
+    SeccompBenchmark.run(rounds: rounds, exits: 100_000, floodMiB: floodMiB)
+}
 
 /// 10 MiB of 4 KiB pages: what the snapshot and restore guests touch.
 let touchedPages = 2560

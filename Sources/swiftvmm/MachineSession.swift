@@ -22,6 +22,8 @@ struct MachineSession {
     /// Where the GDB stub listens, if it does, and whether the guest waits for the debugger.
     var gdb: GDBEndpoint? = nil
     var gdbWait = false
+    /// The seccomp mode and privileges the main thread is confined with once the threads are up.
+    var sandbox = SandboxOptions()
 
     /// Makes swift-log write to stderr and returns the VMM's logger.
     static func bootstrapLogging(level: Logger.Level) -> Logger {
@@ -79,6 +81,7 @@ struct MachineSession {
             Self.report("GDB stub listening on \(gdb)\(gdbWait ? "; the guest waits for a debugger" : "")")
         }
         defer { stub?.stop() }
+        try sandbox.confine()
 
         let reason: StopReason
         let start = ContinuousClock.now

@@ -21,6 +21,8 @@ struct Restore: ParsableCommand {
 
     @OptionGroup var session: SessionOptions
 
+    @OptionGroup(title: "Sandbox") var sandbox: SandboxOptions
+
     /// The options as a spec, checked by the same rules as `run`'s.
     func resolvedSpec() throws -> ResolvedSpec {
         let spec = MachineSpec(
@@ -34,6 +36,7 @@ struct Restore: ParsableCommand {
     func run() throws {
         let resolved = try resolvedSpec()
         let logger = MachineSession.bootstrapLogging(level: resolved.logLevel.loggerLevel)
+        try sandbox.prepare()
         var io = MachineIO(logger: logger)
         do { io.serial2Output = try resolved.serial2Path.map { try FileSerialOutput(path: $0) } } catch {
             throw ValidationError("--serial2: \(error)")
@@ -51,7 +54,7 @@ struct Restore: ParsableCommand {
         }
         try MachineSession(
             machine: machine, timeout: resolved.timeout, stats: resolved.stats,
-            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory
+            snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory, sandbox: sandbox
         ).run()
     }
 }

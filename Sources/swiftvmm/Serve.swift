@@ -5,6 +5,7 @@ import FirecrackerAPI
 import FirecrackerVMM
 import Foundation
 import Logging
+import Sandbox
 import SwiftVMM
 
 #if canImport(Glibc)
@@ -73,6 +74,8 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("show-level"), help: .hidden) var showLevel = false
     @Flag(name: .customLong("show-log-origin"), help: .hidden) var showLogOrigin = false
 
+    @OptionGroup(title: "Sandbox") var sandbox: SandboxOptions
+
     func validate() throws {
         if version { return }
         if noAPI, configFile == nil { throw ValidationError("--no-api needs --config-file: otherwise nothing could configure the machine") }
@@ -109,6 +112,7 @@ struct Serve: ParsableCommand {
             throw ValidationError("--log-path: \(error.message)")
         }
 
+        try sandbox.prepare()
         var server: UnixSocketHTTPServer?
         if !noAPI, let apiSock {
             var limits = ServerLimits()
@@ -118,6 +122,9 @@ struct Serve: ParsableCommand {
                 throw ValidationError("--api-sock: cannot listen on \(apiSock): \(error)")
             }
         }
+        // The API's event loop is no HostThread: it enters its filter itself.
+        if let server { try server.runOnEventLoop { Sandbox.enterThread(.api, name: "api") } }
+        try sandbox.confine(dropCapabilities: sandbox.user != nil)
         if let file {
             do { try controller.boot(from: file) } catch {
                 server?.close()

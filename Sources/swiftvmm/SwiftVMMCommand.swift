@@ -129,6 +129,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
 
+    @OptionGroup(title: "Sandbox") var sandbox: SandboxOptions
+
     @Option(
         help: ArgumentHelp(
             "Serve the GDB remote protocol on unix:PATH or tcp:HOST:PORT (QEMU's -s is tcp:localhost:1234); see the README's GDB section.",
@@ -175,12 +177,13 @@ struct Run: ParsableCommand {
             return
         }
         let logger = MachineSession.bootstrapLogging(level: resolved.logLevel.loggerLevel)
+        try sandbox.prepare()
         let machine = try makeMachine(resolved, logger: logger)
         machine.specification = resolved.spec
         try MachineSession(
             machine: machine, timeout: resolved.timeout, stats: resolved.stats,
             snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory,
-            gdb: resolved.gdb.flatMap(GDBEndpoint.init), gdbWait: resolved.gdbWait
+            gdb: resolved.gdb.flatMap(GDBEndpoint.init), gdbWait: resolved.gdbWait, sandbox: sandbox
         ).run()
     }
 

@@ -6,6 +6,8 @@ struct CommandResult {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// Whether the process died of a signal (`status` is then its number).
+    var killedBySignal = false
 }
 
 enum CLITestError: Error, CustomStringConvertible {
@@ -36,15 +38,20 @@ func swiftvmmBinary() throws -> URL {
 }
 
 /// Runs `swiftvmm` with `arguments`, killing it if it runs longer than `timeout` seconds.
-func runSwiftVMM(_ arguments: [String], input: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
-    try runProcess(try swiftvmmBinary(), arguments, input: input, timeout: timeout)
+func runSwiftVMM(
+    _ arguments: [String], input: Data? = nil, timeout: TimeInterval = 120, environment: [String: String]? = nil
+) throws -> CommandResult {
+    try runProcess(try swiftvmmBinary(), arguments, input: input, timeout: timeout, environment: environment)
 }
 
 /// Runs `executable` with `arguments`, killing it if it runs longer than `timeout` seconds.
-func runProcess(_ executable: URL, _ arguments: [String], input: Data? = nil, timeout: TimeInterval) throws -> CommandResult {
+func runProcess(
+    _ executable: URL, _ arguments: [String], input: Data? = nil, timeout: TimeInterval, environment: [String: String]? = nil
+) throws -> CommandResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
@@ -85,7 +92,7 @@ func runProcess(_ executable: URL, _ arguments: [String], input: Data? = nil, ti
     return CommandResult(
         status: process.terminationStatus,
         stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: stderrData, as: UTF8.self))
+        stderr: String(decoding: stderrData, as: UTF8.self), killedBySignal: process.terminationReason == .uncaughtSignal)
 }
 
 /// A temporary file holding `bytes`, removed when the test's scope ends.

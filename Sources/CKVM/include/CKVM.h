@@ -88,4 +88,17 @@ static inline int ckvm_translate(int vcpu_fd, struct kvm_translation *translatio
 // well-defined (and quiet under ThreadSanitizer).
 static inline void ckvm_store_immediate_exit(struct kvm_run *run, __u8 value) { __atomic_store_n(&run->immediate_exit, value, __ATOMIC_SEQ_CST); }
 
+// MARK: request numbers, for the seccomp filters
+
+/// Which ioctls `ckvm_requests` lists.
+enum ckvm_request_group {
+    CKVM_SYSTEM_REQUESTS,      ///< /dev/kvm's
+    CKVM_VM_SETUP_REQUESTS,    ///< the VM fd's, made while a machine is built
+    CKVM_VM_RUNTIME_REQUESTS,  ///< the VM fd's, made while it runs (interrupts, state, dirty log)
+    CKVM_VCPU_REQUESTS,        ///< the vCPU fds'
+};
+
+/// Points `*requests` at the request numbers of `group` and returns how many there are.
+unsigned long ckvm_requests(enum ckvm_request_group group, const unsigned long **requests);
+
 #endif

@@ -15,6 +15,10 @@ public final class FileSerialOutput: SerialOutput {
     private let ownsDescriptor: Bool
     private var buffer: [UInt8] = []
     private static let capacity = 4096
+    /// The rate limit, from `OutputRateLimit.forNewOutputs` when this was made.
+    private var bucket = OutputRateLimit.forNewOutputs.map(TokenBucketState.init)
+    /// Bytes the rate limit dropped.
+    public private(set) var droppedBytes = 0
 
     /// Writes each byte at once instead of a line at a time: for a person at a
     /// terminal, who must see a prompt or an echoed key without waiting.
@@ -54,10 +58,16 @@ public final class FileSerialOutput: SerialOutput {
 
     public func flush() {
         var written = 0
-        while written < buffer.count {
+        var end = buffer.count
+        if var state = bucket {
+            end = state.take(buffer.count)
+            bucket = state
+            droppedBytes += buffer.count - end
+        }
+        while written < end {
             let n = buffer.withUnsafeBytes { bytes in
                 guard let base = bytes.baseAddress else { return 0 }
-                return Glibc.write(fd, base + written, bytes.count - written)
+                return Glibc.write(fd, base + written, end - written)
             }
             if n < 0 && errno == EINTR { continue }
             // A closed pipe or full disk must not stop the guest: drop the output.

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Sandbox
+import SwiftVMM
+import SwiftVMMConfig
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `--seccomp`, `--user`, `--chroot`, `--core-dumps`: what `run`, `restore`
+/// and `serve` confine the VMM with (README, "Sandbox").
+struct SandboxOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "seccomp filters per thread: enforce (a forbidden system call kills the VMM with SIGSYS), log (it is reported and allowed) or off. Default: enforce.",
+            valueName: "mode"))
+    var seccomp: SeccompMode = .enforce
+
+    @Option(
+        help: ArgumentHelp(
+            "Run as this user and group once /dev/kvm, the images, taps and sockets are open (e.g. 65534:65534).", valueName: "uid:gid"))
+    var user: String?
+
+    @Option(help: ArgumentHelp("Make this directory the root once everything is open (needs root).", valueName: "dir"))
+    var chroot: String?
+
+    @Flag(help: "Allow core dumps (off by default; guest RAM is never in one).")
+    var coreDumps = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Guest serial output (stdout, --serial2, --debugcon) allowed per second after a burst of 8 times as much; the rest is dropped. 0: no limit. Default: 1M.",
+            valueName: "size"))
+    var serialRateLimit: String?
+
+    /// The rate limit `--serial-rate-limit` asks for (`nil`: none).
+    var outputRateLimit: OutputRateLimit? {
+        get throws {
+            guard let serialRateLimit else { return .standard }
+            let bytes: UInt64
+            do { bytes = try CommandLineValue.parseSize(serialRateLimit, pageMultiple: false) } catch {
+                throw ValidationError("--serial-rate-limit: \(error)")
+            }
+            guard bytes > 0 else { return nil }
+            let rate = Int(clamping: bytes)
+            return OutputRateLimit(bytesPerSecond: rate, burst: rate.multipliedReportingOverflow(by: 8).overflow ? Int.max : rate * 8)
+        }
+    }
+
+    func validate() throws {
+        _ = try outputRateLimit
+        if let user, Privileges.parseUser(user) == nil {
+            throw ValidationError("--user: '\(user)' is not UID:GID (numbers, e.g. 65534:65534)")
+        }
+    }
+
+    /// The filters compiled and the handler installed (the threads started from now on
+    /// install theirs); the main thread is confined later by `confine()`.
+    func prepare() throws {
+        OutputRateLimit.forNewOutputs = try outputRateLimit
+        do { try Sandbox.enable(mode: seccomp) } catch {
+            MachineSession.report("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Drops privileges and confines the main thread (the files, sockets and
+    /// threads that need more are open). `dropCapabilities`: `serve` keeps a
+    /// root VMM's capabilities (it opens taps later) unless `--user` is given.
+    func confine(dropCapabilities: Bool = true) throws {
+        var privileges = Privileges()
+        privileges.user = user.flatMap(Privileges.parseUser)
+        privileges.chrootDirectory = chroot
+        privileges.coreDumps = coreDumps
+        privileges.dropCapabilities = dropCapabilities
+        do {
+            try privileges.apply()
+            try Sandbox.confineMainThread()
+        } catch {
+            MachineSession.report("error: \(error)")
+            throw ExitCode(1)
+        }
+        #if DEBUG
+            Sandbox.runTestProbe()
+        #endif
+    }
+}
+
+extension SeccompMode: ExpressibleByArgument {}
