@@ -393,8 +393,9 @@ __asm__(
     "    mov %r14, %rdx\n"
     "    hlt\n" /* ring 0 prints the final line and exits */
 
-    /* Moves the deadline one chunk on and waits until the TSC reaches it.
-     * After a long stall (a pause, a migration's stop) it starts over from
+    /* Moves the deadline one chunk on and waits until the TSC reaches it,
+     * spinning without `pause`: a pause loop exit makes KVM yield the vCPU
+     * thread, which on a loaded host comes back many milliseconds late. After a long stall (a pause, a migration's stop) it starts over from
      * now instead of racing to catch up. Clobbers rax, rdx, rsi, rdi. */
     "pace:\n"
     "    mov cycles_per_chunk, %rdi\n"
@@ -406,9 +407,7 @@ __asm__(
     "    shl $32, %rdx\n"
     "    or %rdx, %rax\n"
     "    cmp %rsi, %rax\n"
-    "    jae 14f\n"
-    "    pause\n"
-    "    jmp 12b\n"
+    "    jb 12b\n"
     "14: sub %rsi, %rax\n"
     "    shl $2, %rdi\n"
     "    cmp %rdi, %rax\n"
