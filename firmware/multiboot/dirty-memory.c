@@ -8,8 +8,9 @@
  *   ws=SIZE    working set, bytes with an optional K, M or G suffix, a
  *              multiple of 4 KiB (default 4M), from 16 MiB up; it must fit
  *              the usable RAM region the memory map gives there
- *   rate=N     dirty about N MiB/s (the TSC, calibrated against PIT channel
- *              0, paces each 256 KiB); 0 or absent: as fast as it can
+ *   rate=N     dirty about N MiB/s: each 256 KiB waits for its share of
+ *              PIT channel 0's ticks (100 Hz, IOAPIC pin 2, vector 0x30,
+ *              taken in ring 3); 0 or absent: as fast as it can, IF clear
  *   iters=N    passes over the working set (idle: lines); 0: until stopped
  *              (default 8)
  *   idle       touch nothing: halt in ring 0 with the PIT ticking (~18.2 Hz,
@@ -39,10 +40,10 @@
  * 0x7e an unexpected exception (its vector and RIP printed first).
  *
  * How it runs: 32-bit C parses the command line, checks the memory map,
- * calibrates the TSC (10 ms of PIT channel 0), masks the PICs and builds page tables
+ * masks the PICs, starts the PIT (idle, rate=) and builds page tables
  * (identity, first 4 GiB, 2 MiB pages, user-accessible), a GDT with ring-0
  * and ring-3 64-bit segments, a TSS and an IDT; then it enters long mode
- * (idle: halts there in ring 0) and `iretq`s to the ring-3 worker with interrupts off. Ring 3 runs
+ * (idle: halts there in ring 0) and `iretq`s to the ring-3 worker. Ring 3 runs
  * natively on hosts that emulate ring 0 (KVM's PVM back end); it asks ring
  * 0 to print and to exit with `hlt`, which faults (#GP) at CPL 3 on every
  * x86: the #GP handler reads RAX (1: pass line, 2: final line and exit),
@@ -60,7 +61,7 @@ MULTIBOOT_GUEST(8192)
 #define TICKS_PER_LINE 16
 
 /* Read by the 64-bit code below (by name). */
-u64 ws_base, ws_qwords, iterations, cycles_per_chunk, chunk_qwords = (256u << 10) / 8;
+u64 ws_base, ws_qwords, iterations, rate_mib, user_rflags = 2, chunk_qwords = (256u << 10) / 8;
 u32 idle_mode;
 
 /* Paging, segments and the interrupt table; .bss, so zero on entry. */
@@ -85,39 +86,6 @@ __attribute__((noreturn)) void enter_long_mode(void);
 #define USER_DATA 0x18
 #define USER_CODE 0x20
 #define TSS_SELECTOR 0x28
-
-static u64 rdtsc(void) {
-    u32 low, high;
-    __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
-    return ((u64)high << 32) | low;
-}
-
-/* PIT channel 0's count, latched by the first `out`, and the TSC right
- * after the latch. */
-static u16 pit_count(u64 *tsc) {
-    outb(0x43, 0x00);
-    *tsc = rdtsc();
-    u8 low = inb(0x40);
-    return (u16)(low | inb(0x40) << 8);
-}
-
-/* TSC cycles in 10 ms, measured over about 20 ms of PIT channel 0 (loaded
- * with 0xffff in mode 0, it counts down at 1.193182 MHz): cycles per PIT
- * tick times 11932. Each end of the interval is a latch and the TSC read
- * after it, so the time a poll takes (exits, emulation) cancels out. Channel
- * 0 rather than the usual channel 2: seeing channel 2 needs port 0x61,
- * which a KVM PIT with a dummy speaker (swiftvmm's) does not answer. No
- * interrupt is enabled while it counts. */
-static u32 tsc_cycles_per_10ms(void) {
-    outb(0x43, 0x30);
-    outb(0x40, 0xff);
-    outb(0x40, 0xff);
-    u64 start, now;
-    u16 first = pit_count(&start), ticks;
-    do ticks = (u16)(first - pit_count(&now));
-    while (ticks < 23864);
-    return (u32)(now - start) / ticks * 11932;
-}
 
 /* "64M" -> 64 << 20; 0 when it is not a number with an optional K/M/G. */
 static u64 parse_size(const char *s, const char **end) {
@@ -193,18 +161,17 @@ static void build_tables(void) {
 }
 
 /* ISA IRQ 0 (IOAPIC pin 2, as the MADT's override says on both swiftvmm and
- * QEMU) to vector 0x30, the PICs masked, PIT channel 0 at its slowest. */
-static void start_ticking(void) {
-    outb(0x21, 0xff);
-    outb(0xa1, 0xff);
+ * QEMU) to vector 0x30, PIT channel 0 as a rate generator (mode 2) with
+ * `divisor` (0: 65536). */
+static void start_ticking(u16 divisor) {
     mmio_write32(0xfee000f0, 0x1ff);
     mmio_write32(0xfec00000, 0x15);
     mmio_write32(0xfec00010, 0);
     mmio_write32(0xfec00000, 0x14);
     mmio_write32(0xfec00010, TIMER_VECTOR);
     outb(0x43, 0x34);
-    outb(0x40, 0);
-    outb(0x40, 0);
+    outb(0x40, (u8)divisor);
+    outb(0x40, (u8)(divisor >> 8));
 }
 
 void kernel_main(u32 magic, u32 info) {
@@ -238,7 +205,7 @@ void kernel_main(u32 magic, u32 info) {
         puts("dirty: idle, 16 ticks a line, ");
         putdec((u32)iterations);
         puts(" lines\n");
-        start_ticking();
+        start_ticking(0);
         enter_long_mode();
     }
 
@@ -246,7 +213,11 @@ void kernel_main(u32 magic, u32 info) {
     if (end < WS_BASE + ws || ws >= (1ull << 32)) bad_argument("working set does not fit the RAM at 16 MiB");
     ws_base = WS_BASE;
     ws_qwords = ws / 8;
-    if (rate) cycles_per_chunk = tsc_cycles_per_10ms() * 25u / (u32)rate; /* 100 * 256 KiB / (rate MiB) */
+    if (rate) {
+        rate_mib = rate;
+        user_rflags = 0x202; /* IF: ring 3 takes the ticks it paces itself by */
+        start_ticking(11932); /* 100 Hz */
+    }
     puts("dirty: ws ");
     putdec((u32)(ws >> 10));
     puts(" KiB at ");
@@ -294,10 +265,11 @@ __asm__(
     "    ltr %ax\n"
     "    cmpl $0, idle_mode\n"
     "    jne idle_loop\n"
-    /* iretq pops RIP, CS, RFLAGS (IF off, IOPL 0), RSP, SS. */
+
+    /* iretq pops RIP, CS, RFLAGS (IOPL 0; IF only with rate=), RSP, SS. */
     "    pushq $0x1b\n"
     "    pushq $user_stack + 8192\n"
-    "    pushq $2\n"
+    "    pushq user_rflags\n"
     "    pushq $0x23\n"
     "    pushq $user_main\n"
     "    iretq\n"
@@ -309,10 +281,6 @@ __asm__(
     "    xor %r14d, %r14d\n"
     "    mov $1, %r15d\n"
     "    movabs $0x100000001b3, %rbp\n"
-    "    rdtsc\n"
-    "    shl $32, %rdx\n"
-    "    or %rax, %rdx\n"
-    "    mov %rdx, pace_deadline\n"
     "1:  mov iterations, %rax\n"
     "    test %rax, %rax\n"
     "    jz 2f\n"
@@ -393,27 +361,32 @@ __asm__(
     "    mov %r14, %rdx\n"
     "    hlt\n" /* ring 0 prints the final line and exits */
 
-    /* Moves the deadline one chunk on and waits until the TSC reaches it,
-     * spinning without `pause`: a pause loop exit makes KVM yield the vCPU
-     * thread, which on a loaded host comes back many milliseconds late. After a long stall (a pause, a migration's stop) it starts over from
-     * now instead of racing to catch up. Clobbers rax, rdx, rsi, rdi. */
+    /* Waits until the PIT ticks (100 Hz, counted by timer_handler) have
+     * paid for the next 256 KiB: each tick earns rate_mib credits, a chunk
+     * costs 25 (rate MiB/s for 10 ms is rate / 25 chunks). The ticks are
+     * real time even on a loaded host: KVM reinjects those a descheduled
+     * vCPU missed. Credit saved while the vCPU did not run (a busy host, a
+     * migration's stop) is spent unpaced, up to 0.5 s of it. Spins without
+     * `pause`: a pause loop exit makes KVM yield the vCPU thread, which on
+     * a loaded host comes back many milliseconds late. Clobbers rax, rdx,
+     * rdi. */
     "pace:\n"
-    "    mov cycles_per_chunk, %rdi\n"
+    "    mov rate_mib, %rdi\n"
     "    test %rdi, %rdi\n"
     "    jz 13f\n"
-    "    mov pace_deadline, %rsi\n"
-    "    add %rdi, %rsi\n"
-    "12: rdtsc\n"
-    "    shl $32, %rdx\n"
-    "    or %rdx, %rax\n"
-    "    cmp %rsi, %rax\n"
+    "12: mov ticks, %rax\n"
+    "    mov pace_seen, %rdx\n"
+    "    mov %rax, pace_seen\n"
+    "    sub %rdx, %rax\n"
+    "    imul %rdi, %rax\n"
+    "    add pace_credit, %rax\n"
+    "    imul $50, %rdi, %rdx\n"
+    "    cmp %rdx, %rax\n"
+    "    cmova %rdx, %rax\n"
+    "    mov %rax, pace_credit\n"
+    "    cmp $25, %rax\n"
     "    jb 12b\n"
-    "14: sub %rsi, %rax\n"
-    "    shl $2, %rdi\n"
-    "    cmp %rdi, %rax\n"
-    "    jb 15f\n"
-    "    add %rax, %rsi\n"
-    "15: mov %rsi, pace_deadline\n"
+    "    subq $25, pace_credit\n"
     "13: ret\n"
 
     /* Ring 0 #GP: a `hlt` from ring 3 is a request (RAX), anything else is
@@ -627,5 +600,6 @@ __asm__(
     ".section .bss\n"
     ".balign 8\n"
     "ticks: .quad 0\n"
-    "pace_deadline: .quad 0\n"
+    "pace_seen: .quad 0\n"
+    "pace_credit: .quad 0\n"
     ".previous\n");
