@@ -88,7 +88,9 @@ import Testing
         let machine = try Machine(configuration)
         let reason = Box<Result<StopReason, MachineError>>()
         let shared = Unchecked(machine)
-        Thread.detachNewThread { reason.put(Result { () throws(MachineError) -> StopReason in try shared.value.run(timeout: .seconds(90)) }) }
+        Thread.detachNewThread {
+            reason.put(Result { () throws(MachineError) -> StopReason in try shared.value.run(timeout: .seconds(90)) })
+        }
         return Source(machine: machine, output: output, reason: reason)
     }
 
@@ -364,7 +366,8 @@ import Testing
         try source.sendStreamHeader()
         try source.receiveStreamHeader()
         let digest = try Machine.migrationCPUDigest()
-        try source.send(.hello(MigrationHello(cpuDigest: digest, memoryRegions: [.init(base: 0, size: 1 << 20)], vcpuCount: 1, memoryHandover: false)))
+        try source.send(
+            .hello(MigrationHello(cpuDigest: digest, memoryRegions: [.init(base: 0, size: 1 << 20)], vcpuCount: 1, memoryHandover: false)))
         _ = try source.receive()
         var batch = PageBatch()
         batch.appendPage(address: 0x1000) { bytes in
