@@ -137,6 +137,7 @@ let package = Package(
             name: "VMMTestingTests",
             dependencies: [
                 "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
+                "Migration",
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(
