@@ -5,6 +5,9 @@
 /// Sockets for migration addresses: connect, listen, accept. Each call
 /// returns a close-on-exec descriptor the caller owns, or throws naming the call.
 public enum MigrationSocket {
+    /// How long a TCP connect may take.
+    static let connectTimeoutMilliseconds: Int32 = 10_000
+
     /// A blocking connection to `address`.
     public static func connect(_ address: MigrationAddress) throws(MigrationWireError) -> Int32 {
         switch address {
@@ -24,15 +27,30 @@ public enum MigrationSocket {
         case .tcp(let host, let port):
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw .io(operation: "socket", errno: errno) }
-            var storage = try inetAddress(host, port)
+            var storage: sockaddr_in
+            do { storage = try inetAddress(host, port) } catch {
+                close(fd)
+                throw error
+            }
+            // Non-blocking, so that an unreachable host fails after `connectTimeout`, not after TCP's minutes of retries.
+            let flags = fcntl(fd, F_GETFL)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
             let result = withUnsafePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard result == 0 else {
-                let code = errno
+            var code: Int32 = result == 0 ? 0 : errno
+            if code == EINPROGRESS {
+                var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                let ready = poll(&poller, 1, connectTimeoutMilliseconds)
+                var error: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                if ready == 1, getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 { code = error } else { code = ETIMEDOUT }
+            }
+            guard code == 0 else {
                 close(fd)
                 throw .io(operation: "connect to \(address)", errno: code)
             }
+            _ = fcntl(fd, F_SETFL, flags)
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return fd

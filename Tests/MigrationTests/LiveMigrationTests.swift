@@ -240,7 +240,7 @@ import Testing
 
     /// Runs `guest`, lets `inject` fail a migration of it, and checks that the
     /// guest completes on the source with its whole output.
-    func sourceSurvives(_ name: String, guest: Guest = Guest(), inject: (Machine, MigrationAddress) throws -> Void) throws {
+    func sourceSurvives(_ name: String, guest: Guest = Guest(passes: 6), inject: (Machine, MigrationAddress) throws -> Void) throws {
         let address = MigrationAddress.unix(path: Self.socketPath(name))
         let source = try startSource(guest)
         wait(for: "pass 2 ", in: source.output)
