@@ -16,7 +16,7 @@ import Testing
 /// must continue the source's exactly, and the guest's own check of its
 /// memory must find no error. Failures injected on the way must leave the
 /// guest running on the source, to the same complete output.
-@Suite(.serialized) struct LiveMigrationTests {
+@Suite struct LiveMigrationTests {
     /// What `run` of the guest with `ws=<kib>K iters=<passes> rate=<rate>` prints (its contract).
     static func expectedOutput(kib: UInt64, passes: UInt64, rate: UInt64) -> String {
         let words = kib * 1024 / 8
