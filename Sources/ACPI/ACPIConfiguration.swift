@@ -42,6 +42,10 @@ public struct ACPIConfiguration: Hashable, Sendable {
     public var hypervisorVendorID = "SWIFTVMM"
     /// Memory-mapped devices (virtio-mmio transports) the DSDT lists under `\_SB`.
     public var mmioDevices: [ACPIMMIODevice] = []
+    /// S3, suspend to RAM: `nil` (the default) offers no S3; otherwise the
+    /// DSDT gets `\_S3_`, a FACS holds the waking vector, and the FADT points
+    /// at the PM1a event and control blocks the machine must implement.
+    public var suspendToRAM: SuspendToRAM?
 
     /// A machine whose processors have the APIC ids `apicIDs`, in that order.
     public init(apicIDs: [UInt8]) {
@@ -52,6 +56,27 @@ public struct ACPIConfiguration: Hashable, Sendable {
     /// the ids KVM gives vCPUs created with ids 0, 1, 2, ...
     public init(vCPUCount: Int) {
         self.init(apicIDs: (0..<vCPUCount).map { UInt8(truncatingIfNeeded: $0) })
+    }
+}
+
+/// What the tables say about S3 (suspend to RAM): its SLP_TYP value and
+/// the PM1a register blocks through which a guest enters it.
+///
+/// The platform stays hardware-reduced, so an OS that follows the FADT flags
+/// (Linux) enters S3 through the sleep control register; code that reads the
+/// PM1 blocks directly (kvm-unit-tests' `s3`) finds them too.
+public struct SuspendToRAM: Hashable, Sendable {
+    /// The SLP_TYP value of S3, published as `\_S3_` in the DSDT (1, as in QEMU's DSDT).
+    public var sleepType: UInt8
+    /// The first of the 4 I/O ports of PM1a_EVT_BLK: PM1 status (2 bytes), then PM1 enable (2 bytes).
+    public var pm1EventPort: UInt16
+    /// The first of the 2 I/O ports of PM1a_CNT_BLK.
+    public var pm1ControlPort: UInt16
+
+    public init(sleepType: UInt8 = 1, pm1EventPort: UInt16 = 0x604, pm1ControlPort: UInt16 = 0x608) {
+        self.sleepType = sleepType
+        self.pm1EventPort = pm1EventPort
+        self.pm1ControlPort = pm1ControlPort
     }
 }
 

@@ -24,7 +24,7 @@ public struct ACPITables: Hashable, Sendable, Codable {
     /// The RSDP, which the guest finds through `acpi_rsdp_addr` or by scanning
     /// 0xe0000-0xfffff on 16-byte boundaries.
     public var rsdpAddress: GuestAddress
-    /// The RSDP, XSDT, RSDT, FADT, DSDT and MADT, in ascending address order.
+    /// The RSDP, XSDT, RSDT, FADT, DSDT and MADT (and the FACS, with S3), in ascending address order.
     public var tables: [ACPITable]
     /// From `base` to the end of the last table.
     public var size: UInt64
@@ -65,6 +65,10 @@ public struct ACPITables: Hashable, Sendable, Codable {
 /// | 0x0a0 | FADT (revision 6.5) | 276 |
 /// | 0x1c0 | DSDT: `\_S5_` | 50 |
 /// | 0x200 | MADT | 56 + 8 per processor + 10 per override + 6 per NMI entry |
+///
+/// With `suspendToRAM` the DSDT also holds `\_S3_` (so the MADT starts
+/// later), and a FACS (64 bytes, 64-byte aligned, not listed in the RSDT or
+/// XSDT but pointed at by the FADT's FIRMWARE_CTRL) follows the MADT.
 public enum ACPITableBuilder {
     /// The alignment of the base and of every table: the RSDP's requirement.
     public static let alignment: UInt64 = 16
@@ -82,12 +86,15 @@ public enum ACPITableBuilder {
         let dsdt = differentiatedSystemDescriptionTable(configuration, header)
         let madt = multipleAPICDescriptionTable(configuration, header)
         let listedCount = 2  // FADT and MADT
-        let sizes = [rsdpLength, headerLength + 8 * listedCount, headerLength + 4 * listedCount, fadtLength, dsdt.count, madt.count]
+        var sizes = [rsdpLength, headerLength + 8 * listedCount, headerLength + 4 * listedCount, fadtLength, dsdt.count, madt.count]
+        if configuration.suspendToRAM != nil { sizes.append(facsLength) }
 
         var offsets: [UInt64] = []
         var end: UInt64 = 0
-        for size in sizes {
-            let offset = (end + alignment - 1) / alignment * alignment
+        for (index, size) in sizes.enumerated() {
+            // The FACS (the seventh, when present) must be 64-byte aligned.
+            let align = index == 6 ? facsAlignment : alignment
+            let offset = (end + align - 1) / align * align
             offsets.append(offset)
             end = offset + UInt64(size)
         }
@@ -98,14 +105,16 @@ public enum ACPITableBuilder {
         let (rsdp, xsdt, rsdt, fadt) = (addresses[0], addresses[1], addresses[2], addresses[3])
         let (dsdtAddress, madtAddress) = (addresses[4], addresses[5])
         let listed = [fadt, madtAddress]
-        let contents: [(String, [UInt8])] = [
+        let facsAddress = addresses.count > 6 ? addresses[6] : nil
+        var contents: [(String, [UInt8])] = [
             ("RSD PTR ", rootSystemDescriptionPointer(header, rsdt: rsdt, xsdt: xsdt)),
             ("XSDT", extendedSystemDescriptionTable(header, listing: listed)),
             ("RSDT", rootSystemDescriptionTable(header, listing: listed)),
-            ("FACP", fixedACPIDescriptionTable(configuration, header, dsdt: dsdtAddress)),
+            ("FACP", fixedACPIDescriptionTable(configuration, header, dsdt: dsdtAddress, facs: facsAddress)),
             ("DSDT", dsdt),
             ("APIC", madt),
         ]
+        if facsAddress != nil { contents.append(("FACS", firmwareACPIControlStructure())) }
         let tables = zip(contents, addresses).map { content, address in
             ACPITable(signature: content.0, address: GuestAddress(address), bytes: content.1)
         }
@@ -124,6 +133,7 @@ public enum ACPITableBuilder {
             guard seen.insert(id).inserted else { throw .duplicateAPICID(id) }
         }
         guard configuration.s5SleepType <= 0b111 else { throw .invalidSleepType(configuration.s5SleepType) }
+        if let s3 = configuration.suspendToRAM, s3.sleepType > 0b111 { throw .invalidSleepType(s3.sleepType) }
     }
 
     // MARK: - Tables
@@ -132,6 +142,14 @@ public enum ACPITableBuilder {
     static let rsdpLength = 36
     /// The length of a revision 6 FADT, unchanged from ACPI 6.0 to 6.5.
     static let fadtLength = 276
+    /// The FACS (ACPI 6.5, 5.2.10) is 64 bytes, on a 64-byte boundary.
+    static let facsLength = 64
+    static let facsAlignment: UInt64 = 64
+    /// Where the FACS keeps the real-mode waking vector, which the OS writes
+    /// before entering S3 and the platform jumps to on waking.
+    public static let facsWakingVectorOffset = 12
+    /// Where the FACS keeps X_FIRMWARE_WAKING_VECTOR (64 bits).
+    public static let facsExtendedWakingVectorOffset = 24
 
     /// The RSDP (ACPI 6.5, 5.2.5.3): revision 2, pointing at both the RSDT and the XSDT.
     private static func rootSystemDescriptionPointer(_ header: HeaderFields, rsdt: UInt64, xsdt: UInt64) -> [UInt8] {
@@ -169,10 +187,19 @@ public enum ACPITableBuilder {
     /// every fixed-hardware block is zero, and only the flags, the reset and
     /// sleep registers, the DSDT and the vendor identity are filled in.
     private static func fixedACPIDescriptionTable(
-        _ configuration: ACPIConfiguration, _ header: HeaderFields, dsdt: UInt64
+        _ configuration: ACPIConfiguration, _ header: HeaderFields, dsdt: UInt64, facs: UInt64?
     ) -> [UInt8] {
         systemDescriptionTable("FACP", revision: 6, header) { fadt in
             fadt.append([UInt8](repeating: 0, count: fadtLength - headerLength))
+            if let facs, let s3 = configuration.suspendToRAM {
+                // Only the 32-bit fields: ACPICA derives the X_ forms, and a
+                // 32-bit FIRMWARE_CTRL is what every reader understands.
+                fadt.write(UInt32(facs), at: 36)  // FIRMWARE_CTRL
+                fadt.write(UInt32(s3.pm1EventPort), at: 56)  // PM1a_EVT_BLK
+                fadt.write(UInt32(s3.pm1ControlPort), at: 64)  // PM1a_CNT_BLK
+                fadt.write(UInt8(4), at: 88)  // PM1_EVT_LEN
+                fadt.write(UInt8(2), at: 89)  // PM1_CNT_LEN
+            }
             // The 32-bit DSDT field too, for OSes that read only it; ACPICA
             // takes X_DSDT when both are set and equal.
             fadt.write(UInt32(dsdt), at: 40)
@@ -210,7 +237,12 @@ public enum ACPITableBuilder {
         _ configuration: ACPIConfiguration, _ header: HeaderFields
     ) -> [UInt8] {
         let s5 = UInt64(configuration.s5SleepType)
-        var aml = AML.name("_S5_", AML.package([AML.integer(s5), AML.integer(s5), AML.integer(0), AML.integer(0)]))
+        var aml: [UInt8] = []
+        if let s3 = configuration.suspendToRAM {
+            let type = UInt64(s3.sleepType)
+            aml += AML.name("_S3_", AML.package([AML.integer(type), AML.integer(type), AML.integer(0), AML.integer(0)]))
+        }
+        aml += AML.name("_S5_", AML.package([AML.integer(s5), AML.integer(s5), AML.integer(0), AML.integer(0)]))
         if !configuration.mmioDevices.isEmpty {
             // Named VR00, VR01, ...: two hex digits cover the 255 a machine can have.
             let devices = configuration.mmioDevices.enumerated().flatMap { index, device in
@@ -219,6 +251,18 @@ public enum ACPITableBuilder {
             aml += AML.scope("\\_SB_", devices)
         }
         return systemDescriptionTable("DSDT", revision: 2, header) { $0.append(aml) }
+    }
+
+    /// The FACS (ACPI 6.5, 5.2.10), version 2: no hardware signature, the
+    /// waking vectors zero until the OS writes them, no global lock in use,
+    /// and no 64-bit wake support (so the OS uses the real-mode vector).
+    private static func firmwareACPIControlStructure() -> [UInt8] {
+        var facs = ByteWriter()
+        facs.append(Array("FACS".utf8))
+        facs.append(UInt32(facsLength))
+        facs.append([UInt8](repeating: 0, count: facsLength - 8))
+        facs.write(UInt8(2), at: 32)  // version
+        return facs.bytes
     }
 
     /// The MADT (ACPI 6.5, 5.2.12), revision 6: a Processor Local APIC entry

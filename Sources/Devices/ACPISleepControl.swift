@@ -15,10 +15,12 @@ import VMCore
 /// A wider access covers consecutive offsets, low byte first; bytes past
 /// offset 1 read as all ones and ignore writes.
 ///
-/// A sleep request for any state other than S5 is not carried out: the
-/// guest "wakes" at once, with WAK_STS set, because Linux's
-/// `acpi_hw_extended_sleep` spins on WAK_STS after writing SLP_EN and would
-/// otherwise hang. Only a DSDT that offers more than `\_S5` makes a guest try.
+/// SLP_EN with SLP_TYP = `suspendSleepType` (when the DSDT offers `\_S3_`)
+/// asks the machine to suspend to RAM (`DeviceRequest.suspend`); the machine
+/// sets WAK_STS through `wake()` when it resumes the guest. A sleep request
+/// for any other state is not carried out: the guest "wakes" at once, with
+/// WAK_STS set, because Linux's `acpi_hw_extended_sleep` spins on WAK_STS
+/// after writing SLP_EN and would otherwise hang.
 public final class ACPISleepControl: PortIODevice {
     /// The ports the two registers take.
     public static let portCount: UInt16 = 2
@@ -48,15 +50,24 @@ public final class ACPISleepControl: PortIODevice {
     public let softOffSleepType: UInt8
     /// SLP_TYP from the last write to the control register (bits 2-0).
     public private(set) var lastSleepType: UInt8 = 0
-    /// Whether WAK_STS is set, after an ignored request to sleep.
+    /// Whether WAK_STS is set, after a wake from S3 or an ignored request to sleep.
     public private(set) var wakeStatus = false
+    /// The SLP_TYP value that means S3 (suspend to RAM), or `nil` when the
+    /// machine does not offer S3.
+    public let suspendSleepType: UInt8?
 
     /// Sleep registers that power the machine off when the guest enters
     /// `softOffSleepType` (only its bits 2-0 count; 5 is what QEMU's and
-    /// Firecracker's DSDTs give `\_S5`).
-    public init(softOffSleepType: UInt8 = 5) {
-        self.softOffSleepType = softOffSleepType & (Control.sleepTypeMask >> Control.sleepTypeShift)
+    /// Firecracker's DSDTs give `\_S5`) and suspend it when it enters
+    /// `suspendSleepType`, if given.
+    public init(softOffSleepType: UInt8 = 5, suspendSleepType: UInt8? = nil) {
+        let mask = Control.sleepTypeMask >> Control.sleepTypeShift
+        self.softOffSleepType = softOffSleepType & mask
+        self.suspendSleepType = suspendSleepType.map { $0 & mask }
     }
+
+    /// The guest was woken from S3: WAK_STS is set.
+    public func wake() { wakeStatus = true }
 
     // MARK: Saved state
 
@@ -110,7 +121,7 @@ public final class ACPISleepControl: PortIODevice {
     }
 
     /// Writes `size` bytes to consecutive offsets, lowest first. Returns
-    /// `.powerOff` when the guest enters S5.
+    /// `.powerOff` when the guest enters S5 and `.suspend` when it enters S3.
     public func write(offset: UInt16, size: Int, value: UInt64) -> DeviceRequest? {
         var request: DeviceRequest?
         for byte in 0..<min(max(size, 0), 8) {
@@ -131,6 +142,7 @@ public final class ACPISleepControl: PortIODevice {
         lastSleepType = (value & Control.sleepTypeMask) >> Control.sleepTypeShift
         guard value & Control.sleepEnable != 0 else { return nil }
         if lastSleepType == softOffSleepType { return .powerOff }
+        if lastSleepType == suspendSleepType { return .suspend }
         // Any other state: sleep and wake in the same instant; see the type's comment.
         wakeStatus = true
         return nil

@@ -15,8 +15,11 @@ import VMCore
 /// it; bytes past offset 1 read as all ones.
 ///
 /// The time registers read the injected clock on every access, so the clock
-/// never stops and status A's UIP bit is never set: a guest waiting for the
-/// update cycle to end never waits. By default the guest cannot set the
+/// never stops. Without a `subsecondClock`, status A's UIP bit is never set: a
+/// guest waiting for the update cycle to end never waits. With one, UIP is
+/// set during the last `updateCycleNanoseconds` of every second (the chip's
+/// 244 µs warning plus its 1984 µs update), so a guest that waits for UIP to
+/// rise and fall (kvm-unit-tests' `s3`) sees a second begin. By default the guest cannot set the
 /// clock: writes to the time registers (and status B's SET bit) are ignored,
 /// so a guest always reads the host's time and `hwclock --systohc` is
 /// harmless. A machine made with `allowsGuestClockWrites` lets the guest set
@@ -29,8 +32,12 @@ import VMCore
 /// without SET takes effect at once. The alarm registers and all other bytes
 /// are plain RAM.
 ///
-/// No interrupt is emulated (there is no IRQ 8 line), so status C never has
-/// a flag to report and reads 0.
+/// The alarm: the machine asks `secondsUntilAlarm(after:)` when the guest
+/// suspends to RAM with status B's AIE set, and calls `alarmFired()` when it
+/// wakes the guest at that second; status C then reads AF and IRQF once (a
+/// read clears them). A byte of 0xc0-0xff in an alarm register matches any
+/// value, as on the chip. No interrupt is raised while the guest runs (there
+/// is no IRQ 8 line), and periodic and update-ended interrupts are not emulated.
 ///
 /// At creation, the memory-size bytes hold the guest's RAM the way QEMU and
 /// SeaBIOS lay them out, for firmware and boot loaders that size memory from CMOS.
@@ -76,7 +83,7 @@ public final class CMOSRTC: PortIODevice {
 
     /// Status register A.
     private enum StatusA {
-        /// Update In Progress. Read-only, and never set: see the type's comment.
+        /// Update In Progress. Read-only; see the type's comment.
         static let uip: UInt8 = 0b1000_0000
         /// Divider 010 (32.768 kHz time base) and rate 0110 (1024 Hz periodic
         /// interrupt): the power-on value a PC BIOS programs and Linux expects.
@@ -87,6 +94,8 @@ public final class CMOSRTC: PortIODevice {
     private enum StatusB {
         /// SET: the guest is setting the time; updates stop until it clears the bit.
         static let set: UInt8 = 0b1000_0000
+        /// AIE: the alarm interrupt is enabled (and, through PM1, a wake event).
+        static let aie: UInt8 = 0b0010_0000
         /// Data Mode: 1 = binary, 0 = BCD.
         static let dm: UInt8 = 0b0000_0100
         /// 24/12: 1 = 24-hour mode, 0 = 12-hour mode with the PM flag in the hours' bit 7.
@@ -95,6 +104,27 @@ public final class CMOSRTC: PortIODevice {
         /// rtc-cmos driver insists on ("only 24-hr supported").
         static let powerOn: UInt8 = twentyFourHour
     }
+
+    /// Status register C: the interrupt flags, cleared by reading it.
+    private enum StatusC {
+        /// IRQF: an enabled interrupt's flag is set.
+        static let irqf: UInt8 = 0b1000_0000
+        /// AF: the alarm time was reached.
+        static let af: UInt8 = 0b0010_0000
+    }
+
+    /// Alarm registers, each matched against the time register below it.
+    private enum Alarm {
+        static let seconds: UInt8 = 0x01
+        static let minutes: UInt8 = 0x03
+        static let hours: UInt8 = 0x05
+        /// An alarm byte with both top bits set matches any value.
+        static let dontCare: UInt8 = 0b1100_0000
+    }
+
+    /// How long before each second's start UIP reads as set: the chip's
+    /// 244 µs warning plus its 1984 µs update cycle.
+    public static let updateCycleNanoseconds = 2_228_000
 
     /// Status register D.
     private enum StatusD {
@@ -108,6 +138,8 @@ public final class CMOSRTC: PortIODevice {
     // MARK: State
 
     private let clock: () -> RTCDateTime
+    /// Nanoseconds since the injected clock's current second began, or nil.
+    private let subsecondClock: (() -> Int)?
     /// Whether writes to the time registers set the guest's clock.
     public let allowsGuestClockWrites: Bool
     /// Seconds the guest's clock runs ahead of the injected clock (negative:
@@ -135,13 +167,16 @@ public final class CMOSRTC: PortIODevice {
     ///     reported above 4 GiB. Pass the machine's real split.
     ///   - allowsGuestClockWrites: Whether the guest may set the clock (see
     ///     the type's comment). Off by default, as the guest then always reads the host's time.
+    ///   - subsecondClock: Nanoseconds since the second `clock` reads began
+    ///     (0 to 999,999,999), for status A's UIP bit; without it UIP is never set.
     ///   - clock: The current date and time, called on every read of a
     ///     time register. Tests pass a fixed value; the machine passes the host's UTC time.
     public init(
         memorySize: UInt64, lowMemoryLimit: UInt64 = CMOSRTC.defaultLowMemoryLimit, allowsGuestClockWrites: Bool = false,
-        clock: @escaping () -> RTCDateTime
+        subsecondClock: (() -> Int)? = nil, clock: @escaping () -> RTCDateTime
     ) {
         self.clock = clock
+        self.subsecondClock = subsecondClock
         self.allowsGuestClockWrites = allowsGuestClockWrites
         ram[Int(Index.statusA)] = StatusA.powerOn
         ram[Int(Index.statusB)] = StatusB.powerOn
@@ -156,6 +191,8 @@ public final class CMOSRTC: PortIODevice {
         for byte in 0..<min(max(size, 0), 8) {
             let port = Int(offset) + byte
             let registerValue = port == 1 ? readRegister(index) : 0xff
+            // Reading status C acknowledges its flags, as on the chip.
+            if port == 1, index == Index.statusC { ram[Int(Index.statusC)] = 0 }
             value |= UInt64(registerValue) << (UInt64(byte) * 8)
         }
         return value
@@ -179,8 +216,8 @@ public final class CMOSRTC: PortIODevice {
 
     // MARK: Registers
 
-    /// The byte at `index` as the guest would read it (reads of status C have
-    /// no side effect here, since no flag is ever set).
+    /// The byte at `index` as the guest would read it, without the side
+    /// effect of a guest's read of status C (which clears its flags).
     public func readRegister(_ index: UInt8) -> UInt8 {
         let index = index & Self.indexMask
         switch index {
@@ -192,8 +229,8 @@ public final class CMOSRTC: PortIODevice {
         case Index.month: return encode(guestTime().month)
         case Index.year: return encode(guestTime().year)
         case Index.century: return encode(guestTime().year / 100)
-        case Index.statusA: return ram[Int(index)] & ~StatusA.uip
-        case Index.statusC: return 0
+        case Index.statusA: return ram[Int(index)] & ~StatusA.uip | (updateInProgress ? StatusA.uip : 0)
+        case Index.statusC: return ram[Int(index)]
         case Index.statusD: return StatusD.vrt
         default: return ram[Int(index)]
         }
@@ -220,6 +257,53 @@ public final class CMOSRTC: PortIODevice {
         default:
             ram[Int(index)] = value
         }
+    }
+
+    // MARK: Update cycle and alarm
+
+    /// Whether the update cycle is under way or about to start (UIP).
+    private var updateInProgress: Bool {
+        guard let subsecondClock, timeBeingSet == nil else { return false }
+        return subsecondClock() >= 1_000_000_000 - Self.updateCycleNanoseconds
+    }
+
+    /// Whether the guest enabled the alarm interrupt (status B's AIE).
+    public var alarmInterruptEnabled: Bool { ram[Int(Index.statusB)] & StatusB.aie != 0 }
+
+    /// How many whole seconds after the injected clock reads `host` the
+    /// guest's time next matches the alarm registers (1 to 86,400), or nil
+    /// when AIE is clear or no time of day matches them.
+    public func secondsUntilAlarm(after host: RTCDateTime) -> Int? {
+        guard alarmInterruptEnabled, timeBeingSet == nil else { return nil }
+        let alarm = (second: ram[Int(Alarm.seconds)], minute: ram[Int(Alarm.minutes)], hour: ram[Int(Alarm.hours)])
+        // An alarm byte no time of day encodes to never matches: say so at once.
+        guard (0..<60).contains(where: { matches(alarm.second, encode($0)) }),
+            (0..<60).contains(where: { matches(alarm.minute, encode($0)) }),
+            (0..<24).contains(where: { matches(alarm.hour, encodeHours($0)) })
+        else { return nil }
+        // The alarm compares the time of day only, so one day of seconds covers every case.
+        let secondsPerDay: Int64 = 86_400
+        let start = runningTime(host: host).secondsSince1970 % secondsPerDay
+        let startOfDay = start < 0 ? start + secondsPerDay : start
+        for delta in 1...Int(secondsPerDay) {
+            let second = Int((startOfDay + Int64(delta)) % secondsPerDay)
+            if matches(alarm.second, encode(second % 60)), matches(alarm.minute, encode(second / 60 % 60)),
+                matches(alarm.hour, encodeHours(second / 3600))
+            {
+                return delta
+            }
+        }
+        return nil
+    }
+
+    /// The alarm time was reached: status C gets AF, and IRQF when AIE is set.
+    public func alarmFired() {
+        ram[Int(Index.statusC)] |= StatusC.af | (alarmInterruptEnabled ? StatusC.irqf : 0)
+    }
+
+    /// Whether alarm byte `alarm` matches time register value `value`.
+    private func matches(_ alarm: UInt8, _ value: UInt8) -> Bool {
+        alarm & Alarm.dontCare == Alarm.dontCare || alarm == value
     }
 
     // MARK: Clock
@@ -323,9 +407,9 @@ public final class CMOSRTC: PortIODevice {
     /// time is from it, so a restored guest's clock keeps running from the
     /// restoring host's time with the same offset.
     public struct State: Codable, Hashable, Sendable {
-        /// CMOS RAM, `ramSize` bytes: the alarms, status A and B, the
-        /// memory sizes and whatever else the guest stored. The bytes of
-        /// the time registers and of status C and D are unused.
+        /// CMOS RAM, `ramSize` bytes: the alarms, status A, B and C's
+        /// flags, the memory sizes and whatever else the guest stored. The
+        /// bytes of the time registers and of status D are unused.
         public var ram: [UInt8]
         /// The byte the data port reaches, 0-127.
         public var index: UInt8

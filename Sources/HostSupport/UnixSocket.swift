@@ -55,10 +55,14 @@ public enum UnixSocket {
         return fd
     }
 
-    /// A blocking connection to the socket at `path`.
-    public static func connect(path: String) throws(Failure) -> Int32 {
+    /// A connection to the socket at `path`. A non-blocking one never
+    /// waits: a listener whose backlog is full fails it at once with `EAGAIN`
+    /// (a Unix socket has no connection in progress), so an event loop can
+    /// connect on a guest's behalf without a slow host program stalling it.
+    public static func connect(path: String, nonBlocking: Bool = false) throws(Failure) -> Int32 {
         var address = try address(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd = socket(AF_UNIX, flags, 0)
         guard fd >= 0 else { throw Failure(operation: "socket", path: path, errno: errno) }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }

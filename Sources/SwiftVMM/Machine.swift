@@ -158,9 +158,15 @@ public final class Machine {
         dispatcher = ExitDispatcher(ports: devices.ports, mmio: devices.mmio, logger: logger)
         // The bus lock only when other vCPUs may be using the devices: a single
         // vCPU's exit path takes no lock at all.
-        let policy = ExitPolicy(
+        var policy = ExitPolicy(
             dispatcher: dispatcher, platform: platform, busLock: vcpuCount > 1 ? lifecycle.busLock : nil, debug: debugControl,
             lifecycle: lifecycle)
+        do {
+            // Every vCPU gets the same leaf 7 (only APIC ids differ).
+            let leaf7 = CPUIDConfiguration.entries(supported: try kvm.supportedCPUID(), vcpuID: 0, hiding: hidden)
+                .first { $0.function == 7 && $0.index == 0 }
+            policy.guestHasINVPCID = (leaf7?.ebx ?? 0) & 1 << 10 != 0
+        } catch { throw .kvm(error) }
         var runners: [VCPURunner] = []
         let wakeBootstrapProcessor = WakeBox()
         for id in 0..<UInt32(vcpuCount) {

@@ -18,6 +18,10 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     case reset
     /// A device asked for power-off, or KVM reported a shutdown system event.
     case powerOff
+    /// The guest entered S3 (suspend to RAM). `run()` never returns this: it
+    /// waits for a wake event and resumes the guest. A caller that drives
+    /// exits itself (`nextExit()`, `dispatch(_:)`) gets it and calls `wake()`.
+    case suspended
     /// The VMM asked the vCPU to stop (a signal).
     case interrupted
     /// Someone asked the machine to stop (`Machine.requestStop()`: the console's
@@ -34,7 +38,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     public var exitStatus: Int32 {
         switch self {
         case .debugExit(let status): return Int32(status & 0xff)
-        case .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .migrated: return 0
+        case .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .suspended, .migrated: return 0
         default: return 1
         }
     }
@@ -42,7 +46,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     /// Whether this is a guest failure worth a register dump.
     public var isFailure: Bool {
         switch self {
-        case .debugExit, .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .migrated: return false
+        case .debugExit, .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .suspended, .migrated: return false
         default: return true
         }
     }
@@ -59,6 +63,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
         case .failEntry(let reason): return "the CPU refused to enter the guest, hardware reason \(hex(reason))"
         case .reset: return "guest reset the machine"
         case .powerOff: return "guest powered the machine off"
+        case .suspended: return "guest suspended the machine to RAM (S3)"
         case .interrupted: return "stopped by the VMM"
         case .stopRequested: return "stopped on request"
         case .migrated: return "the machine migrated; it runs on the destination now"

@@ -6,6 +6,9 @@ public enum DeviceRequest: Hashable, Sendable {
     case reset
     /// Power the machine off (ACPI S5).
     case powerOff
+    /// Suspend the machine to RAM (ACPI S3): stop its vCPUs, keep RAM and
+    /// devices, until a wake event resumes it at the FACS waking vector.
+    case suspend
 }
 
 /// A device on the port-I/O bus.

@@ -258,14 +258,15 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     }
 
     /// A guest connection to host port P: the Unix socket `socketPath_P`.
+    /// Connected without blocking: a host program that does not accept (its
+    /// backlog full) refuses the guest instead of stalling the I/O thread.
     private func connectToHost(_ header: VsockPacketHeader) {
         guard connections.count < Self.maximumConnections,
-            let fd = try? UnixSocket.connect(path: "\(socketPath)_\(header.destinationPort)")
+            let fd = try? UnixSocket.connect(path: "\(socketPath)_\(header.destinationPort)", nonBlocking: true)
         else {
             reply(.reset, to: header)
             return
         }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let connection = VsockConnection(id: nextID, fileDescriptor: fd, phase: .established)
         nextID += 1
         connection.guestPort = header.sourcePort

@@ -106,3 +106,16 @@ private enum Sleep {
         #expect(sweepEveryAccess(ACPIResetRegister(resetValue: 0x42), length: 1).isEmpty)
     }
 }
+
+@Suite struct ACPISleepControlSuspendTests {
+    @Test func enteringTheS3TypeSuspendsOnlyWhenOffered() {
+        let withoutS3 = ACPISleepControl()
+        #expect(withoutS3.write(offset: 0, size: 1, value: UInt64(1 << 2 | 0b0010_0000)) == nil)
+        #expect(withoutS3.wakeStatus)
+        let withS3 = ACPISleepControl(suspendSleepType: 1)
+        #expect(withS3.write(offset: 0, size: 1, value: UInt64(1 << 2 | 0b0010_0000)) == .suspend)
+        #expect(!withS3.wakeStatus)
+        withS3.wake()
+        #expect(withS3.read(offset: 1, size: 1) == 0b1000_0000)
+    }
+}

@@ -255,3 +255,72 @@ private let knownTimes: [(Int64, RTCDateTime)] = [
         }
     }
 }
+
+/// The update cycle and the alarm, with a sub-second clock the test sets.
+@Suite struct CMOSRTCAlarmTests {
+    private final class Subsecond {
+        var nanoseconds = 0
+    }
+
+    private func rig(_ time: RTCDateTime = friday) throws -> (PortIOBus, CMOSRTC, Subsecond, TestClock) {
+        let bus = PortIOBus()
+        let subsecond = Subsecond()
+        let clock = TestClock(time)
+        let rtc = CMOSRTC(memorySize: 128 << 20, subsecondClock: { subsecond.nanoseconds }) { clock.now }
+        try bus.register(rtc, at: 0x70, length: CMOSRTC.portCount)
+        return (bus, rtc, subsecond, clock)
+    }
+
+    private func read(_ bus: PortIOBus, _ index: UInt8) -> UInt8 {
+        _ = bus.write(port: 0x70, size: 1, value: UInt64(index))
+        return UInt8(truncatingIfNeeded: bus.read(port: 0x71, size: 1).value)
+    }
+
+    private func write(_ bus: PortIOBus, _ index: UInt8, _ value: UInt8) {
+        _ = bus.write(port: 0x70, size: 1, value: UInt64(index))
+        _ = bus.write(port: 0x71, size: 1, value: UInt64(value))
+    }
+
+    @Test func uipIsSetInTheLast2228MicrosecondsOfEachSecond() throws {
+        let (bus, _, subsecond, _) = try rig()
+        subsecond.nanoseconds = 0
+        #expect(read(bus, RTC.statusA) & RTC.aUIP == 0)
+        subsecond.nanoseconds = 997_771_999
+        #expect(read(bus, RTC.statusA) & RTC.aUIP == 0)
+        subsecond.nanoseconds = 997_772_000
+        #expect(read(bus, RTC.statusA) == RTC.aUIP | 0x26)
+        subsecond.nanoseconds = 999_999_999
+        #expect(read(bus, RTC.statusA) & RTC.aUIP != 0)
+    }
+
+    @Test func dontCareAlarmFiresNextSecondAndStatusCReportsItOnce() throws {
+        let (bus, rtc, _, clock) = try rig()
+        // kvm-unit-tests' s3: every alarm byte "don't care", then AIE.
+        #expect(read(bus, RTC.statusC) == 0)
+        for index in [RTC.secondsAlarm, 0x03, RTC.hoursAlarm] { write(bus, index, 0xc0) }
+        #expect(rtc.secondsUntilAlarm(after: clock.now) == nil)  // AIE still clear
+        write(bus, RTC.statusB, read(bus, RTC.statusB) | 0x20)
+        #expect(rtc.alarmInterruptEnabled)
+        #expect(rtc.secondsUntilAlarm(after: clock.now) == 1)
+        rtc.alarmFired()
+        // IRQF | AF, cleared by the read.
+        #expect(read(bus, RTC.statusC) == 0b1010_0000)
+        #expect(read(bus, RTC.statusC) == 0)
+    }
+
+    @Test func anExactAlarmFiresAtThatTimeOfDayInBCDAndBinary() throws {
+        let (bus, rtc, _, clock) = try rig()  // 14:05:09
+        write(bus, RTC.statusB, RTC.b24 | 0x20)
+        write(bus, RTC.secondsAlarm, 0x30)  // BCD 30
+        write(bus, 0x03, 0x05)
+        write(bus, RTC.hoursAlarm, 0x14)
+        #expect(rtc.secondsUntilAlarm(after: clock.now) == 21)
+        write(bus, RTC.hoursAlarm, 0x13)  // 13:05:30 tomorrow
+        #expect(rtc.secondsUntilAlarm(after: clock.now) == 86_400 - 3600 + 21)
+        write(bus, RTC.statusB, RTC.b24 | RTC.bDM | 0x20)
+        write(bus, RTC.hoursAlarm, 0xc0)
+        write(bus, 0x03, 0xff)
+        write(bus, RTC.secondsAlarm, 10)  // binary 10: the next second
+        #expect(rtc.secondsUntilAlarm(after: clock.now) == 1)
+    }
+}

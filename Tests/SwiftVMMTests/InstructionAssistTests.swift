@@ -26,7 +26,7 @@ import Testing
     /// The instructions added for the test kernel, decoded from their bytes
     /// (the report's first word is flags, then length and bytes little-endian).
     @Test func newAssistsAreDecoded() {
-        func decode(_ bytes: [UInt8]) -> InstructionAssist? {
+        func decode(_ bytes: [UInt8], invpcid: Bool = true) -> InstructionAssist? {
             var words: [UInt64] = [1]
             let packed = [UInt8(bytes.count)] + bytes + [UInt8](repeating: 0x90, count: 15 - bytes.count)
             for chunk in stride(from: 0, to: packed.count, by: 8) {
@@ -35,12 +35,29 @@ import Testing
                         $0 | UInt64($1.element) << (8 * UInt64($1.offset))
                     })
             }
-            return InstructionAssist(emulationFailure: words)
+            return InstructionAssist(emulationFailure: words, guestHasINVPCID: invpcid)
         }
         #expect(decode([0x0f, 0x01, 0xca]) == .alignmentCheck(set: false))
         #expect(decode([0x0f, 0x01, 0xcb]) == .alignmentCheck(set: true))
         #expect(decode([0x0f, 0x01, 0xd0]) == .readExtendedControlRegister)
         #expect(decode([0x0f, 0x01, 0xd1]) == .writeExtendedControlRegister)
+        // rdpru: #UD, as KVM gives it (kvm-unit-tests' `rdpru`).
+        #expect(decode([0x0f, 0x01, 0xfd]) == .undefinedReadProcessorRegister)
+        // movbe %eax, %eax (kvm-unit-tests' emulator): #UD; movbe (%rax), %eax is not assisted.
+        #expect(decode([0x0f, 0x38, 0xf0, 0xc0]) == .undefinedRegisterMoveBigEndian)
+        #expect(decode([0x0f, 0x38, 0xf0, 0x00]) == nil)
+        // clwb (%rbx) (kvm-unit-tests' memory); clwb 0x10(%rsp) with SIB and disp8;
+        // clwb with REX.B and disp32; clwb 0x0(%rip); clflushopt (/7) and pcommit (mod 3) are not assisted.
+        #expect(decode([0x66, 0x0f, 0xae, 0x33]) == .cacheLineWriteBack(length: 4))
+        #expect(decode([0x66, 0x0f, 0xae, 0x74, 0x24, 0x10]) == .cacheLineWriteBack(length: 6))
+        #expect(decode([0x66, 0x41, 0x0f, 0xae, 0xb0, 0, 1, 0, 0]) == .cacheLineWriteBack(length: 9))
+        #expect(decode([0x66, 0x0f, 0xae, 0x35, 0, 0, 0, 0]) == .cacheLineWriteBack(length: 8))
+        #expect(decode([0x66, 0x0f, 0xae, 0x3b]) == nil)
+        #expect(decode([0x66, 0x0f, 0xae, 0xf8]) == nil)
+        // invpcid (%rax), %rbx: #UD only when the guest's CPUID lacks INVPCID (kvm-unit-tests' pcid-*).
+        #expect(decode([0x66, 0x0f, 0x38, 0x82, 0x18]) == nil)
+        #expect(decode([0x66, 0x0f, 0x38, 0x82, 0x18], invpcid: false) == .undefinedInvalidatePCID)
+        #expect(decode([0x66, 0x0f, 0x38, 0x82, 0xd8], invpcid: false) == nil)
         // popcnt %edi, %eax; popcnt %r9, %r10 (REX.W|R|B); popcnt %cx, %bx (66).
         #expect(decode([0xf3, 0x0f, 0xb8, 0xc7]) == .populationCount(destination: 0, source: 7, operandSize: 4, length: 4))
         #expect(decode([0xf3, 0x4d, 0x0f, 0xb8, 0xd1]) == .populationCount(destination: 10, source: 9, operandSize: 8, length: 5))

@@ -136,20 +136,20 @@ struct TapNamespaceTests {
         driver.start(features: VirtioNet.Feature.mac.rawValue | VirtioNet.Feature.status.rawValue)
         var buffers: [UInt16: UInt64] = [:]
         for _ in 0..<8 {
-            let added = try driver.add(queue: 0, [.writable(2048)])
-            buffers[added.head] = added.addresses[0]
+            let added = driver.add(queue: 0, [.writable(2048)])
+            buffers[added.head] = added.writable[0]
         }
         driver.notify(0)
         let request = echoRequest(
             from: mac.bytes, to: hostMAC.bytes, source: [10, 77, 0, 2], destination: [10, 77, 0, 1], identifier: 0x5356)
-        try driver.add(queue: 1, [.readable([UInt8](repeating: 0, count: 12) + request)])
+        driver.add(queue: 1, [.readable([UInt8](repeating: 0, count: 12) + request)])
         driver.notify(1)
         #expect(net.statistics.framesSent == 1)
 
         // The kernel answers (its IPv6 chatter on the new link may come too).
         var reply: [UInt8]?
         let found = try waitUntil {
-            for used in try driver.used(queue: 0) {
+            for used in driver.used(queue: 0) {
                 guard let address = buffers[used.head], used.length >= 12 + 42 else { continue }
                 let frame = try driver.memory.read(count: Int(used.length) - 12, at: GuestAddress(address + 12))
                 // IPv4, ICMP, echo reply, our identifier.
@@ -166,7 +166,7 @@ struct TapNamespaceTests {
             #expect(Array(reply[26..<30]) == [10, 77, 0, 1])
             #expect(Array(reply[42...]) == (0..<32).map { UInt8($0) })
         }
-        driver.write(0x070, 0)
+        driver.driver.write(0x070, 0)
     }
 
     @Test func aTapThatCannotBeOpenedSaysWhy() {

@@ -88,7 +88,7 @@ struct VirtioNetTests {
         driver.start(features: Self.macAndStatus | (1 << 1) | (1 << 7))
         #expect(driver.status.contains(.driverOK))
         #expect(told.withLock { $0 } == [[.checksum, .tcp4Segmentation]])
-        driver.write(0x070, 0)
+        driver.driver.write(0x070, 0)
         #expect(told.withLock { $0.last } == [])
         #expect(try Self.make(offloads: []).0.features.rawValue & 0x7fff == 1 << 5)
     }
@@ -100,34 +100,34 @@ struct VirtioNetTests {
         driver.start(features: Self.macAndStatus)
         // Transmit: header and frame, in two buffers, arrive as one datagram.
         let outgoing = Self.frame(60, seed: 1)
-        let sent = try driver.add(queue: 1, [.readable(Array(outgoing[0..<20])), .readable(Array(outgoing[20...]))])
+        let sent = driver.add(queue: 1, [.readable(Array(outgoing[0..<20])), .readable(Array(outgoing[20...]))])
         driver.notify(1)
-        #expect(try driver.used(queue: 1) == [.init(head: sent.head, length: 0)])
+        #expect(driver.used(queue: 1) == [.init(head: sent.head, length: 0)])
         #expect(pair.receive() == outgoing)
         // A frame before the guest has buffers waits in the socket.
         let incoming = Self.frame(100, seed: 9)
         pair.send(incoming)
         usleep(20_000)
-        #expect(try driver.used(queue: 0).isEmpty)
-        let buffer = try driver.add(queue: 0, [.writable(40), .writable(2000)])
+        #expect(driver.used(queue: 0).isEmpty)
+        let buffer = driver.add(queue: 0, [.writable(40), .writable(2000)])
         driver.notify(0)
         var used: [TestDriver.Used] = []
         #expect(
-            try waitUntil {
-                used += try driver.used(queue: 0); return !used.isEmpty
+            waitUntil {
+                used += driver.used(queue: 0); return !used.isEmpty
             })
         #expect(used == [.init(head: buffer.head, length: UInt32(incoming.count))])
         var expected = incoming
         expected[10] = 1  // num_buffers
         let received =
-            try driver.memory.read(count: 40, at: GuestAddress(buffer.addresses[0]))
-            + driver.memory.read(count: incoming.count - 40, at: GuestAddress(buffer.addresses[1]))
+            try driver.memory.read(count: 40, at: GuestAddress(buffer.writable[0]))
+            + driver.memory.read(count: incoming.count - 40, at: GuestAddress(buffer.writable[1]))
         #expect(received == expected)
         // A second frame now goes straight in, when a buffer is there.
-        let second = try driver.add(queue: 0, [.writable(2048)])
+        let second = driver.add(queue: 0, [.writable(2048)])
         driver.notify(0)
         pair.send(Self.frame(64, seed: 3))
-        #expect(try waitUntil { try driver.used(queue: 0) == [.init(head: second.head, length: 76)] })
+        #expect(waitUntil { driver.used(queue: 0) == [.init(head: second.head, length: 76)] })
         let counters = net.statistics
         #expect(counters.framesSent == 1 && counters.framesReceived == 2 && counters.bytesReceived == 164)
         #expect(driver.status.contains(.driverOK) && !driver.status.contains(.needsReset))
@@ -138,13 +138,13 @@ struct VirtioNetTests {
         let driver = try TestDriver(device: net)
         driver.start(features: Self.macAndStatus)
         // Too big: dropped, the buffer comes back.
-        let big = try driver.add(queue: 1, [.readable([UInt8](repeating: 0, count: 12 + 65_551))])
+        let big = driver.add(queue: 1, [.readable([UInt8](repeating: 0, count: 12 + 65_551))])
         driver.notify(1)
-        #expect(try driver.used(queue: 1) == [.init(head: big.head, length: 0)])
+        #expect(driver.used(queue: 1) == [.init(head: big.head, length: 0)])
         #expect(net.statistics.sendDropped == 1)
         #expect(pair.receive() == nil)
         // No room for the header.
-        try driver.add(queue: 1, [.readable([1, 2, 3, 4])])
+        driver.add(queue: 1, [.readable([1, 2, 3, 4])])
         driver.notify(1)
         #expect(driver.status.contains(.needsReset))
         #expect(driver.errors.withLock { $0.last?.contains("header is missing") == true })
@@ -153,7 +153,7 @@ struct VirtioNetTests {
         let second = try TestDriver(device: other)
         second.start(features: Self.macAndStatus)
         otherPair.send(Self.frame(60, seed: 0))
-        try second.add(queue: 0, [.writable(8)])
+        second.add(queue: 0, [.writable(8)])
         second.notify(0)
         #expect(second.status.contains(.needsReset))
     }

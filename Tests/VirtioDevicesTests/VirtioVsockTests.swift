@@ -22,8 +22,8 @@ final class VsockGuest {
 
     func addReceiveBuffers(_ count: Int) throws {
         for _ in 0..<count {
-            let added = try driver.add(queue: 0, [.writable(44 + 4096)])
-            receiveBuffers[added.head] = added.addresses[0]
+            let added = driver.add(queue: 0, [.writable(44 + 4096)])
+            receiveBuffers[added.head] = added.writable[0]
         }
         driver.notify(0)
     }
@@ -44,9 +44,9 @@ final class VsockGuest {
         header.forwardCount = forwardCount
         header.flags = flags
         if payload.isEmpty {
-            try driver.add(queue: 1, [.readable(header.bytes)])
+            driver.add(queue: 1, [.readable(header.bytes)])
         } else {
-            try driver.add(queue: 1, [.readable(header.bytes), .readable(payload)])
+            driver.add(queue: 1, [.readable(header.bytes), .readable(payload)])
         }
         driver.notify(1)
     }
@@ -55,7 +55,7 @@ final class VsockGuest {
     func receive(_ count: Int = 1, seconds: Double = 5) throws -> [(VsockPacketHeader, [UInt8])] {
         var packets: [(VsockPacketHeader, [UInt8])] = []
         _ = try waitUntil(seconds: seconds) {
-            for used in try driver.used(queue: 0) {
+            for used in driver.used(queue: 0) {
                 guard let address = receiveBuffers.removeValue(forKey: used.head) else { throw TestFailure("unknown rx head \(used.head)") }
                 let bytes = try driver.memory.read(count: Int(used.length), at: GuestAddress(address))
                 let header = VsockPacketHeader(bytes: bytes)
@@ -206,6 +206,27 @@ struct VirtioVsockTests {
         #expect(vsock.connectionCount == 0)
     }
 
+    @Test func aHostProgramThatDoesNotAcceptRefusesTheGuestWithoutStallingTheDevice() throws {
+        let loop = try EventLoopBox()
+        let path = Self.temporaryPath()
+        let vsock = try VirtioVsock(cid: 905, socketPath: path)
+        let guest = try VsockGuest(device: vsock, loop: loop)
+        // A listener that never accepts, its backlog filled by other clients.
+        let listener = try UnixSocket.listen(path: path + "_7000", backlog: 0)
+        var waiting: [Int32] = []
+        defer {
+            for fd in waiting { close(fd) }
+            close(listener)
+        }
+        while waiting.count < 16, let fd = try? UnixSocket.connect(path: path + "_7000", nonBlocking: true) { waiting.append(fd) }
+        #expect(waiting.count < 16, "the backlog never filled up")
+
+        try guest.send(.request, from: 1234, to: 7000)
+        let refused = try #require(try guest.receive().first?.0)
+        #expect(refused.operation == VsockPacketHeader.Operation.reset.rawValue && refused.destinationPort == 1234)
+        #expect(vsock.connectionCount == 0)
+    }
+
     @Test func aHostClientWhoseGuestNeverAnswersIsClosedAfterTwoSeconds() throws {
         let loop = try EventLoopBox()
         let path = Self.temporaryPath()
@@ -243,7 +264,7 @@ struct VirtioVsockTests {
         header.sourceCID = 905
         header.destinationCID = 2
         header.length = 1000
-        try guest.driver.add(queue: 1, [.readable(header.bytes + [1, 2, 3])])
+        guest.driver.add(queue: 1, [.readable(header.bytes + [1, 2, 3])])
         guest.driver.notify(1)
         #expect(guest.driver.status.contains(.needsReset))
         #expect(guest.driver.errors.withLock { $0.last?.contains("1000 payload bytes") == true })
@@ -253,14 +274,14 @@ struct VirtioVsockTests {
         let loop = try EventLoopBox()
         let vsock = try VirtioVsock(cid: 906, socketPath: Self.temporaryPath())
         let guest = try VsockGuest(device: vsock, loop: loop)
-        let event = try guest.driver.add(queue: 2, [.writable(4)])
+        let event = guest.driver.add(queue: 2, [.writable(4)])
         guest.driver.notify(2)
-        #expect(try guest.driver.used(queue: 2).isEmpty)
+        #expect(guest.driver.used(queue: 2).isEmpty)
         let saved = guest.driver.transport.state
         try vsock.restore(vsock.state)
         try guest.driver.transport.restore(saved)
-        #expect(try guest.driver.used(queue: 2) == [.init(head: event.head, length: 4)])
-        #expect(try guest.driver.memory.read(count: 4, at: GuestAddress(event.addresses[0])) == [0, 0, 0, 0])
+        #expect(guest.driver.used(queue: 2) == [.init(head: event.head, length: 4)])
+        #expect(try guest.driver.memory.read(count: 4, at: GuestAddress(event.writable[0])) == [0, 0, 0, 0])
         let other = try VirtioVsock(cid: 907, socketPath: Self.temporaryPath())
         #expect(throws: (any Error).self) { try other.restore(vsock.state) }
     }

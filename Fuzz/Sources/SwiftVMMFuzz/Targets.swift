@@ -21,6 +21,7 @@ let allTargets: [FuzzTarget] = [
     FuzzTarget(name: "cmos-rtc", run: fuzzCMOSRTC),
     FuzzTarget(name: "pci-config", run: fuzzPCIConfigSpace),
     FuzzTarget(name: "acpi-sleep", run: fuzzACPISleepControl),
+    FuzzTarget(name: "acpi-pm1", run: fuzzACPIPM1Registers),
     FuzzTarget(name: "acpi-reset", run: fuzzACPIResetRegister),
     FuzzTarget(name: "debug-exit", run: fuzzDebugExitPort),
     FuzzTarget(name: "debug-console", run: fuzzDebugConsolePort),

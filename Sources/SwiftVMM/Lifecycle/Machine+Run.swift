@@ -59,7 +59,12 @@ extension Machine {
         defer { probe?.stop() }
         while true {
             let exit = try nextExit()
-            if let reason = try dispatch(exit) { return reason }
+            if let reason = try dispatch(exit) {
+                guard reason == .suspended, platform == .pc else { return reason }
+                // S3: sleep with RAM kept until a wake event, then resume at the waking vector.
+                if let stop = try sleepUntilWakeEvent() { return stop }
+                continue
+            }
             if serialInput != nil, case .ioIn(PortMap.com1.base...PortMap.com1.base + 7, _, _) = exit { withBuses { drainSerialInput() } }
         }
     }
@@ -102,7 +107,8 @@ extension Machine {
         case .kicked: reason = try handleKick()
         case .stop(let stop): reason = stop
         }
-        if reason != nil { stopApplicationProcessors() }
+        // A guest suspended to RAM keeps its application processors for when it wakes.
+        if let reason, reason != .suspended { stopApplicationProcessors() }
         return reason
     }
 

@@ -19,6 +19,8 @@ final class MachineLifecycle: @unchecked Sendable {
     /// Set once the machine is ending; vCPU loops leave at their next kick.
     /// An atomic so that loops can look without taking the mutex.
     let stopping = Atomic<Bool>(false)
+    /// Set by `MachineRemote.requestWake()`: a guest suspended to RAM wakes.
+    let wakeRequested = Atomic<Bool>(false)
 
     /// How a vCPU (or the VMM on its behalf) ended the machine.
     struct Stop: Sendable {

@@ -69,6 +69,11 @@ public struct MachineRemote: Sendable {
         lifecycle.waitUntilQuiesced()
     }
 
+    /// Wakes a guest that suspended itself to RAM (S3), as a wake event
+    /// would; ignored by a guest that is not suspended when `run()` next
+    /// looks (it clears the request when the guest suspends).
+    public func requestWake() { lifecycle.wakeRequested.store(true, ordering: .releasing) }
+
     /// Lets paused vCPUs (and the devices' I/O thread) go on.
     public func resume() {
         if lifecycle.runState == .paused { for transport in virtio { transport.resume() } }

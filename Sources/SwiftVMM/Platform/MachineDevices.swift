@@ -36,6 +36,8 @@ final class MachineDevices {
         let pciConfig: PCIConfigSpaceStub
         let acpiSleep: ACPISleepControl
         let acpiReset: ACPIResetRegister
+        /// The PM1a event and control blocks (S3 and S5 for code that reads them).
+        let acpiPM1: ACPIPM1Registers
         /// QEMU's pc-testdev, with `--test-devices`.
         let testDevice: PCTestDevice?
     }
@@ -56,11 +58,17 @@ final class MachineDevices {
             self.pc = PCDevices(
                 i8042: I8042Controller(
                     keyboardInterrupt: vm.interruptLine(PortMap.i8042KeyboardIRQ), auxInterrupt: vm.interruptLine(PortMap.i8042AuxIRQ)),
-                rtc: CMOSRTC(memorySize: memorySize, lowMemoryLimit: PlatformSetup.lowRAMLimit) {
-                    RTCDateTime(secondsSince1970: Int64(time(nil)))
+                rtc: CMOSRTC(
+                    memorySize: memorySize, lowMemoryLimit: PlatformSetup.lowRAMLimit,
+                    subsecondClock: { Int(HostRealTime.now().nanoseconds) }
+                ) {
+                    RTCDateTime(secondsSince1970: HostRealTime.now().seconds)
                 },
-                pciConfig: PCIConfigSpaceStub(), acpiSleep: ACPISleepControl(softOffSleepType: acpi.s5SleepType),
+                pciConfig: PCIConfigSpaceStub(),
+                acpiSleep: ACPISleepControl(softOffSleepType: acpi.s5SleepType, suspendSleepType: acpi.suspendToRAM?.sleepType),
                 acpiReset: ACPIResetRegister(resetValue: acpi.resetValue),
+                acpiPM1: ACPIPM1Registers(
+                    suspendSleepType: acpi.suspendToRAM?.sleepType ?? PlatformSetup.s3SleepType, softOffSleepType: acpi.s5SleepType),
                 testDevice: hardware.testDevices == true
                     ? PCTestDevice(
                         lines: Dictionary(
@@ -85,6 +93,7 @@ final class MachineDevices {
                 try ports.register(devices.pciConfig, at: PortMap.pciConfig.base, length: PortMap.pciConfig.length)
                 try ports.register(devices.acpiSleep, at: PortMap.acpiSleep.base, length: PortMap.acpiSleep.length)
                 try ports.register(devices.acpiReset, at: PortMap.acpiReset.base, length: PortMap.acpiReset.length)
+                try ports.register(devices.acpiPM1, at: PortMap.acpiPM1.base, length: PortMap.acpiPM1.length)
                 if let test = devices.testDevice {
                     try ports.register(test.ioPort, at: PCTestDevice.ioPortBase, length: PCTestDevice.ioPortCount)
                     try ports.register(test.interruptLines, at: PCTestDevice.interruptLineBase, length: PCTestDevice.interruptLineCount)
@@ -128,7 +137,8 @@ extension MachineDevices {
     var states: MachineSnapshot.DeviceStates {
         MachineSnapshot.DeviceStates(
             com1: serial.state, com2: serial2.state, postCode: postCodes.state, i8042: pc?.i8042.state, rtc: pc?.rtc.state,
-            pciConfig: pc?.pciConfig.state, acpiSleep: pc?.acpiSleep.state, firmwareConfig: firmwareConfig?.state,
+            pciConfig: pc?.pciConfig.state, acpiSleep: pc?.acpiSleep.state, acpiPM1: pc?.acpiPM1.state,
+            firmwareConfig: firmwareConfig?.state,
             virtio: virtio.map { $0.transports.map(\.state) },
             virtioDevices: virtio.map { $0.transports.map { VirtioDeviceState(of: $0.device) } })
     }
@@ -145,6 +155,7 @@ extension MachineDevices {
             if let state = states.rtc { try pc.rtc.restore(state) }
             if let state = states.pciConfig { try pc.pciConfig.restore(state) }
             if let state = states.acpiSleep { try pc.acpiSleep.restore(state) }
+            if let state = states.acpiPM1 { try pc.acpiPM1.restore(state) }
         }
         if let firmwareConfig, let state = states.firmwareConfig { try firmwareConfig.restore(state) }
         if let virtio, let saved = states.virtio {
@@ -152,5 +163,16 @@ extension MachineDevices {
             for (transport, state) in zip(virtio.transports, states.virtioDevices ?? []) { try state.restore(into: transport.device) }
             for (transport, state) in zip(virtio.transports, saved) { try transport.restore(state) }
         }
+    }
+}
+
+/// The host's UTC time (`CLOCK_REALTIME`), seconds and nanoseconds read
+/// together, so that the RTC's seconds and its update cycle agree (`time()`
+/// can lag the precise clock by a tick).
+enum HostRealTime {
+    static func now() -> (seconds: Int64, nanoseconds: Int64) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return (Int64(now.tv_sec), Int64(now.tv_nsec))
     }
 }

@@ -84,6 +84,9 @@ enum PlatformSetup {
         (MSR.kernelGSBase, 0), (MSR.tsc, 0), (MSR.miscEnable, 1),
     ]
 
+    /// The SLP_TYP of S3 in the DSDT's `\_S3_`: 1, as in QEMU's (kvm-unit-tests' `s3` writes it as a constant).
+    static let s3SleepType: UInt8 = 1
+
     /// What the ACPI tables say about this machine; the devices above match it.
     static func acpiConfiguration(vcpuCount: Int, mmioDevices: [ACPIMMIODevice] = []) -> ACPIConfiguration {
         var configuration = ACPIConfiguration(vCPUCount: vcpuCount)
@@ -92,6 +95,9 @@ enum PlatformSetup {
         configuration.sleepControlPort = PortMap.acpiSleep.base
         configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
         configuration.resetPort = PortMap.acpiReset.base
+        configuration.suspendToRAM = SuspendToRAM(
+            sleepType: s3SleepType, pm1EventPort: PortMap.acpiPM1.base,
+            pm1ControlPort: PortMap.acpiPM1.base + ACPIPM1Registers.controlOffset)
         return configuration
     }
 

@@ -27,4 +27,7 @@ public enum PortMap {
     /// and the reset register (0x602), as the FADT advertises them.
     public static let acpiSleep: (base: UInt16, length: UInt16) = (0x600, 2)
     public static let acpiReset: (base: UInt16, length: UInt16) = (0x602, 1)
+    /// The PM1a event block (0x604-0x607) and control block (0x608-0x609)
+    /// the FADT advertises for S3 (`ACPIPM1Registers`).
+    public static let acpiPM1: (base: UInt16, length: UInt16) = (0x604, 6)
 }

@@ -44,6 +44,8 @@ public struct MachineSnapshot: Codable, Sendable {
         public var rtc: CMOSRTC.State?
         public var pciConfig: PCIConfigSpaceStub.State?
         public var acpiSleep: ACPISleepControl.State?
+        /// The PM1a blocks; absent in snapshots taken before swiftvmm had them.
+        public var acpiPM1: ACPIPM1Registers.State?
         public var firmwareConfig: FirmwareConfig.State?
         /// The virtio transports, in the order of `MachineHardware.virtioDevices`.
         public var virtio: [VirtioMMIOTransport.State]?

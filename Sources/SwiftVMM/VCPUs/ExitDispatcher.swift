@@ -99,6 +99,7 @@ public struct ExitDispatcher {
         case .exit(let status): return .debugExit(status: status)
         case .reset: return .reset
         case .powerOff: return .powerOff
+        case .suspend: return .suspended
         }
     }
 }

@@ -32,6 +32,8 @@ struct ExitPolicy {
     /// the lifecycle its stops pause.
     let debug: DebugControl
     let lifecycle: MachineLifecycle
+    /// Whether the guest's CPUID offers INVPCID (else `invpcid` is #UD; see `InstructionAssist`).
+    var guestHasINVPCID = true
 
     /// Handles `exit`, which vCPU `id` (`vcpu`) just returned.
     func handle(_ exit: VMExit, on vcpu: inout KVMVCPU, id: UInt32, assisted: inout Int) throws(MachineError) -> Outcome {
@@ -56,7 +58,9 @@ struct ExitPolicy {
         case .stop(.interrupted):
             return .kicked
         case .stop(.internalError(1, let data)) where platform == .pc:
-            guard let assist = InstructionAssist(emulationFailure: data) else { return .stop(.internalError(suberror: 1, data: data)) }
+            guard let assist = InstructionAssist(emulationFailure: data, guestHasINVPCID: guestHasINVPCID) else {
+                return .stop(.internalError(suberror: 1, data: data))
+            }
             do { try assist.perform(on: vcpu) } catch { throw .kvm(error) }
             assisted += 1
             dispatcher.logger.debug("carried out \(assist) for the guest")

@@ -29,6 +29,22 @@ enum InstructionAssist: Hashable, Sendable {
     /// `xsetbv` (0f 01 d1): XCR[ECX] = EDX:EAX, through `KVM_SET_XCRS`, which
     /// refuses what the CPU would refuse (then the guest gets #GP(0)).
     case writeExtendedControlRegister
+    /// `rdpru` (0f 01 fd): #UD, as KVM answers it. KVM never offers RDPRU in
+    /// the guest's CPUID (and intercepts it where the CPU has it), so #UD is
+    /// what the guest gets on hardware virtualization too.
+    case undefinedReadProcessorRegister
+    /// `movbe` with a register operand (0f 38 f0/f1, mod = 3): #UD, as the
+    /// CPU gives it (MOVBE only moves to or from memory).
+    case undefinedRegisterMoveBigEndian
+    /// `clwb m8` (66 [REX] 0f ae /6, mod != 3): writes a cache line back to
+    /// memory. Guest RAM is the host's, always coherent, so the VMM has
+    /// nothing to write back and moves RIP past it. The operand's address is
+    /// not checked: a CLWB of an unmapped address would #PF on the CPU.
+    case cacheLineWriteBack(length: UInt64)
+    /// `invpcid` (66 [REX] 0f 38 82 /r) when the guest's CPUID does not offer
+    /// INVPCID: #UD, as the CPU (and KVM, which intercepts it) gives. Where the
+    /// CPUID offers it, the instruction is not assisted.
+    case undefinedInvalidatePCID
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -44,7 +60,8 @@ enum InstructionAssist: Hashable, Sendable {
     }
 
     /// The assist for an emulation failure's report, if there is one.
-    init?(emulationFailure data: [UInt64]) {
+    /// `guestHasINVPCID`: whether the guest's CPUID offers INVPCID (leaf 7, EBX bit 10).
+    init?(emulationFailure data: [UInt64], guestHasINVPCID: Bool = true) {
         let bytes = Self.instructionBytes(data)
         if bytes.starts(with: [0xcc]) {
             self = .breakpoint
@@ -60,11 +77,51 @@ enum InstructionAssist: Hashable, Sendable {
             self = .readExtendedControlRegister
         } else if bytes.starts(with: [0x0f, 0x01, 0xd1]) {
             self = .writeExtendedControlRegister
+        } else if bytes.starts(with: [0x0f, 0x01, 0xfd]) {
+            self = .undefinedReadProcessorRegister
+        } else if bytes.count >= 4, bytes.starts(with: [0x0f, 0x38]), bytes[2] & 0xfe == 0xf0, bytes[3] >> 6 == 3 {
+            self = .undefinedRegisterMoveBigEndian
+        } else if let clwb = Self.cacheLineWriteBack(bytes) {
+            self = clwb
+        } else if !guestHasINVPCID, Self.isINVPCID(bytes) {
+            self = .undefinedInvalidatePCID
         } else if let popcnt = Self.populationCount(bytes) {
             self = popcnt
         } else {
             return nil
         }
+    }
+
+    /// `invpcid r, m128`: 66, an optional REX, 0f 38 82 and a ModRM byte with a memory operand.
+    static func isINVPCID(_ bytes: [UInt8]) -> Bool {
+        guard bytes.first == 0x66 else { return false }
+        let index = bytes.count > 1 && bytes[1] & 0xf0 == 0x40 ? 2 : 1
+        return bytes.count >= index + 4 && Array(bytes[index..<index + 3]) == [0x0f, 0x38, 0x82] && bytes[index + 3] >> 6 != 3
+    }
+
+    /// `clwb m8`: 66, an optional REX, 0f ae, a ModRM byte with reg = 6 and a
+    /// memory operand, then its SIB byte and displacement (64-bit addressing).
+    static func cacheLineWriteBack(_ bytes: [UInt8]) -> InstructionAssist? {
+        var index = 0
+        guard bytes.first == 0x66 else { return nil }
+        index += 1
+        if index < bytes.count, bytes[index] & 0xf0 == 0x40 { index += 1 }
+        guard bytes.count >= index + 3, bytes[index] == 0x0f, bytes[index + 1] == 0xae else { return nil }
+        let modrm = bytes[index + 2]
+        let mod = modrm >> 6
+        let rm = modrm & 7
+        guard mod != 3, (modrm >> 3) & 7 == 6 else { return nil }
+        var length = index + 3
+        var displacement = [0, 1, 4][Int(mod)]
+        if rm == 4 {
+            // A SIB byte; with mod 0 and base 5 a 32-bit displacement and no base.
+            guard bytes.count > length else { return nil }
+            if mod == 0, bytes[length] & 7 == 5 { displacement = 4 }
+            length += 1
+        } else if mod == 0, rm == 5 {
+            displacement = 4  // RIP-relative
+        }
+        return .cacheLineWriteBack(length: UInt64(length + displacement))
     }
 
     /// `popcnt reg, reg`: legacy prefixes (F3 required, 66 for 16 bits), an
@@ -161,6 +218,12 @@ extension InstructionAssist {
                 return try vcpu.injectException(vector: Self.generalProtection, errorCode: 0)
             }
             registers.rip &+= 3
+            try vcpu.setRegisters(registers)
+        case .undefinedReadProcessorRegister, .undefinedRegisterMoveBigEndian, .undefinedInvalidatePCID:
+            // A fault: RIP stays at the instruction.
+            try vcpu.injectException(vector: Self.invalidOpcode)
+        case .cacheLineWriteBack(let length):
+            registers.rip &+= length
             try vcpu.setRegisters(registers)
         }
     }

@@ -27,8 +27,15 @@ func fuzzCMOSRTC(_ bytes: [UInt8]) {
     let memorySize: UInt64 = input.next()
     var seconds: Int64 = input.next()
     let rtc = CMOSRTC(memorySize: memorySize) { RTCDateTime(secondsSince1970: seconds) }
-    // Host event: time moves on by an arbitrary amount (wrapping, as a clock never would).
-    drive(rtc, ports: 2, input.take(upTo: .max)) { input in seconds &+= input.next(Int64.self) }
+    // Host events: time moves on by an arbitrary amount (wrapping, as a clock
+    // never would); a suspended machine asks when the alarm fires, and it fires.
+    drive(rtc, ports: 2, input.take(upTo: .max)) { input in
+        seconds &+= input.next(Int64.self)
+        if let delay = rtc.secondsUntilAlarm(after: RTCDateTime(secondsSince1970: seconds)) {
+            precondition((1...86_400).contains(delay), "alarm \(delay) s away")
+            rtc.alarmFired()
+        }
+    }
 }
 
 func fuzzPCIConfigSpace(_ bytes: [UInt8]) { drive(PCIConfigSpaceStub(), ports: 8, bytes) }
@@ -36,6 +43,13 @@ func fuzzPCIConfigSpace(_ bytes: [UInt8]) { drive(PCIConfigSpaceStub(), ports: 8
 func fuzzACPISleepControl(_ bytes: [UInt8]) {
     var input = FuzzInput(bytes)
     drive(ACPISleepControl(softOffSleepType: input.next()), ports: 2, input.take(upTo: .max))
+}
+
+func fuzzACPIPM1Registers(_ bytes: [UInt8]) {
+    var input = FuzzInput(bytes)
+    let pm1 = ACPIPM1Registers(suspendSleepType: input.next(), softOffSleepType: input.next())
+    // Host event: the machine wakes the guest, by the alarm or not.
+    drive(pm1, ports: ACPIPM1Registers.portCount, input.take(upTo: .max)) { input in pm1.wake(byAlarm: input.next(UInt8.self) & 1 != 0) }
 }
 
 func fuzzACPIResetRegister(_ bytes: [UInt8]) {

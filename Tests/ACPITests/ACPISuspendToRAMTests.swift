@@ -1,0 +1,69 @@
+import ACPI
+import Testing
+import VMCore
+
+/// The tables with S3 offered: `\_S3_`, the FACS and the PM1a blocks, at the
+/// offsets of ACPI 6.5 (5.2.9 and 5.2.10) as kvm-unit-tests' `acpi.h` reads them.
+@Suite struct ACPISuspendToRAMTests {
+    private func suspendTables(_ s3: SuspendToRAM = SuspendToRAM()) throws -> ACPITables {
+        var configuration = ACPIConfiguration(vCPUCount: 2)
+        configuration.suspendToRAM = s3
+        return try ACPITableBuilder.build(configuration, at: base)
+    }
+
+    @Test func withoutS3ThereIsNoFACSAndNoPM1Block() throws {
+        let built = try tables()
+        #expect(built[signature: "FACS"] == nil)
+        let fadt = try table("FACP", in: built).bytes
+        #expect(fadt.le32(at: 36) == 0)
+        #expect(fadt.le32(at: 56) == 0)
+        #expect(fadt.le32(at: 64) == 0)
+    }
+
+    @Test func theFADTPointsAtA64ByteAlignedFACSAfterTheMADT() throws {
+        let built = try suspendTables()
+        #expect(built.tables.map(\.signature) == ["RSD PTR ", "XSDT", "RSDT", "FACP", "DSDT", "APIC", "FACS"])
+        let facs = try table("FACS", in: built)
+        #expect(facs.address.rawValue % 64 == 0)
+        let madt = try table("APIC", in: built)
+        #expect(facs.address.rawValue >= madt.range.upperBound)
+        #expect(built.base.rawValue + built.size == facs.range.upperBound)
+        let fadt = try table("FACP", in: built).bytes
+        #expect(UInt64(fadt.le32(at: 36)) == facs.address.rawValue)  // FIRMWARE_CTRL
+        #expect(fadt.le64(at: 132) == 0)  // X_FIRMWARE_CTRL: only the 32-bit field
+        #expect(fadt.byteSum == 0)
+        // The FACS: signature, length 64, waking vectors zero, version 2.
+        #expect(facs.bytes.count == 64)
+        #expect(facs.bytes.ascii(0, 4) == "FACS")
+        #expect(facs.bytes.le32(at: 4) == 64)
+        #expect(facs.bytes.le32(at: 12) == 0)
+        #expect(facs.bytes.le64(at: 24) == 0)
+        #expect(facs.bytes[32] == 2)
+        #expect(ACPITableBuilder.facsWakingVectorOffset == 12)
+        #expect(built.image.slice(Int(facs.address.rawValue - base.rawValue), 4) == Array("FACS".utf8))
+    }
+
+    @Test func theFADTGivesThePM1aBlocksAndTheirLengths() throws {
+        let fadt = try table("FACP", in: suspendTables(SuspendToRAM(pm1EventPort: 0xb000, pm1ControlPort: 0xb004))).bytes
+        #expect(fadt.le32(at: 56) == 0xb000)  // PM1a_EVT_BLK
+        #expect(fadt.le32(at: 64) == 0xb004)  // PM1a_CNT_BLK
+        #expect(fadt[88] == 4)  // PM1_EVT_LEN
+        #expect(fadt[89] == 2)  // PM1_CNT_LEN
+        // Still hardware-reduced (flag bit 20), with the sleep registers.
+        #expect(fadt.le32(at: 112) & 1 << 20 != 0)
+    }
+
+    @Test func theDSDTDeclaresS3BeforeS5() throws {
+        let dsdt = try table("DSDT", in: suspendTables()).bytes
+        // Name (_S3_, Package (0x04) { 1, 1, 0, 0 }), then _S5_ as before.
+        #expect(dsdt.slice(36, 12) == [0x08, 0x5f, 0x53, 0x33, 0x5f, 0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00])
+        #expect(dsdt.slice(48, 14) == [0x08, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00])
+        #expect(dsdt.byteSum == 0)
+    }
+
+    @Test func anS3SleepTypeWiderThanSLPTYPIsRefused() {
+        var configuration = ACPIConfiguration(vCPUCount: 1)
+        configuration.suspendToRAM = SuspendToRAM(sleepType: 8)
+        #expect(throws: ACPIError.invalidSleepType(8)) { try ACPITableBuilder.build(configuration, at: base) }
+    }
+}
