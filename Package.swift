@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "GDBStub", targets: ["GDBStub"]),
         // Lets other packages assemble guests in a target's Guests/ folder at build time.
         .plugin(name: "FirmwarePlugin", targets: ["FirmwarePlugin"]),
+        // Live migration's wire format and connections (the fuzzers use it too).
+        .library(name: "Migration", targets: ["Migration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,12 +61,14 @@ let package = Package(
         .target(name: "SwiftVMMConfig", dependencies: ["VMCore"]),
         // The GDB remote serial protocol: packets, commands, the engine and its socket. No KVM.
         .target(name: "GDBStub", dependencies: ["VMCore", "HostSupport"]),
+        // Live migration's versioned wire format, its checked reader and its sockets. No KVM.
+        .target(name: "Migration", dependencies: ["VMCore"]),
         // The library users depend on: a machine built from the pieces above.
         .target(
             name: "SwiftVMM",
             dependencies: [
                 "HostSupport", "VMCore", "GuestMemory", "Devices", "KVM", "X86Boot", "ACPI", "Firmware", "SwiftVMMConfig", "Virtio",
-                "VirtioDevices", "GDBStub",
+                "VirtioDevices", "GDBStub", "Migration",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // The host terminal for the command line: raw mode, console input, Ctrl-A commands, process stats.
@@ -88,14 +92,15 @@ let package = Package(
         .target(
             name: "FirecrackerVMM",
             dependencies: [
-                "FirecrackerAPI", "APIServer", "SwiftVMM", "SwiftVMMConfig", "Devices", "VirtioDevices",
+                "FirecrackerAPI", "APIServer", "SwiftVMM", "SwiftVMMConfig", "Devices", "VirtioDevices", "Migration",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The command-line VMM: flags in, MachineConfiguration out. No VMM logic.
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer", "GDBStub", "Sandbox",
+                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer", "GDBStub", "Sandbox", "Migration",
+                "HostSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -132,6 +137,7 @@ let package = Package(
             name: "VMMTestingTests",
             dependencies: [
                 "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
+                "Migration",
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(
@@ -146,6 +152,7 @@ let package = Package(
         // Per-thread seccomp filters, privilege dropping and resource limits for the command line.
         .target(name: "Sandbox", dependencies: ["CSandbox", "HostSupport", "KVM"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "HostSupport"]),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration", "VMCore", "SwiftVMM", "Firmware", "GuestMemory"]),
     ],
     swiftLanguageModes: [.v6]
 )

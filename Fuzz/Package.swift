@@ -26,6 +26,7 @@ let package = Package(
                 "CLibFuzzer", .product(name: "SwiftVMM", package: mainPackage),
                 .product(name: "SwiftVMMConfig", package: mainPackage),
                 .product(name: "GDBStub", package: mainPackage),
+                .product(name: "Migration", package: mainPackage),
             ]
         ),
     ],

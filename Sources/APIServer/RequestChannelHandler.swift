@@ -51,11 +51,12 @@ final class RequestChannelHandler: ChannelInboundHandler {
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             inFlight = true
             queue.async {
-                let response = handler.handle(request)
-                loop.execute {
-                    let (this, context) = bound.value
-                    this.inFlight = false
-                    this.write(response, keepAlive: keepAlive, context: context)
+                handler.handle(request) { response in
+                    loop.execute {
+                        let (this, context) = bound.value
+                        this.inFlight = false
+                        this.write(response, keepAlive: keepAlive, context: context)
+                    }
                 }
             }
         }

@@ -23,6 +23,7 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
         Route("GET", "/balloon/statistics"), Route("PATCH", "/balloon/statistics"),
         Route("PUT", "/snapshot/create"), Route("PUT", "/snapshot/load"),
         Route("PUT", "/logger"), Route("PUT", "/metrics"), Route("PUT", "/x-swiftvmm"),
+        Route("PUT", "/migrate"), Route("GET", "/migrate"),
     ]
 
     /// The route `method` and `path` match, and the id in the path, if any.

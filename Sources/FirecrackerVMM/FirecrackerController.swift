@@ -3,6 +3,7 @@ import Devices
 import FirecrackerAPI
 import Foundation
 import Logging
+import Migration
 import SwiftVMM
 import SwiftVMMConfig
 import VMCore
@@ -38,6 +39,9 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
     /// Firecracker's `--boot-timer`: machines started from here get the boot-timer device.
     /// Set before the first request.
     public var bootTimer = false
+    /// The live migration's progress, behind a lock of its own: `GET /migrate`
+    /// reads it while `PUT /migrate` runs on a thread of its own.
+    private let migration = MigrationStatus()
 
     public init(instanceID: String = "anonymous-instance", version: String, runner: @escaping Runner) {
         self.instanceID = instanceID
@@ -49,6 +53,63 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
     public var instanceState: InstanceState { lock.withLock { state } }
 
     // MARK: Requests
+
+    /// `PUT /migrate` answers once the migration has ended, from a thread of
+    /// its own, so that `GET /migrate` (and every other request) is served meanwhile.
+    public func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        guard request.method == "PUT", request.path == "/migrate" else { return respond(handle(request)) }
+        let started: (MachineHandle, MigrationAddress, MigrationOptions)
+        do throws(APIFault) { started = try startMigration(request.body) } catch {
+            lock.withLock { metrics.faults += 1 }
+            log(.warning, "PUT /migrate: \(error.message)")
+            return respond(HTTPResponse(status: error.status, json: error.body))
+        }
+        let (handle, address, options) = started
+        let status = migration
+        Thread.detachNewThread { [self] in
+            do {
+                let report = try handle.machine.migrate(to: address, options: options) { status.update($0) }
+                log(.info, "PUT /migrate: done in \(report.totalTime), downtime \(report.downtime)")
+                status.finish(nil)
+                respond(.noContent)
+            } catch {
+                let fault = APIFault("Migration error: \(error)")
+                log(.warning, "PUT /migrate: \(fault.message)")
+                status.finish(fault.message)
+                respond(HTTPResponse(status: fault.status, json: fault.body))
+            }
+        }
+    }
+
+    /// Checks a `PUT /migrate` and marks a migration as running.
+    private func startMigration(_ body: [UInt8]) throws(APIFault) -> (MachineHandle, MigrationAddress, MigrationOptions) {
+        lock.lock()
+        defer { lock.unlock() }
+        metrics.requests += 1
+        metrics.requestsByRoute["PUT /migrate", default: 0] += 1
+        let parameters = try MigrationParams.decode(body)
+        try state.check(.postBoot)
+        guard let handle else { throw .notSupportedBeforeStart }
+        let address: MigrationAddress
+        do { address = try MigrationAddress(parsing: parameters.destinationURL) } catch { throw APIFault("destination_url: \(error)") }
+        var options = MigrationOptions()
+        if let downtime = parameters.downtimeMs { options.downtimeLimit = .milliseconds(downtime) }
+        if let bandwidth = parameters.bandwidthMibS { options.bandwidthLimit = UInt64(bandwidth) << 20 }
+        if let timeout = parameters.timeoutS { options.timeout = .seconds(timeout) }
+        guard migration.begin() else { throw APIFault("a migration of this machine is already running") }
+        return (handle, address, options)
+    }
+
+    /// Waits until a migration's answer has been handed to the server (at most `timeout`).
+    public func waitForMigrationAnswer(timeout: Duration) { migration.waitUntilFinished(timeout: timeout) }
+
+    /// Takes a machine that arrived by migration (`serve --incoming`) as if it had started here, and runs it.
+    public func adopt(_ machine: Machine) {
+        lock.lock()
+        defer { lock.unlock() }
+        bootConfigured = true
+        launch(MachineHandle(machine), paused: false)
+    }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         lock.lock()
@@ -251,6 +312,9 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
             try state.check(.preBoot)
             if bootConfigured { throw .loadSnapshotNotAllowed }
             try loadSnapshot(parameters)
+        case ("GET", "/migrate"):
+            try requireEmpty()
+            return try json(migration.progress)
         case ("PUT", "/logger"):
             try setLogger(try LoggerConfig.decode(body))
         case ("PUT", "/metrics"):

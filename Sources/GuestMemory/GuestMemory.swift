@@ -41,7 +41,7 @@ public struct GuestMemory: ~Copyable {
     }
 
     /// The mappings, shared with every `GuestMemoryView` of this memory.
-    private let mapped: MappedRegions
+    let mapped: MappedRegions
     private var regions: [Region] { mapped.regions }
     /// The pages written through this type, once `trackHostWrites()` starts it.
     private var hostWrites: HostWriteLog { mapped.hostWrites }
@@ -49,7 +49,7 @@ public struct GuestMemory: ~Copyable {
     /// (closed in `deinit`), or -1 for anonymous memory. `writeImage(to:)`
     /// reads its data extents: pages never touched since the restore exist
     /// only there, not in this process's page tables.
-    private let backingFile: Int32
+    let backingFile: Int32
 
     /// RAM from guest-physical 0 up to `size` bytes.
     public init(size: UInt64) throws(GuestMemoryError) {

@@ -11,7 +11,7 @@ import VMCore
 ///
 /// Get one from `GuestMemory.view`. The mappings live as long as any view.
 public struct GuestMemoryView: Sendable {
-    private let mapped: MappedRegions
+    let mapped: MappedRegions
 
     init(_ mapped: MappedRegions) { self.mapped = mapped }
 

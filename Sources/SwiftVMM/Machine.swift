@@ -49,6 +49,8 @@ public final class Machine {
     var applicationProcessorsStarted = false
     /// The MSRs a snapshot saves, found once (`migratableMSRIndices()`).
     let msrIndexCache = ThreadLock<[UInt32]?>(nil)
+    /// Whether a live migration of this machine runs (one at a time).
+    let migrationInProgress = ThreadLock(false)
 
     /// Runs on the bootstrap processor's thread each time another thread kicked
     /// it (console input arrived, say), before the guest runs again.

@@ -27,6 +27,8 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     /// Someone asked the machine to stop (`Machine.requestStop()`: the console's
     /// Ctrl-A x, a signal to the VMM).
     case stopRequested
+    /// The machine moved to another process (`Machine.migrate`): it runs there now.
+    case migrated
     /// The run's deadline passed before the guest stopped by itself.
     case deadlineExpired
     /// An exit no device or handler takes (a debug exit with no debugger, an unknown reason).
@@ -36,7 +38,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     public var exitStatus: Int32 {
         switch self {
         case .debugExit(let status): return Int32(status & 0xff)
-        case .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .suspended: return 0
+        case .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .suspended, .migrated: return 0
         default: return 1
         }
     }
@@ -44,7 +46,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
     /// Whether this is a guest failure worth a register dump.
     public var isFailure: Bool {
         switch self {
-        case .debugExit, .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .suspended: return false
+        case .debugExit, .halted(interruptsEnabled: false), .powerOff, .reset, .stopRequested, .suspended, .migrated: return false
         default: return true
         }
     }
@@ -64,6 +66,7 @@ public enum StopReason: Hashable, Sendable, CustomStringConvertible {
         case .suspended: return "guest suspended the machine to RAM (S3)"
         case .interrupted: return "stopped by the VMM"
         case .stopRequested: return "stopped on request"
+        case .migrated: return "the machine migrated; it runs on the destination now"
         case .deadlineExpired: return "the guest was still running when its deadline passed"
         case .unhandled(let exit): return "unhandled exit \(exit)"
         }

@@ -6,7 +6,9 @@ import FirecrackerVMM
 import Foundation
 import Logging
 import Sandbox
+import Migration
 import SwiftVMM
+import SwiftVMMConfig
 
 #if canImport(Glibc)
     import Glibc
@@ -65,6 +67,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("http-idle-timeout-ms"), help: .hidden)
     var idleTimeoutMilliseconds: Int?
 
+    @Option(
+        name: .customLong("incoming"),
+        help: ArgumentHelp(
+            "Wait for a live migration on unix:PATH or tcp:HOST:PORT and run the machine it brings (with --api-sock, controlled by the API as if started here).",
+            valueName: "address"))
+    var incoming: String?
+
+    @Option(
+        name: .customLong("incoming-max-memory"),
+        help: ArgumentHelp("With --incoming: refuse a machine with more RAM than this (512M, 4G).", valueName: "size"))
+    var incomingMaxMemory: String?
+
     // Flags Firecracker's launchers pass that have no meaning here: accepted, so a launcher works unchanged.
     @Option(name: .customLong("seccomp-level"), help: .hidden) var seccompLevel: String?
     @Flag(name: .customLong("no-seccomp"), help: .hidden) var noSeccomp = false
@@ -79,6 +93,14 @@ struct Serve: ParsableCommand {
     func validate() throws {
         if version { return }
         if noAPI, configFile == nil { throw ValidationError("--no-api needs --config-file: otherwise nothing could configure the machine") }
+        if let incoming {
+            do { _ = try MigrationAddress(parsing: incoming) } catch { throw ValidationError("--incoming: \(error)") }
+            if configFile != nil {
+                throw ValidationError("--incoming and --config-file exclude each other: the machine comes from the source")
+            }
+            return
+        }
+        if incomingMaxMemory != nil { throw ValidationError("--incoming-max-memory needs --incoming") }
         if !noAPI, apiSock == nil, configFile == nil {
             throw ValidationError("give --api-sock PATH, or --config-file FILE (with --no-api)")
         }
@@ -131,6 +153,7 @@ struct Serve: ParsableCommand {
                 throw ValidationError("\(configFile ?? ""): \(error.message)")
             }
         }
+        if let incoming { try receive(from: incoming, into: controller, server: server) }
         // The guest's life is the process's: wait for a machine, run it, exit as the guest did.
         let handle = mailbox.take()
         let reason: StopReason
@@ -139,9 +162,40 @@ struct Serve: ParsableCommand {
             MachineSession.report("error: \(error)")
             throw ExitCode(1)
         }
+        if reason == .migrated {
+            // PUT /migrate's 204 goes out before the server does.
+            controller.waitForMigrationAnswer(timeout: .seconds(2))
+            usleep(100_000)
+        }
         server?.close()
         MachineSession.report(reason.description)
         throw ExitCode(reason.exitStatus)
+    }
+
+    /// `--incoming`: waits for the source, receives the machine and hands it
+    /// to the controller, which runs it as one started here.
+    private func receive(from incoming: String, into controller: FirecrackerController, server: UnixSocketHTTPServer?) throws {
+        let address: MigrationAddress
+        do { address = try MigrationAddress(parsing: incoming) } catch { throw ValidationError("--incoming: \(error)") }
+        var options = IncomingMigrationOptions()
+        if let incomingMaxMemory {
+            do { options.maximumMemory = try CommandLineValue.parseSize(incomingMaxMemory) } catch {
+                throw ValidationError("--incoming-max-memory: \(error)")
+            }
+        }
+        var logger = Logger(label: "swiftvmm")
+        logger.logLevel = .warning
+        let machine: Machine
+        do {
+            machine = try Machine.receiveMigration(at: address, io: MachineIO(logger: logger), options: options) {
+                MachineSession.report("waiting for a migration on \(address)")
+            }
+        } catch {
+            server?.close()
+            MachineSession.report("error: incoming migration failed: \(error)")
+            throw ExitCode(1)
+        }
+        controller.adopt(machine)
     }
 
     /// A config file's resources, checked strictly; errors name the file and the field.

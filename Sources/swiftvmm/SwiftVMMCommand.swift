@@ -15,7 +15,7 @@ struct SwiftVMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftvmm",
         abstract: "A small, fast, honest virtual machine monitor on Linux KVM.",
-        subcommands: [Run.self, Restore.self, Serve.self],
+        subcommands: [Run.self, Restore.self, Serve.self, Migrate.self],
         defaultSubcommand: Run.self)
 
     /// Invoked as `firecracker` (a symlink), the binary takes Firecracker's flags directly.

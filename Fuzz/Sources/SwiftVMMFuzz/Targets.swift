@@ -39,4 +39,6 @@ let allTargets: [FuzzTarget] = [
     FuzzTarget(name: "virtio-mmio", run: fuzzVirtioMMIO),
     // What a debugger sends the GDB stub: framing, the parser and the protocol engine.
     FuzzTarget(name: "gdb-packet", run: fuzzGDBPacket),
+    // What a live migration's destination reads from its socket: framing, checksums, page batches, state.
+    FuzzTarget(name: "migration-stream", run: fuzzMigrationStream),
 ]

@@ -122,25 +122,20 @@ extension Machine {
 
     /// A handle other threads (a console reader, a signal handler's helper,
     /// a control socket) use to kick, pause or stop this machine.
-    public var remote: MachineRemote { MachineRemote(lifecycle: lifecycle, vcpus: runners.map(\.handle)) }
+    public var remote: MachineRemote {
+        MachineRemote(lifecycle: lifecycle, vcpus: runners.map(\.handle), virtio: devices.virtio?.transports ?? [])
+    }
 
     /// Parks every running vCPU at an instruction boundary (out of `KVM_RUN`,
     /// its last port or MMIO access completed) and returns once they all are.
     /// Safe from any thread but a vCPU's own; a machine that is not running
     /// is paused at once, and a run started while paused parks at its start.
-    public func pause() {
-        let wasPaused = lifecycle.runState == .paused
-        remote.pause()
-        // The devices' I/O thread stops too, so that a snapshot of the paused
-        // machine sees RAM and queues that agree; once per pause.
-        if !wasPaused, let virtio = devices.virtio { for transport in virtio.transports { transport.suspend() } }
-    }
+    /// The devices' I/O thread stops too (`MachineRemote.pause()`), so that a
+    /// snapshot of the paused machine sees RAM and queues that agree.
+    public func pause() { remote.pause() }
 
     /// Lets a paused machine go on.
-    public func resume() {
-        if lifecycle.runState == .paused, let virtio = devices.virtio { for transport in virtio.transports { transport.resume() } }
-        remote.resume()
-    }
+    public func resume() { remote.resume() }
 
     /// Where the machine is in its life.
     public var runState: MachineRunState { lifecycle.runState }

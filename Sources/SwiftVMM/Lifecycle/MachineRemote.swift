@@ -1,10 +1,13 @@
 import HostSupport
+import Virtio
 
 /// Kicks, pauses or stops a running `Machine` from any thread (a console
 /// reader, a control socket, a signal handler's helper).
 public struct MachineRemote: Sendable {
     let lifecycle: MachineLifecycle
     let vcpus: [VCPUHandle]
+    /// The virtio transports, whose I/O thread a pause stops too.
+    var virtio: [VirtioMMIOTransport] = []
 
     /// Makes the bootstrap processor leave `KVM_RUN` soon; the machine then
     /// drains console input, flushes output and runs its `onKick`.
@@ -23,12 +26,31 @@ public struct MachineRemote: Sendable {
 
     /// Parks every running vCPU at an instruction boundary, its last I/O
     /// completed, and returns once they all are (at once when nothing runs).
+    /// The virtio devices' I/O thread stops too (once per pause), so that the
+    /// state of a paused machine and its RAM agree, as `Machine.pause()` has it.
     public func pause() {
+        guard !pauseVCPUs() else { return }
+        for transport in virtio { transport.suspend() }
+    }
+
+    /// Parks the vCPUs only, leaving the devices' I/O thread alone (auto-converge's
+    /// throttle); returns whether a pause was already requested.
+    @discardableResult
+    func pauseVCPUs() -> Bool {
         guard !lifecycle.requestPause() else {
             lifecycle.waitUntilQuiesced()
-            return
+            return true
         }
         quiesce()
+        return false
+    }
+
+    /// Stops the machine with `reason`, as `requestStop()` does.
+    func requestStop(reason: StopReason) {
+        for vcpu in vcpus { vcpu.requestExit() }
+        if lifecycle.record(MachineLifecycle.Stop(outcome: .success(reason), vcpu: 0, report: reason.description)) {
+            for vcpu in vcpus { vcpu.kick() }
+        }
     }
 
     /// Brings every running vCPU but `exception` to its park once a pause
@@ -52,8 +74,14 @@ public struct MachineRemote: Sendable {
     /// looks (it clears the request when the guest suspends).
     public func requestWake() { lifecycle.wakeRequested.store(true, ordering: .releasing) }
 
-    /// Lets paused vCPUs go on.
-    public func resume() { lifecycle.resume() }
+    /// Lets paused vCPUs (and the devices' I/O thread) go on.
+    public func resume() {
+        if lifecycle.runState == .paused { for transport in virtio { transport.resume() } }
+        lifecycle.resume()
+    }
+
+    /// Lets vCPUs parked by `pauseVCPUs()` go on.
+    func resumeVCPUs() { lifecycle.resume() }
 
     /// Where the machine is in its life.
     public var runState: MachineRunState { lifecycle.runState }

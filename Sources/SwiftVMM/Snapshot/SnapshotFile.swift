@@ -1,4 +1,5 @@
 import SystemPackage
+import VMCore
 
 #if canImport(Glibc)
     import Glibc
