@@ -40,7 +40,7 @@ public struct MigrationStreamReader<Source: MigrationByteSource> {
         while bytes.count < count {
             let base = bytes.count
             let piece = min(count - base, Self.pieceSize)
-            bytes.append(contentsOf: repeatElement(0, count: piece))
+            bytes += [UInt8](repeating: 0, count: piece)
             var filled = 0
             while filled < piece {
                 let offset = base + filled

@@ -155,6 +155,9 @@ final class MachineLifecycle: @unchecked Sendable {
     /// everything that runs is parked.
     var isQuiescent: Bool { locked { parked == active } }
 
+    /// Whether no vCPU loop runs although one has: the machine's run ended.
+    var runEnded: Bool { locked { active == 0 && everRan } }
+
     /// The state a caller sees.
     var runState: MachineRunState {
         locked {

@@ -59,18 +59,27 @@ extension Machine {
     }
 
     /// A digest of the CPU features KVM offers guests here, which the two
-    /// sides of a migration compare.
+    /// sides of a migration compare: the feature words only (leaf 1's ECX and
+    /// EDX, leaf 7's EBX, ECX and EDX, leaf 0xD.1's EAX, leaf 0x80000001's ECX
+    /// and EDX). Other words vary from call to call on some hosts (APIC ids,
+    /// cache topology of the CPU asked), and a guest never relies on them
+    /// staying the same across a move.
     public static func migrationCPUDigest() throws(MachineError) -> String {
         let entries: [CPUIDEntry]
         do { entries = try KVMSystem().supportedCPUID() } catch { throw .kvm(error) }
-        var bytes: [UInt8] = []
-        for entry in entries {
-            for value in [entry.function, entry.index, entry.flags, entry.eax, entry.ebx, entry.ecx, entry.edx] {
-                for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: value >> (i * 8))) }
-            }
+        func entry(_ function: UInt32, _ index: UInt32 = 0) -> CPUIDEntry? {
+            entries.first { $0.function == function && $0.index == index }
         }
-        let digest = CRC32.checksum(bytes)
-        return "cpuid-crc32:" + String(digest, radix: 16) + ":\(entries.count)"
+        var words: [UInt32] = []
+        words += entry(1).map { [$0.ecx, $0.edx] } ?? [0, 0]
+        words += entry(7).map { [$0.ebx, $0.ecx, $0.edx] } ?? [0, 0, 0]
+        words += entry(0xd, 1).map { [$0.eax] } ?? [0]
+        words += entry(0x8000_0001).map { [$0.ecx, $0.edx] } ?? [0, 0]
+        // Leaf 1 ECX bit 27 (OSXSAVE) mirrors the guest's CR4, not the host.
+        words[0] &= ~(1 << 27)
+        var bytes: [UInt8] = []
+        for word in words { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: word >> (i * 8))) } }
+        return "cpuid-features-crc32:" + String(CRC32.checksum(bytes), radix: 16)
     }
 
     /// Starts dirty logging for a migration: KVM's log on every slot (the

@@ -15,6 +15,8 @@ struct MigrationSourceSession {
     var status = MigrationProgress()
     /// Whether the guest was paused before the migration (it is left so).
     let wasPaused: Bool
+    /// Whether its run had begun (a machine built but never run may move too).
+    let wasRunning: Bool
     var pausedHere = false
     var committed = false
     var loggingStarted = false
@@ -31,6 +33,7 @@ struct MigrationSourceSession {
         throttle = MigrationThrottle(remote: machine.remote)
         start = clock.now
         wasPaused = machine.runState == .paused
+        wasRunning = machine.runState == .running || wasPaused
     }
 
     var pageSize: UInt64 { GuestMemory.pageSize }
@@ -94,6 +97,8 @@ struct MigrationSourceSession {
         let pauseStart = clock.now
         machine.pause()
         pausedHere = !wasPaused
+        // A guest that ended here meanwhile (it exited, or was stopped) is not moved: its end stands.
+        if wasRunning, machine.lifecycle.runEnded { throw .refused("the machine stopped running here during the migration") }
         let last: [DirtyPages]
         do { last = try machine.takeDirtyPages() } catch { throw .machine(error) }
         try sendPages(Self.union(pending, last), everything: false)
