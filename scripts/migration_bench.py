@@ -15,22 +15,25 @@ the guest must have printed a line on the current side; afterwards the
 destination must print the next one: the lines of all sides together are
 checked to be one unbroken sequence.
 
-Per migration: total time, downtime, pre-copy rounds, bytes on the wire.
+Per migration: total time, downtime, passes over memory (the first over all
+of RAM, each pre-copy round, the final stop-and-copy), bytes on the wire.
   QEMU     from `query-migrate` once completed: `total-time`, `downtime`
            (measured by the source: VM stop to the end of the stream's
-           completion), `ram.dirty-sync-count` (bitmap syncs: the first
-           pass, each later round, the final one), `ram.transferred`.
+           completion; the destination may still be loading), passes =
+           `ram.dirty-sync-count` (one bitmap sync before each pass: the
+           first, each later round, the final one), `ram.transferred`.
            Default downtime limit (300 ms); max-bandwidth raised from
            QEMU's 32 MiB/s default to 10 GiB/s (swiftvmm has no limit by
            default); auto-converge on (swiftvmm always has it).
   swiftvmm from `GET /migrate` once `PUT /migrate` answered 204:
-           `elapsed_ms`, `downtime_ms` (last source instruction to the
-           destination running), `round`, `bytes_sent`.
+           `elapsed_ms`, `downtime_ms` (the source's pause to the
+           destination's "running": its load included), passes = `round`
+           (0: the first pass) + 2, `bytes_sent`.
 
 Usage: migration_bench.py [--qemu] [--swiftvmm] [--rounds N]
            [--scenarios idle,dirty] [--transports unix,tcp]
            [--kernel ELF] [--swiftvmm-binary PATH] [--accel kvm|tcg]
-           [--memory MiB] [--keep DIR]
+           [--memory MiB] [--keep DIR] [--pin CPU]
 With neither --qemu nor --swiftvmm, both (and the ratios swiftvmm / QEMU).
 """
 
@@ -57,6 +60,13 @@ QEMU_BANDWIDTH = 10 << 30  # bytes/s
 
 class Skip(Exception):
     """This side cannot be measured here; the message says why."""
+
+
+PIN = None  # --pin: every VMM process runs on this host CPU
+
+
+def pinned(arguments):
+    return ["taskset", "-c", str(PIN)] + arguments if PIN is not None else arguments
 
 
 def log(message):
@@ -197,7 +207,7 @@ class QEMUSide:
         if incoming:
             arguments += ["-incoming", incoming]
         stderr = open(f"{self.work}/qemu-{n}.stderr", "w")
-        process = subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(pinned(arguments), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         return {"process": process, "serial": serial, "qmp": QMP(qmp, 60, process), "stderr": stderr.name}
 
     def destination(self, cmdline, transport):
@@ -296,7 +306,7 @@ class SwiftVMMSide:
                 )
             arguments = [self.binary, "serve", "--api-sock", api, "--config-file", config]
         # As Firecracker does, `serve` writes the guest's COM1 to stdout.
-        process = subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=open(serial, "w"), stderr=stderr)
+        process = subprocess.Popen(pinned(arguments), stdin=subprocess.DEVNULL, stdout=open(serial, "w"), stderr=stderr)
         wait_for(lambda: os.path.exists(api), 30, "swiftvmm's API socket", process)
         return {"process": process, "serial": serial, "api": api, "stderr": stderr.name}
 
@@ -306,6 +316,8 @@ class SwiftVMMSide:
         else:
             address = f"tcp:127.0.0.1:{free_port()}"
         side = self.start(cmdline, incoming=address)
+        # Listening once it says so (probing a TCP port would be taken for the source).
+        wait_for(lambda: "waiting for a migration" in read_text(side["stderr"]), 30, "swiftvmm's incoming listener", side["process"])
         side["uri"] = address
         return side
 
@@ -321,7 +333,8 @@ class SwiftVMMSide:
         return {
             "total_ms": progress.get("elapsed_ms"),
             "downtime_ms": progress.get("downtime_ms"),
-            "rounds": progress.get("round"),
+            # Round 0 is the first pass over all of RAM; the stop-and-copy is one more.
+            "rounds": None if progress.get("round") is None else progress["round"] + 2,
             "bytes": progress.get("bytes_sent"),
             "zero_pages": progress.get("zero_pages"),
             "pages": progress.get("pages_sent"),
@@ -420,7 +433,15 @@ def main():
     parser.add_argument("--accel", default="kvm", help="QEMU accelerator (default kvm)")
     parser.add_argument("--memory", type=int, default=1024, help="guest RAM in MiB (default 1024)")
     parser.add_argument("--keep", help="keep serial logs and QEMU/swiftvmm stderr in this directory")
+    parser.add_argument(
+        "--pin",
+        type=int,
+        help="run every VMM process (both sides, QEMU and swiftvmm alike) on this host CPU: a source and a destination "
+        "on different CPUs see different KVM_GET_SUPPORTED_CPUID (leaf 1 EBX and leaf 0xB EDX carry the calling CPU's APIC id)",
+    )
     args = parser.parse_args()
+    global PIN
+    PIN = args.pin
     scenarios = [s for s in args.scenarios.split(",") if s]
     transports = [t for t in args.transports.split(",") if t]
     if not set(scenarios) <= set(SCENARIOS) or not set(transports) <= {"unix", "tcp"} or args.rounds < 1:
@@ -440,6 +461,8 @@ def main():
             print(f"{kind.name}: SKIPPED: {reason}")
 
     print(f"live migration, guest {os.path.relpath(kernel, ROOT)}, {args.rounds} migration(s) per transport; medians")
+    if PIN is not None:
+        print(f"  every VMM process pinned to host CPU {PIN}")
     for side in sides:
         print(f"  {side.name}: {side.describe()}")
     table = {}
@@ -458,7 +481,7 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    header = f"{'':10} {'':9} {'':5} {'total ms':>9} {'downtime ms':>12} {'rounds':>7} {'MiB sent':>9} {'throttle %':>11}"
+    header = f"{'':10} {'':9} {'':5} {'total ms':>9} {'downtime ms':>12} {'passes':>7} {'MiB sent':>9} {'throttle %':>11}"
     for scenario in scenarios:
         print(f"\n{SCENARIOS[scenario]['label']}:")
         print(header)
