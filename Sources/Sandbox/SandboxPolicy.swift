@@ -8,8 +8,9 @@ import KVM
 /// "Sandbox" section lists the same).
 ///
 /// Everything else traps: `execve`, `ptrace`, `fork`, `mount`, `socket` of
-/// any family but `AF_UNIX` (and any socket at all outside the process, API,
-/// I/O and migration filters), `mmap`/`mprotect` with `PROT_EXEC`, `clone`
+/// any family but `AF_UNIX` (`AF_INET` and `AF_INET6` only in the migration,
+/// API and process filters, for migration over TCP; any socket at all outside
+/// the process, API, I/O and migration filters), `mmap`/`mprotect` with `PROT_EXEC`, `clone`
 /// without `CLONE_THREAD`, another architecture's calls.
 public enum SandboxPolicy {
     // Protection and clone flags (the policy reads them in the calls' arguments).
@@ -62,6 +63,9 @@ public enum SandboxPolicy {
     }
 
     static let unixSocket = SyscallRule("socket", .oneOf(index: 0, values: [1]))  // AF_UNIX
+    /// A live migration's stream: a Unix socket or TCP (`PUT /migrate` and
+    /// `serve --incoming` with a `tcp:` address).
+    static let migrationSocket = SyscallRule("socket", .oneOf(index: 0, values: [1, 2, 10]))  // AF_UNIX, AF_INET, AF_INET6
     static let socketIO: [SyscallRule] = [
         SyscallRule("sendmsg"), SyscallRule("recvmsg"), SyscallRule("sendto"), SyscallRule("recvfrom"),
         SyscallRule("shutdown"), SyscallRule("getsockopt"), SyscallRule("setsockopt"), SyscallRule("getsockname"),
@@ -115,19 +119,21 @@ public enum SandboxPolicy {
             // Its socket (Unix or TCP), the dirty log and every state getter and setter.
             return common + socketIO + diskIO + [
                 ioctl(KVMRequests.vcpu, KVMRequests.vmRuntime, fileRequests),
-                // AF_UNIX only, as the process filter it narrows (TCP needs AF_INET added to both).
-                unixSocket, SyscallRule("connect"), SyscallRule("bind"), SyscallRule("listen"),
+                migrationSocket, SyscallRule("connect"), SyscallRule("bind"), SyscallRule("listen"),
             ]
         case .process:
             // Every kind's calls (threads inherit this), plus building a machine: /dev/kvm and its
             // VM, images and taps, Unix sockets, resource limits, the user and the root to drop to.
+            // TCP sockets too, for a migration started from the API (whose threads keep this
+            // filter) or received by `serve --incoming`; the vCPU, I/O, timer, GDB and console
+            // filters still refuse them.
             var rules = ThreadKind.allCases.filter { ![.process, .api].contains($0) }.flatMap { self.rules(for: $0) }
             rules.removeAll { $0.name == "ioctl" || $0.name == "socket" }
             return [
                 ioctl(
                     KVMRequests.system, KVMRequests.vmSetup, KVMRequests.vmRuntime, KVMRequests.vcpu, tapSetupRequests,
                     terminalRequests, fileRequests),
-                unixSocket,
+                migrationSocket,
             ] + rules + fileCreation + [
                 SyscallRule("bind"), SyscallRule("listen"), SyscallRule("connect"), SyscallRule("socketpair"),
                 SyscallRule("prlimit64"), SyscallRule("getrlimit"), SyscallRule("setrlimit"), SyscallRule("sysinfo"),
