@@ -132,6 +132,7 @@ let package = Package(
             name: "VMMTestingTests",
             dependencies: [
                 "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
+                "VirtioDevices", "HostSupport",
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(
