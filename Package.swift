@@ -138,6 +138,7 @@ let package = Package(
             dependencies: [
                 "VMMTesting", "Firmware", "SwiftVMM", "Devices", "VMCore", "X86Boot", .product(name: "Logging", package: "swift-log"),
                 "Migration",
+                "VirtioDevices", "HostSupport",
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(

@@ -8,15 +8,17 @@ import VMMTesting
 /// each test types at the serial console of a fresh copy. Skipped, with the
 /// reason, where the kernel is not built.
 ///
-/// Disabled for now: not yet seen to reach the shell on this host. With
-/// ACPI the kernel stops after "io scheduler kyber registered"; with
-/// `acpi=off` (now in `TestKernel.commandLine`) it gets past the 8250 console
-/// and the i8042, but on the loaded machine it had not reached /init within
-/// six minutes. See the README's test-kernel section.
+/// Disabled in the suite: each of its two fixtures costs a boot of about
+/// 3 minutes on this host, and `LinuxVirtioDriverTests` (which CI runs as
+/// its own step) already boots the same kernel to its shell once and checks
+/// it there. Run it by hand with `--filter TestKernelShellTests` after
+/// removing the `.disabled` trait. With `acpi=off` the kernel has no
+/// power-off method, so `poweroff -f` halts the processor with interrupts
+/// disabled.
 @Suite(
     .enabled(if: TestKernel.isAvailable, Comment(rawValue: TestKernel.unavailableReason)),
     .disabled(
-        "SKIPPED: the test kernel has not yet been seen to reach its shell on this host (with ACPI it stops after 'io scheduler kyber registered'; with acpi=off it passes the console but was not at /init within 6 min under load); see the README"
+        "SKIPPED: two more 3-minute boots of the test kernel; LinuxVirtioDriverTests boots it once and covers the shell (see the README)"
     ))
 struct TestKernelShellTests {
     /// The guest at its first prompt, booted on first use.
@@ -69,7 +71,7 @@ struct TestKernelShellTests {
         try Self.oneCPU.get().withFreshVM { vm in
             vm.typeSerial("poweroff -f\n")
             let reason = try vm.runToCompletion(timeout: .seconds(120))
-            #expect(reason == .powerOff)
+            #expect(reason == .halted(interruptsEnabled: false))
         }
     }
 
@@ -81,6 +83,6 @@ struct TestKernelShellTests {
         let answer = try Self.type("echo $((6*7))", into: vm)
         #expect(answer.contains("\n42"), "\(answer)")
         vm.typeSerial("poweroff -f\n")
-        #expect(try vm.runToCompletion(timeout: .seconds(120)) == .powerOff)
+        #expect(try vm.runToCompletion(timeout: .seconds(120)) == .halted(interruptsEnabled: false))
     }
 }
