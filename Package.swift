@@ -99,7 +99,8 @@ let package = Package(
         .executableTarget(
             name: "swiftvmm",
             dependencies: [
-                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer", "GDBStub", "Sandbox", "Migration",
+                "SwiftVMM", "SwiftVMMConfig", "VMMConsole", "FirecrackerVMM", "FirecrackerAPI", "APIServer", "GDBStub", "Sandbox",
+                "Migration",
                 "HostSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

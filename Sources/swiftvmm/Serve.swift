@@ -5,8 +5,8 @@ import FirecrackerAPI
 import FirecrackerVMM
 import Foundation
 import Logging
-import Sandbox
 import Migration
+import Sandbox
 import SwiftVMM
 import SwiftVMMConfig
 
