@@ -371,7 +371,7 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
             !connection.hostClosed
         {
             // Nothing is read from it now, so the hang-up would wake the loop again and again: end it.
-            if connection.phase == .established { hostEnded(connection) } else { close(connection, resetGuest: true) }
+            if connection.phase == .established { hostEnded(connection, fully: true) } else { close(connection, resetGuest: true) }
         }
         try deliver(queues)
         if connections[id] != nil { updateInterest(connection) }
@@ -510,11 +510,11 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
             } catch {
                 guard case .hostIOFailed(_, let code) = error else { throw .memory(error) }
                 if code == EAGAIN || code == EWOULDBLOCK { return }
-                hostEnded(connection)
+                hostEnded(connection, fully: true)
                 return
             }
             guard count > 0 else {
-                hostEnded(connection)
+                hostEnded(connection, fully: Self.peerClosed(connection.fileDescriptor))
                 return
             }
             var header = packet(.readWrite, for: connection)
@@ -528,11 +528,23 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
         }
     }
 
-    /// The host program closed its end: the guest hears a full shutdown and answers with a reset.
-    private func hostEnded(_ connection: VsockConnection) {
+    /// The host program will send no more. If it only shut its sending side
+    /// (`shutdown(SHUT_WR)`, a half close) the guest hears "no more data"
+    /// and may go on sending, as over TCP; if it closed the socket the guest
+    /// hears a full shutdown and answers with a reset.
+    private func hostEnded(_ connection: VsockConnection, fully: Bool) {
         connection.hostClosed = true
-        control.append(packet(.shutdown, for: connection))
+        var header = packet(.shutdown, for: connection)
+        if !fully { header.flags = VsockPacketHeader.shutdownSend }
+        control.append(header)
         updateInterest(connection)
+    }
+
+    /// Whether the peer of a Unix stream socket that read end of file closed
+    /// it altogether (the socket hangs up) rather than shutting its sending side.
+    static func peerClosed(_ fd: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLHUP) != 0
     }
 
     /// After a restore: `VIRTIO_VSOCK_EVENT_TRANSPORT_RESET` (id 0) in the first event buffer.

@@ -134,8 +134,7 @@ struct LinuxVirtioDriverTests {
         #expect(hostOutput.contains("2 packets received"), "\(hostOutput)")
     }
 
-    @Test(.disabled("SKIPPED: not yet run on this host (the deadline came first)"))
-    func vsockEchoesInBothDirections() throws {
+    @Test func vsockEchoesInBothDirections() throws {
         let guest = try Self.guest()
         // Guest to host: port 5001 is the Unix socket <socket>_5001.
         let listener = try UnixSocket.listen(path: guest.backends.vsockSocket + "_5001")
@@ -158,12 +157,11 @@ struct LinuxVirtioDriverTests {
         #expect(result.echoed == payload)
     }
 
-    @Test(.disabled("SKIPPED: not yet run on this host (the deadline came first)"))
-    func theBalloonTakesMemoryFromTheGuest() throws {
+    @Test func theBalloonTakesMemoryFromTheGuest() throws {
         let guest = try Self.guest()
         let balloon = try #require(guest.vm.machine.virtioTransports.lazy.compactMap { $0.device as? VirtioBalloon }.first)
         let before = try #require(try guest.meminfo("MemTotal"))
-        let pages: UInt32 = 8192  // 32 MiB
+        let pages: UInt32 = 1024  // 4 MiB: the guest's driver gives pages one at a time, in emulated ring 0 here
         balloon.setTarget(pages: pages)
         for _ in 0..<30 where balloon.actualPages < pages { try guest.shell("sleep 1") }
         #expect(balloon.actualPages == pages)
@@ -177,8 +175,7 @@ struct LinuxVirtioDriverTests {
         #expect(try guest.meminfo("MemTotal") == before)
     }
 
-    @Test(.disabled("SKIPPED: not yet run on this host (the deadline came first)"))
-    func rebootGoesThroughTheKeyboardController() throws {
+    @Test func rebootGoesThroughTheKeyboardController() throws {
         let guest = try Self.guest()
         guest.vm.typeSerial("reboot -f\n")
         #expect(try guest.vm.runToCompletion(timeout: .seconds(60)) == .reset)

@@ -157,6 +157,35 @@ struct VirtioVsockTests {
         #expect(guest.driver.status.contains(.driverOK) && !guest.driver.status.contains(.needsReset))
     }
 
+    @Test func aHostHalfCloseLetsTheGuestGoOnSending() throws {
+        let loop = try EventLoopBox()
+        let path = Self.temporaryPath()
+        let vsock = try VirtioVsock(cid: 906, socketPath: path)
+        let guest = try VsockGuest(device: vsock, loop: loop)
+        let client = try UnixClient(path: path)
+        client.send("CONNECT 5000\n")
+        let hostPort = try #require(try guest.receive().first?.0).sourcePort
+        try guest.send(.response, from: 5000, to: hostPort)
+        #expect(client.receive("OK \(hostPort)\n".utf8.count) == "OK \(hostPort)\n")
+        client.send("request")
+        #expect(try guest.receive().first?.1 == Array("request".utf8))
+
+        // The host is done sending (SHUT_WR) but waits for the answer: the
+        // guest hears "no more data" only, and its answer still reaches the host.
+        shutdown(client.fd, Int32(SHUT_WR))
+        let halfClose = try #require(try guest.receive().first?.0)
+        #expect(halfClose.operation == VsockPacketHeader.Operation.shutdown.rawValue)
+        #expect(halfClose.flags == VsockPacketHeader.shutdownSend)
+        try guest.send(.readWrite, from: 5000, to: hostPort, payload: Array("answer".utf8))
+        #expect(client.receive(6) == "answer")
+        #expect(vsock.connectionCount == 1)
+        // The guest closes too: a reset ends it and the host reads the end.
+        try guest.send(.shutdown, from: 5000, to: hostPort, flags: 3)
+        #expect(try guest.receive().first?.0.operation == VsockPacketHeader.Operation.reset.rawValue)
+        #expect(client.receive(1) == "")
+        #expect(vsock.connectionCount == 0)
+    }
+
     @Test func aGuestConnectsToTheHostPortSocketWithinItsCredit() throws {
         let loop = try EventLoopBox()
         let path = Self.temporaryPath()
