@@ -63,6 +63,16 @@ struct LinuxVirtioDriverTests {
         #expect(readBack.contains("linux-wrote-this-42"), "\(readBack)")
     }
 
+    /// Issue 13's "Linux to a shell": commands typed at the serial console are answered.
+    @Test func theShellAnswersAtTheSerialConsole() throws {
+        let guest = try Self.guest()
+        #expect(try guest.shell("echo $((6*7))").hasPrefix("42\n"))
+        #expect(try guest.shell("grep -c ^processor /proc/cpuinfo").hasPrefix("1\n"))
+        let flags = try guest.shell("grep -m1 ^flags /proc/cpuinfo")
+        #expect(flags.contains(" hypervisor") && flags.contains(" lm"), "\(flags)")
+        #expect(try guest.shell("uname -r").hasPrefix(try TestKernel.release()))
+    }
+
     @Test func aReadOnlyDiskRefusesWrites() throws {
         let guest = try Self.guest()
         let before = try GuestFile.read(guest.backends.readOnlyDisk)
