@@ -25,22 +25,7 @@
     .code32
     .globl _start
 _start:
-    mov $idt, %edi
-    xor %ecx, %ecx
-1:  mov $unexpected, %eax
-    cmp $KEY_VECTOR, %ecx
-    jne 2f
-    mov $key, %eax
-2:  mov %ax, (%edi)                 /* offset 15:0 */
-    movw $0x08, 2(%edi)             /* the VMM's 32-bit code segment */
-    movw $0x8e00, 4(%edi)           /* present, DPL 0, 32-bit interrupt gate */
-    shr $16, %eax
-    mov %ax, 6(%edi)                /* offset 31:16 */
-    add $8, %edi
-    inc %ecx
-    cmp $(KEY_VECTOR + 1), %ecx
-    jne 1b
-    lidt idt_pointer
+    IDT32 KEY_VECTOR, key, unexpected
 
     mov $0xff, %al                  /* mask every PIC line */
     out %al, $0x21

@@ -28,22 +28,7 @@
     .code32
     .globl _start
 _start:
-    mov $idt, %edi
-    xor %ecx, %ecx
-1:  mov $unexpected, %eax
-    cmp $TIMER_VECTOR, %ecx
-    jne 2f
-    mov $timer, %eax
-2:  mov %ax, (%edi)
-    movw $0x08, 2(%edi)
-    movw $0x8e00, 4(%edi)
-    shr $16, %eax
-    mov %ax, 6(%edi)
-    add $8, %edi
-    inc %ecx
-    cmp $(TIMER_VECTOR + 1), %ecx
-    jne 1b
-    lidt idt_pointer
+    IDT32 TIMER_VECTOR, timer, unexpected
 
     mov $0xff, %al                  /* mask every PIC line */
     out %al, $0x21
