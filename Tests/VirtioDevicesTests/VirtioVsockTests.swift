@@ -160,7 +160,7 @@ struct VirtioVsockTests {
     @Test func aHostHalfCloseLetsTheGuestGoOnSending() throws {
         let loop = try EventLoopBox()
         let path = Self.temporaryPath()
-        let vsock = try VirtioVsock(cid: 906, socketPath: path)
+        let vsock = try VirtioVsock(cid: 912, socketPath: path)
         let guest = try VsockGuest(device: vsock, loop: loop)
         let client = try UnixClient(path: path)
         client.send("CONNECT 5000\n")
@@ -238,7 +238,7 @@ struct VirtioVsockTests {
     @Test func aHostProgramThatDoesNotAcceptRefusesTheGuestWithoutStallingTheDevice() throws {
         let loop = try EventLoopBox()
         let path = Self.temporaryPath()
-        let vsock = try VirtioVsock(cid: 905, socketPath: path)
+        let vsock = try VirtioVsock(cid: 911, socketPath: path)
         let guest = try VsockGuest(device: vsock, loop: loop)
         // A listener that never accepts, its backlog filled by other clients.
         let listener = try UnixSocket.listen(path: path + "_7000", backlog: 0)
