@@ -493,7 +493,10 @@ def main():
 
     header = f"{'':10} {'':9} {'':5} {'total ms':>9} {'downtime ms':>12} {'passes':>7} {'MiB sent':>9} {'throttle %':>11}"
     for scenario in scenarios:
-        print(f"\n{SCENARIOS[scenario]['label']}:")
+        label = SCENARIOS[scenario]["label"]
+        if args.memory != 1024:
+            label = label.replace("1 GiB", f"{args.memory} MiB")
+        print(f"\n{label}:")
         print(header)
         for transport in transports:
             rows = {}
