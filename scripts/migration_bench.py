@@ -33,8 +33,13 @@ of RAM, each pre-copy round, the final stop-and-copy), bytes on the wire.
 Usage: migration_bench.py [--qemu] [--swiftvmm] [--rounds N]
            [--scenarios idle,dirty] [--transports unix,tcp]
            [--kernel ELF] [--swiftvmm-binary PATH] [--accel kvm|tcg]
-           [--memory MiB] [--keep DIR] [--pin CPU]
+           [--memory MiB] [--keep DIR] [--pin CPU] [--memory-backing memfd]
 With neither --qemu nor --swiftvmm, both (and the ratios swiftvmm / QEMU).
+
+The local live upgrade (swiftvmm only): `--swiftvmm --memory-backing memfd
+--transports unix --memory 4096` runs the guests with memfd-backed RAM,
+which a migration over a Unix socket hands over (SCM_RIGHTS) instead of
+copying: passes 0, and the bytes sent are the machine state alone.
 """
 
 import argparse
@@ -284,6 +289,7 @@ class SwiftVMMSide:
         self.kernel = kernel
         self.work = work
         self.memory = args.memory
+        self.backing = args.memory_backing
         self.count = 0
 
     def start(self, cmdline, incoming=None):
@@ -305,6 +311,8 @@ class SwiftVMMSide:
                     f,
                 )
             arguments = [self.binary, "serve", "--api-sock", api, "--config-file", config]
+        if self.backing:
+            arguments += ["--memory-backing", self.backing]
         # As Firecracker does, `serve` writes the guest's COM1 to stdout.
         process = subprocess.Popen(pinned(arguments), stdin=subprocess.DEVNULL, stdout=open(serial, "w"), stderr=stderr)
         wait_for(lambda: os.path.exists(api), 30, "swiftvmm's API socket", process)
@@ -334,7 +342,8 @@ class SwiftVMMSide:
             "total_ms": progress.get("elapsed_ms"),
             "downtime_ms": progress.get("downtime_ms"),
             # Round 0 is the first pass over all of RAM; the stop-and-copy is one more.
-            "rounds": None if progress.get("round") is None else progress["round"] + 2,
+            # A memfd hand-over has no pass over memory at all.
+            "rounds": 0 if progress.get("memory_handed_over") else None if progress.get("round") is None else progress["round"] + 2,
             "bytes": progress.get("bytes_sent"),
             "zero_pages": progress.get("zero_pages"),
             "pages": progress.get("pages_sent"),
@@ -345,7 +354,7 @@ class SwiftVMMSide:
         terminate(side["process"])
 
     def describe(self):
-        return f"{self.binary}, {self.memory} MiB"
+        return f"{self.binary}, {self.memory} MiB" + (f", --memory-backing {self.backing}" if self.backing else "")
 
 
 def http(path, method, target, body=None, timeout=30):
@@ -432,6 +441,7 @@ def main():
     parser.add_argument("--swiftvmm-binary", help="default .build/release/swiftvmm")
     parser.add_argument("--accel", default="kvm", help="QEMU accelerator (default kvm)")
     parser.add_argument("--memory", type=int, default=1024, help="guest RAM in MiB (default 1024)")
+    parser.add_argument("--memory-backing", help="swiftvmm's guest RAM: memfd hands it over on unix (the local live upgrade)")
     parser.add_argument("--keep", help="keep serial logs and QEMU/swiftvmm stderr in this directory")
     parser.add_argument(
         "--pin",
@@ -483,7 +493,10 @@ def main():
 
     header = f"{'':10} {'':9} {'':5} {'total ms':>9} {'downtime ms':>12} {'passes':>7} {'MiB sent':>9} {'throttle %':>11}"
     for scenario in scenarios:
-        print(f"\n{SCENARIOS[scenario]['label']}:")
+        label = SCENARIOS[scenario]["label"]
+        if args.memory != 1024:
+            label = label.replace("1 GiB", f"{args.memory} MiB")
+        print(f"\n{label}:")
         print(header)
         for transport in transports:
             rows = {}

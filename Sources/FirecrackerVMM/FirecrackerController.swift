@@ -39,6 +39,8 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
     /// Firecracker's `--boot-timer`: machines started from here get the boot-timer device.
     /// Set before the first request.
     public var bootTimer = false
+    /// What the guest RAM of machines started here is made of (`serve --memory-backing`). Set before the first request.
+    public var memoryBacking: MemoryBacking = .anonymous
     /// The live migration's progress, behind a lock of its own: `GET /migrate`
     /// reads it while `PUT /migrate` runs on a thread of its own.
     private let migration = MigrationStatus()
@@ -371,6 +373,7 @@ public final class FirecrackerController: HTTPRequestHandler, @unchecked Sendabl
         // Firecracker's machines are PCs: the i8042, the RTC, the interrupt controllers.
         configuration.platform = .pc
         configuration.bootTimer = bootTimer
+        configuration.memoryBacking = memoryBacking
         let machine: Machine
         do { machine = try Machine(configuration, trackDirtyPages: config.machineConfig?.trackDirtyPages ?? false) } catch {
             throw APIFault("Start microvm error: \(error)")

@@ -16,7 +16,9 @@ extension GuestMemory {
         for region in mapped.regions {
             var candidates = PageBitmap(count: region.pageCount)
             try pagemap.markMapped(address: UInt(bitPattern: region.host), into: &candidates, includingSwapped: true)
-            if backingFile >= 0 { try FileExtents.markData(of: backingFile, start: region.fileOffset, into: &candidates) }
+            for file in [backingFile, mapped.sharedFile] where file >= 0 {
+                try FileExtents.markData(of: file, start: region.fileOffset, into: &candidates)
+            }
             result.append(DirtyPages(regionBase: GuestAddress(region.base), bitmap: candidates.words))
         }
         return result

@@ -63,6 +63,72 @@ public struct GuestMemory: ~Copyable {
         backingFile = -1
     }
 
+    /// RAM with the given layout in a memfd of its own, mapped shared: the
+    /// same pages as private RAM to the guest and the VMM, but another
+    /// process given the memfd (`sharedDescriptor`, over `SCM_RIGHTS`) maps
+    /// the very same pages, which is how a local live upgrade hands RAM over
+    /// without copying it. The memfd is sealed against shrinking and growing,
+    /// so no holder can cut the mapping short under another.
+    /// The corresponding C functions are `memfd_create` and `mmap` (`MAP_SHARED | MAP_NORESERVE`).
+    public init(sharedRegions layout: [(base: GuestAddress, size: UInt64)]) throws(GuestMemoryError) {
+        let sorted = try Self.validated(layout)
+        let total = sorted.reduce(0) { $0 + $1.size }
+        let fd = LinuxABI.memfdCreate(name: "swiftvmm-guest-ram")
+        guard fd >= 0 else { throw .memfdFailed(errno: errno) }
+        guard let length = off_t(exactly: total), ftruncate(fd, length) == 0 else {
+            let code = errno
+            close(fd)
+            throw .mapFailed(size: total, errno: code)
+        }
+        guard fcntl(fd, LinuxABI.addSeals, LinuxABI.sealShrink | LinuxABI.sealGrow) == 0 else {
+            let code = errno
+            close(fd)
+            throw .sealFailed(errno: code)
+        }
+        let regions: [Region]
+        do { regions = try Self.map(sorted, file: fd, shared: true) } catch {
+            close(fd)
+            throw error
+        }
+        mapped = MappedRegions(regions, sharedFile: fd)
+        backingFile = -1
+    }
+
+    /// RAM with the given layout mapped shared from `fd`, a memfd another
+    /// process made with `init(sharedRegions:)` and passed here: the pages
+    /// are that process's, not copies. The memfd must hold exactly the
+    /// layout's size and be sealed against shrinking (else the other side
+    /// could truncate it and fault this process on its next access).
+    /// Nothing is written to it here; `fd` stays the caller's (a duplicate is kept).
+    /// The corresponding C function is `mmap` (`MAP_SHARED` on `fd`).
+    public init(regions layout: [(base: GuestAddress, size: UInt64)], sharingMemfd fd: Int32) throws(GuestMemoryError) {
+        let sorted = try Self.validated(layout)
+        let needed = sorted.reduce(0) { $0 + $1.size }
+        let seals = fcntl(fd, LinuxABI.getSeals)
+        guard seals >= 0, seals & LinuxABI.sealShrink != 0, seals & LinuxABI.sealWrite == 0 else {
+            throw .sharedMemoryNotSealed(seals: seals)
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .imageStatFailed(errno: errno) }
+        let found = UInt64(max(0, status.st_size))
+        guard found == needed else { throw .sharedMemorySizeMismatch(expected: needed, found: found) }
+        // fcntl, not a reopen through /proc: the migration thread's sandbox allows no open.
+        let kept = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard kept >= 0 else { throw .imageDescriptorFailed(errno: errno) }
+        let regions: [Region]
+        do { regions = try Self.map(sorted, file: kept, shared: true) } catch {
+            close(kept)
+            throw error
+        }
+        mapped = MappedRegions(regions, sharedFile: kept)
+        backingFile = -1
+    }
+
+    /// The memfd this RAM is a shared mapping of (`init(sharedRegions:)`), for
+    /// passing to another process; nil for private RAM. It stays this memory's:
+    /// the caller must not close it.
+    public var sharedDescriptor: Int32? { mapped.sharedFile >= 0 ? mapped.sharedFile : nil }
+
     /// RAM with the given layout, restored from an image file without reading
     /// it: each region is mapped copy-on-write from the file at its offset, so
     /// restoring costs the same for 64 MiB as for 64 GiB, and the pages come
@@ -122,7 +188,9 @@ public struct GuestMemory: ~Copyable {
 
     /// Maps `layout` (sorted, validated) anonymously when `file` is -1, else
     /// privately from `file` at the image-file offsets. All or nothing.
-    private static func map(_ layout: [(base: GuestAddress, size: UInt64)], file: Int32) throws(GuestMemoryError) -> [Region] {
+    private static func map(_ layout: [(base: GuestAddress, size: UInt64)], file: Int32, shared: Bool = false) throws(GuestMemoryError)
+        -> [Region]
+    {
         var mapped: [Region] = []
         func unmapAll() { for region in mapped { munmap(region.host, Int(region.size)) } }
         var fileOffset: UInt64 = 0
@@ -139,7 +207,7 @@ public struct GuestMemory: ~Copyable {
             let host =
                 file < 0
                 ? mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-                : mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, file, offset)
+                : mmap(nil, length, PROT_READ | PROT_WRITE, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE, file, offset)
             guard let host, host != MAP_FAILED else {
                 let code = errno
                 unmapAll()
@@ -268,8 +336,8 @@ public struct GuestMemory: ~Copyable {
         var theirs = stat()
         guard fstat(fd, &theirs) == 0 else { throw .imageStatFailed(errno: errno) }
         var ours = stat()
-        if backingFile >= 0, fstat(backingFile, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino {
-            throw .imageIsMappedFile
+        for file in [backingFile, mapped.sharedFile] where file >= 0 {
+            if fstat(file, &ours) == 0, ours.st_dev == theirs.st_dev, ours.st_ino == theirs.st_ino { throw .imageIsMappedFile }
         }
         // With O_APPEND, Linux's pwrite ignores the offset and appends: every
         // page would land at the end of the file.
@@ -292,6 +360,9 @@ public struct GuestMemory: ~Copyable {
             var inMemory = PageBitmap(count: region.pageCount)
             try pagemap.markMapped(
                 address: UInt(bitPattern: region.host), into: &inMemory, includingSwapped: true, excludingFilePages: backingFile >= 0)
+            // Shared RAM's pages are the memfd's: those this process never
+            // touched (another process wrote them) are in no page table here.
+            if mapped.sharedFile >= 0 { try FileExtents.markData(of: mapped.sharedFile, start: region.fileOffset, into: &inMemory) }
             // The rest of the backing file's data has not been written since
             // the restore (or was released back to it), so it is the file's:
             // read it from the file, not through the mapping, which would
@@ -450,16 +521,14 @@ public struct GuestMemory: ~Copyable {
     /// to the host. Anonymous memory then reads as zeros; memory restored from
     /// an image (or cloned) reads as the image's content again, since
     /// `MADV_DONTNEED` drops the private copies of a private file mapping.
+    /// Shared (memfd) RAM reads as zeros, its pages freed by a hole in the memfd.
     /// For a balloon device; the guest must not expect the old contents.
-    /// The corresponding C function is `madvise` (`MADV_DONTNEED`).
+    /// The corresponding C function is `madvise` (`MADV_DONTNEED`), or `fallocate` (`FALLOC_FL_PUNCH_HOLE`).
     public func releasePages(at address: GuestAddress, count: UInt64) throws(GuestMemoryError) {
         guard address.rawValue % Self.pageSize == 0 else { throw .misalignedAddress(address) }
         let (length, overflow) = count.multipliedReportingOverflow(by: Self.pageSize)
         if overflow { throw .addressOverflow(address: address, length: .max) }
-        let host = try locate(address, length)
-        guard madvise(host, Int(length), MADV_DONTNEED) == 0 else {
-            throw .adviseFailed(advice: "MADV_DONTNEED", errno: errno)
-        }
+        try mapped.release(try locate(address, length), length: length)
     }
 
     /// The bytes of guest RAM mapped into this process's page tables right
@@ -486,7 +555,7 @@ public struct GuestMemory: ~Copyable {
     {
         var candidates = PageBitmap(count: region.pageCount)
         try pagemap.markMapped(address: UInt(bitPattern: region.host), into: &candidates, includingSwapped: true)
-        for file in [backingFile, otherFile] where file >= 0 {
+        for file in [backingFile, mapped.sharedFile, otherFile] where file >= 0 {
             try FileExtents.markData(of: file, start: region.fileOffset, into: &candidates)
         }
         return candidates

@@ -57,6 +57,12 @@ public enum GuestMemoryError: Error, Hashable, Sendable, CustomStringConvertible
     /// A host I/O call (`operation`, such as `"preadv"`) between a descriptor
     /// and guest buffers failed with this errno (`EAGAIN` included).
     case hostIOFailed(operation: String, errno: Int32)
+    /// A memfd offered as shared guest RAM holds `found` bytes; the RAM layout needs exactly `expected`.
+    case sharedMemorySizeMismatch(expected: UInt64, found: UInt64)
+    /// A descriptor offered as shared guest RAM is not a memfd that cannot shrink (`F_GET_SEALS` gave `seals`, or failed: -1).
+    case sharedMemoryNotSealed(seals: Int32)
+    /// Giving pages of shared (memfd) RAM back with `fallocate(PUNCH_HOLE)` failed with this errno.
+    case punchHoleFailed(errno: Int32)
 
     public var description: String {
         switch self {
@@ -110,6 +116,12 @@ public enum GuestMemoryError: Error, Hashable, Sendable, CustomStringConvertible
             return "\(count) guest buffers in one I/O call, more than the host's \(maximum)"
         case .hostIOFailed(let operation, let errno):
             return "\(operation) between a host descriptor and guest RAM failed (errno \(errno))"
+        case .sharedMemorySizeMismatch(let expected, let found):
+            return "the memfd offered as guest RAM holds \(found) bytes, the RAM layout needs exactly \(expected)"
+        case .sharedMemoryNotSealed(let seals):
+            return "the descriptor offered as guest RAM is not a memfd sealed against shrinking (F_GET_SEALS: \(seals))"
+        case .punchHoleFailed(let errno):
+            return "fallocate(PUNCH_HOLE) on the guest RAM memfd failed (errno \(errno))"
         }
     }
 }

@@ -68,15 +68,13 @@ public struct GuestMemoryView: Sendable {
     /// back to the host, as `GuestMemory.releasePages` does: for a balloon
     /// device's inflated and reported pages, on its thread. The guest reads
     /// zeros (or the image's content) there afterwards.
-    /// The corresponding C function is `madvise` (`MADV_DONTNEED`).
+    /// The corresponding C function is `madvise` (`MADV_DONTNEED`), or for
+    /// memfd-backed RAM `fallocate` (`FALLOC_FL_PUNCH_HOLE`).
     public func releasePages(at address: GuestAddress, count: UInt64) throws(GuestMemoryError) {
         guard address.rawValue % GuestMemory.pageSize == 0 else { throw .misalignedAddress(address) }
         let (length, overflow) = count.multipliedReportingOverflow(by: GuestMemory.pageSize)
         if overflow { throw .addressOverflow(address: address, length: .max) }
-        let host = try mapped.locate(address, length)
-        guard madvise(host, Int(length), MADV_DONTNEED) == 0 else {
-            throw .adviseFailed(advice: "MADV_DONTNEED", errno: errno)
-        }
+        try mapped.release(try mapped.locate(address, length), length: length)
     }
 
     // MARK: Vectored I/O between descriptors and guest buffers

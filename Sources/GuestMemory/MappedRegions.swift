@@ -15,11 +15,35 @@ final class MappedRegions: @unchecked Sendable {
     let regions: [GuestMemory.Region]
     /// The pages written through the VMM's accessors, once tracking starts.
     let hostWrites = HostWriteLog()
+    /// The memfd the regions are shared mappings of (region `i` at its
+    /// `fileOffset`), or -1 for private memory. Closed after the unmapping.
+    let sharedFile: Int32
 
-    init(_ regions: [GuestMemory.Region]) { self.regions = regions }
+    init(_ regions: [GuestMemory.Region], sharedFile: Int32 = -1) {
+        self.regions = regions
+        self.sharedFile = sharedFile
+    }
 
     deinit {
         for region in regions { munmap(region.host, Int(region.size)) }
+        if sharedFile >= 0 { close(sharedFile) }
+    }
+
+    /// Gives `length` bytes of RAM at `host` (in `region`) back to the host:
+    /// `MADV_DONTNEED` for private memory; for shared memory, whose pages
+    /// `MADV_DONTNEED` only unmaps (they stay in the memfd), a hole punched
+    /// in the memfd, which frees them and unmaps them everywhere.
+    /// The corresponding C functions are `madvise` and `fallocate`.
+    func release(_ host: UnsafeMutableRawPointer, length: UInt64) throws(GuestMemoryError) {
+        guard sharedFile >= 0 else {
+            guard madvise(host, Int(length), MADV_DONTNEED) == 0 else { throw .adviseFailed(advice: "MADV_DONTNEED", errno: errno) }
+            return
+        }
+        guard let region = regions.first(where: { host >= $0.host && host < $0.host + Int($0.size) }) else { return }
+        let offset = region.fileOffset + UInt64(host - region.host)
+        guard LinuxABI.punchHole(sharedFile, offset: off_t(offset), length: off_t(length)) == 0 else {
+            throw .punchHoleFailed(errno: errno)
+        }
     }
 
     /// The host pointer for `[address, address + length)`, or an error.

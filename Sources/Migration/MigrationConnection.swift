@@ -33,6 +33,21 @@ public final class MigrationConnection {
         close(fd)
     }
 
+    /// Whether the socket is a Unix socket: the peer is on this host, and a
+    /// descriptor can go with a message (`send(_:passing:)`).
+    /// The corresponding C function is `getsockopt` (`SO_DOMAIN`).
+    public var isLocal: Bool {
+        var domain: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && domain == AF_UNIX
+    }
+
+    /// Takes the descriptor that came with the last message (the caller closes it), or -1.
+    public func takeReceivedDescriptor() -> Int32 {
+        defer { receivedDescriptor = -1 }
+        return receivedDescriptor
+    }
+
     /// How long a read waits for the peer before failing with `.timedOut`.
     public func setReceiveTimeout(_ timeout: Duration) {
         let (seconds, attoseconds) = timeout.components

@@ -7,10 +7,10 @@ import VMCore
 /// source                                  destination
 /// stream header, hello          ->
 ///                               <-        stream header, hello (or error)
-/// pages..., endOfRound (rounds) ->
-/// [memoryHandover + fd]         ->        (local live upgrade: RAM itself, no pages)
+/// pages..., endOfRound (rounds) ->        (none in a local live upgrade)
 /// (guest paused) pages, state,
-/// complete                      ->
+/// complete                      ->        (local live upgrade: memoryHandover
+///                                          + fd instead of the pages)
 ///                               <-        loaded (the machine is built, not running)
 /// commit                        ->
 ///                               <-        running

@@ -142,6 +142,8 @@ public enum SandboxPolicy {
                 SyscallRule("close_range"), SyscallRule("capget"),
                 // libdispatch's workers (the API's handlers) set their own priority: the calling thread only.
                 SyscallRule("setpriority", .oneOf(index: 1, values: [0])),
+                // --memory-backing memfd: guest RAM in a memfd (created while the machine is built).
+                SyscallRule("memfd_create"),
             ]
         }
     }

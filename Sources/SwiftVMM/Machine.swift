@@ -138,7 +138,10 @@ public final class Machine {
         if let providedMemory {
             memory = providedMemory
         } else {
-            do { memory = try GuestMemory(regions: PlatformSetup.ramLayout(size: size, platform: platform)) } catch { throw .memory(error) }
+            let layout = PlatformSetup.ramLayout(size: size, platform: platform)
+            do {
+                memory = try hardware.memoryBacking == .memfd ? GuestMemory(sharedRegions: layout) : GuestMemory(regions: layout)
+            } catch { throw .memory(error) }
         }
         // KVM's dirty log sees only the guest's writes; the VMM's own go in
         // GuestMemory's log, so that a reset misses neither.

@@ -87,6 +87,7 @@ struct Migrate: ParsableCommand {
             + "\(value("bytes_sent")) bytes, dirty \(value("dirty_pages_per_second")) pages/s, "
             + "estimated downtime \(value("estimated_downtime_ms")) ms, throttle \(value("throttle_percent"))%"
         if let downtime = object["downtime_ms"] { text += ", downtime \(downtime) ms" }
+        if object["memory_handed_over"] as? Bool == true { text += ", RAM handed over as a memfd" }
         return text
     }
 }

@@ -75,6 +75,13 @@ struct Serve: ParsableCommand {
     var incoming: String?
 
     @Option(
+        name: .customLong("memory-backing"),
+        help: ArgumentHelp(
+            "Guest RAM: anonymous (default) or memfd (shared; a migration to a swiftvmm on this host hands it over without copying).",
+            valueName: "kind"))
+    var memoryBacking: MemoryBacking = .anonymous
+
+    @Option(
         name: .customLong("incoming-max-memory"),
         help: ArgumentHelp("With --incoming: refuse a machine with more RAM than this (512M, 4G).", valueName: "size"))
     var incomingMaxMemory: String?
@@ -130,6 +137,7 @@ struct Serve: ParsableCommand {
         let mailbox = Mailbox()
         let controller = FirecrackerController(instanceID: id, version: Self.firecrackerAPIVersion) { mailbox.put($0) }
         controller.bootTimer = bootTimer
+        controller.memoryBacking = memoryBacking
         do { try controller.configureLogger(LoggerConfig(logPath: logPath, level: level ?? "Warning")) } catch {
             throw ValidationError("--log-path: \(error.message)")
         }

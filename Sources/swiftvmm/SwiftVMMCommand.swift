@@ -30,6 +30,7 @@ struct SwiftVMMCommand: ParsableCommand {
 }
 
 extension CPUMode: ExpressibleByArgument {}
+extension MemoryBacking: ExpressibleByArgument {}
 
 /// An address typed as hex (`0x7c00`) or decimal.
 struct AddressArgument: ExpressibleByArgument {
@@ -125,6 +126,13 @@ struct Run: ParsableCommand {
     )
     var bootTimer = false
 
+    @Option(
+        name: .customLong("memory-backing"),
+        help: ArgumentHelp(
+            "Guest RAM: anonymous (default) or memfd (shared; a migration to a swiftvmm on this host hands it over without copying).",
+            valueName: "kind"))
+    var memoryBacking: MemoryBacking = .anonymous
+
     @OptionGroup var session: SessionOptions
 
     @OptionGroup(title: "Virtio devices") var devices: DeviceOptions
@@ -195,6 +203,7 @@ struct Run: ParsableCommand {
         do { configuration = try MachineConfiguration(resolved: resolved, logger: logger) } catch { throw ValidationError("\(error)") }
         configuration.testDevices = testDevices
         configuration.bootTimer = bootTimer
+        configuration.memoryBacking = memoryBacking
         do {
             return try Machine(configuration)
         } catch {

@@ -62,6 +62,44 @@ import Testing
         #expect(source.stdout + destination.stdout == Self.expectedOutput(kib: 4096, passes: 12, rate: 16))
     }
 
+    /// The local live upgrade between two processes, each in its sandbox (the
+    /// default): memfd-backed RAM goes over a Unix socket as a descriptor, no page copied.
+    @Test func aLocalLiveUpgradeHandsTheMemfdToTheNewProcess() throws {
+        let directory = try ScratchDirectory()
+        let kernel = try directory.write("dirty.elf", FirmwareImage.multibootDirtyMemory.bytes)
+        let config = try directory.write(
+            "vm.json",
+            #"{"boot-source": {"kernel_image_path": "\#(kernel)", "boot_args": "ws=4M iters=12 rate=16"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 32}}"#
+        )
+        let address = "unix:" + directory.file("upgrade.sock")
+        let destinationSocket = directory.file("destination.sock")
+        let destination = try ServedVMM(
+            arguments: ["serve", "--api-sock", destinationSocket, "--incoming", address], socketPath: destinationSocket)
+        let sourceSocket = directory.file("source.sock")
+        let source = try ServedVMM(
+            arguments: ["serve", "--config-file", config, "--api-sock", sourceSocket, "--memory-backing", "memfd"], socketPath: sourceSocket
+        )
+        try source.waitForOutput("pass 2 ")
+
+        let migrate = Process()
+        migrate.executableURL = URL(fileURLWithPath: try swiftvmmBinary())
+        migrate.arguments = ["migrate", "--api-sock", sourceSocket, "--to", address]
+        let out = Pipe()
+        migrate.standardOutput = out
+        migrate.standardError = out
+        try migrate.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        migrate.waitUntilExit()
+        #expect(migrate.terminationStatus == 0, "\(printed)")
+        #expect(printed.contains("migration completed: round 0, 0 pages sent (+0 zero)"), "\(printed)")
+        #expect(printed.contains("RAM handed over as a memfd"), "\(printed)")
+
+        #expect(try source.waitForExit() == 0, "\(source.stderr)")
+        #expect(try destination.waitForExit() == 0x20, "\(destination.stderr)")
+        #expect(!destination.stdout.isEmpty)
+        #expect(source.stdout + destination.stdout == Self.expectedOutput(kib: 4096, passes: 12, rate: 16))
+    }
+
     @Test func aFailedMigrationLeavesTheMachineRunningAndSaysWhy() throws {
         let directory = try ScratchDirectory()
         let kernel = try directory.write("dirty.elf", FirmwareImage.multibootDirtyMemory.bytes)

@@ -65,6 +65,7 @@ import Testing
         var passes: UInt64 = 12
         var rate: UInt64 = 16
         var vcpus = 1
+        var memoryBacking = MemoryBacking.anonymous
         var commandLine: String { "ws=\(kib)K iters=\(passes) rate=\(rate)" }
         var expected: String { LiveMigrationTests.expectedOutput(kib: kib, passes: passes, rate: rate) }
     }
@@ -81,6 +82,7 @@ import Testing
         var configuration = MachineConfiguration(
             guest: .multiboot(kernel: FirmwareImage.multibootDirtyMemory.bytes, name: "dirty.elf", commandLine: guest.commandLine),
             memorySize: 32 << 20, serialOutput: output)
+        configuration.memoryBacking = guest.memoryBacking
         if guest.vcpus > 1 {
             configuration.platform = .pc
             configuration.vcpuCount = guest.vcpus
@@ -124,10 +126,11 @@ import Testing
 
     static func socketPath(_ name: String) -> String { "/tmp/swiftvmm-migration-\(getpid())-\(name).sock" }
 
-    func migrateMidRun(to address: MigrationAddress, guest: Guest = Guest(), options: MigrationOptions = MigrationOptions()) throws
-        -> MigrationReport
-    {
-        let destination = startDestination(at: address)
+    func migrateMidRun(
+        to address: MigrationAddress, guest: Guest = Guest(), options: MigrationOptions = MigrationOptions(),
+        incoming: IncomingMigrationOptions = IncomingMigrationOptions()
+    ) throws -> MigrationReport {
+        let destination = startDestination(at: address, options: incoming)
         let source = try startSource(guest)
         wait(for: "pass 2 ", in: source.output)
         let report = try source.machine.migrate(to: address, options: options) { print("progress: \($0.line)") }

@@ -70,6 +70,8 @@ public struct MachineConfiguration {
     /// the order they get MMIO windows and interrupt lines. They need the PC
     /// platform's interrupt controllers, which they choose when non-empty.
     public var virtioDevices: [VirtioDeviceConfiguration] = []
+    /// What guest RAM is made of: `.memfd` lets a migration to this host hand it over uncopied.
+    public var memoryBacking: MemoryBacking = .anonymous
 
     /// The platform in effect.
     public var resolvedPlatform: Platform {

@@ -20,11 +20,15 @@ public struct MachineHardware: Codable, Hashable, Sendable {
     /// window, the virtio devices' windows following it; `nil` (absent in
     /// snapshots from before it existed) means no.
     public var bootTimer: Bool?
+    /// What guest RAM is made of when the machine builds it; `nil` (absent in
+    /// snapshots from before it existed) means anonymous. A machine given its
+    /// RAM (a restore, a migration) has what it was given.
+    public var memoryBacking: MemoryBacking?
 
     public init(
         memorySize: UInt64, vcpuCount: Int, platform: MachineConfiguration.Platform, hiddenCPUFeatures: [String] = [],
         debugConsole: Bool = false, virtioDevices: [VirtioDeviceConfiguration] = [], testDevices: Bool = false,
-        bootTimer: Bool = false
+        bootTimer: Bool = false, memoryBacking: MemoryBacking = .anonymous
     ) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
@@ -34,6 +38,7 @@ public struct MachineHardware: Codable, Hashable, Sendable {
         self.testDevices = testDevices ? true : nil
         self.virtioDevices = virtioDevices
         self.bootTimer = bootTimer ? true : nil
+        self.memoryBacking = memoryBacking == .anonymous ? nil : memoryBacking
     }
 
     /// The hidden features as `CPUIDFeature`s; unknown names are an error

@@ -37,6 +37,6 @@ extension MachineConfiguration {
         MachineHardware(
             memorySize: memorySize, vcpuCount: vcpuCount, platform: resolvedPlatform, hiddenCPUFeatures: hiddenCPUFeatures.map(\.name),
             debugConsole: debugConsoleOutput != nil, virtioDevices: virtioDevices, testDevices: testDevices,
-            bootTimer: bootTimer)
+            bootTimer: bootTimer, memoryBacking: memoryBacking)
     }
 }

@@ -84,18 +84,29 @@ extension Machine {
             hello.memoryRegions.count <= 16
         else { throw .refused("the source's hello names \(hello.vcpuCount) vCPUs and \(hello.memoryRegions.count) RAM ranges") }
         let layout = hello.memoryRegions.map { (base: GuestAddress($0.base), size: $0.size) }
-        let memory: GuestMemory
-        do { memory = try GuestMemory(regions: layout) } catch { throw .refused("the source's RAM layout: \(error)") }
+        // A source on this host with memfd-backed RAM offers the memfd itself
+        // (a local live upgrade); accepted when the connection can carry it.
+        let handover = hello.memoryHandover && options.acceptsMemoryHandover && connection.isLocal
         let ours = MigrationHello(
             cpuDigest: digest, memoryRegions: [MigrationHello.MemoryRegion(base: 0, size: options.maximumMemory)], vcpuCount: 0,
-            memoryHandover: false)
-        do { try connection.send(.hello(ours)) } catch { throw .wire(error) }
+            memoryHandover: handover)
+        let memory: GuestMemory
+        if handover {
+            do { try connection.send(.hello(ours)) } catch { throw .wire(error) }
+            memory = try receiveHandedOverMemory(layout: layout, size: hello.memorySize, next: next, connection: connection)
+        } else {
+            do { memory = try GuestMemory(regions: layout) } catch { throw .refused("the source's RAM layout: \(error)") }
+            do { try connection.send(.hello(ours)) } catch { throw .wire(error) }
+        }
 
         let view = memory.view
         var state: [UInt8]?
         receiving: while true {
             let message = try next()
             switch message {
+            case .pages where handover:
+                // The pages are the source's own until commit: nothing here writes them.
+                throw .unexpected(message: "pages", expected: "state or complete (RAM came as a memfd)")
             case .pages(let batch):
                 do throws(GuestMemoryError) {
                     try batch.forEachRun { run, data throws(GuestMemoryError) in
@@ -127,5 +138,24 @@ extension Machine {
         // Committed: the guest is ours now. A source that misses this answer keeps its copy paused.
         try? connection.send(.running)
         return machine
+    }
+
+    /// Takes the source's RAM as the memfd that comes with its `memoryHandover`
+    /// message and maps it shared, after checking it: exactly the layout's
+    /// size, sealed against shrinking. Nothing is written to it; if anything
+    /// later fails, the mapping simply goes (the source's guest is unharmed).
+    private static func receiveHandedOverMemory(
+        layout: [(base: GuestAddress, size: UInt64)], size: UInt64, next: () throws(MigrationError) -> MigrationMessage,
+        connection: MigrationConnection
+    ) throws(MigrationError) -> GuestMemory {
+        let message = try next()
+        let fd = connection.takeReceivedDescriptor()
+        defer { if fd >= 0 { close(fd) } }
+        guard case .memoryHandover(let announced) = message else {
+            throw .unexpected(message: message.name, expected: "memoryHandover")
+        }
+        guard fd >= 0 else { throw .refused("the memoryHandover message came without a descriptor") }
+        guard announced == size else { throw .refused("the memfd is announced as \(announced) bytes, the hello's RAM is \(size)") }
+        do { return try GuestMemory(regions: layout, sharingMemfd: fd) } catch { throw .refused("the handed-over RAM: \(error)") }
     }
 }

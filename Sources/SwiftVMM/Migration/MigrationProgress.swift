@@ -1,6 +1,6 @@
 /// Where a live migration is: `GET /migrate` and `swiftvmm migrate`'s progress line.
 public struct MigrationProgress: Codable, Hashable, Sendable {
-    /// "setup", "precopy", "stop-and-copy", "committing", "completed" or "failed".
+    /// "setup", "precopy", "stop-and-copy" (or "handover", RAM going over as a memfd), "committing", "completed" or "failed".
     public var phase: String = "setup"
     /// The pre-copy round (0 is the first pass over all RAM).
     public var round: Int = 0
@@ -24,6 +24,8 @@ public struct MigrationProgress: Codable, Hashable, Sendable {
     public var elapsedMs: Double = 0
     /// Why it failed, once it has.
     public var error: String? = nil
+    /// Whether RAM went over as a memfd (`SCM_RIGHTS`) instead of as pages: a local live upgrade.
+    public var memoryHandedOver: Bool = false
 
     public init() {}
 
@@ -39,6 +41,7 @@ public struct MigrationProgress: Codable, Hashable, Sendable {
         case throttlePercent = "throttle_percent"
         case downtimeMs = "downtime_ms"
         case elapsedMs = "elapsed_ms"
+        case memoryHandedOver = "memory_handed_over"
     }
 
     /// One line for a terminal.
@@ -46,6 +49,7 @@ public struct MigrationProgress: Codable, Hashable, Sendable {
         var text =
             "migration \(phase): round \(round), \(pagesSent) pages sent (+\(zeroPages) zero), \(bytesSent >> 20) MiB, "
             + "dirty \(dirtyPagesPerSecond) pages/s, remaining \(remainingPages) pages, estimated downtime \(Int(estimatedDowntimeMs)) ms, throttle \(throttlePercent)%"
+        if memoryHandedOver { text += ", RAM handed over as a memfd" }
         if let downtimeMs { text += ", downtime \(String(format3(downtimeMs))) ms" }
         if let error { text += ": \(error)" }
         return text

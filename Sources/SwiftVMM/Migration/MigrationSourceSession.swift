@@ -41,7 +41,8 @@ struct MigrationSourceSession {
     // MARK: The steps
 
     mutating func run() throws(MigrationError) -> MigrationReport {
-        try handshake()
+        let handover = try handshake()
+        if handover { return try handOver() }
         status.phase = "precopy"
         do { try machine.startMigrationDirtyLog() } catch { throw .machine(error) }
         loggingStarted = true
@@ -145,13 +146,60 @@ struct MigrationSourceSession {
         report?(status)
     }
 
-    private mutating func handshake() throws(MigrationError) {
+    /// The local live upgrade: no pages at all. The guest pauses, its RAM's
+    /// memfd goes over (`SCM_RIGHTS`) and the destination maps the same pages;
+    /// then the state, and the same `loaded`/`commit`/`running` handshake.
+    /// Until `commit` the pages are still this side's alone to run (the
+    /// destination only maps them), so a failure resumes the guest here.
+    private mutating func handOver() throws(MigrationError) -> MigrationReport {
+        guard let memfd = machine.memory.sharedDescriptor else { throw .refused("guest RAM is not memfd-backed") }
+        status.phase = "handover"
+        publish()
+        let pauseStart = clock.now
+        machine.pause()
+        pausedHere = !wasPaused
+        if wasRunning, machine.lifecycle.runEnded { throw .refused("the machine stopped running here during the migration") }
+        machine.flushOutputsForMigration()
+        do { try connection.send(.memoryHandover(size: machine.memory.size), passing: memfd) } catch {
+            if let reason = try? connection.receive(), case .error(let text) = reason { throw .peer(text) }
+            throw .wire(error)
+        }
+        let state: [UInt8]
+        do { state = try machine.captureState().stateFile() } catch let error as MachineError { throw .machine(error) } catch {
+            throw .machine(.snapshot(error as? SnapshotError ?? .malformed(path: "", reason: "\(error)")))
+        }
+        try send(.state(state))
+        try send(.complete)
+        status.phase = "committing"
+        publish()
+        try expect(.loaded)
+        try send(.commit)
+        committed = true
+        // From here on the guest and its pages are the destination's: this side never touches them again.
+        let answer: MigrationMessage
+        do { answer = try connection.receive() } catch { throw .outcomeUnknown("\(error)") }
+        guard answer == .running else { throw .outcomeUnknown("the destination answered \(answer.name), not running") }
+        let downtime = clock.now - pauseStart
+        machine.remote.requestStop(reason: .migrated)
+        status.phase = "completed"
+        status.downtimeMs = Self.seconds(downtime) * 1000
+        status.bytesSent = connection.bytesSent
+        status.elapsedMs = Self.seconds(clock.now - start) * 1000
+        status.memoryHandedOver = true
+        report?(status)
+        return MigrationReport(
+            rounds: 0, bytesSent: connection.bytesSent, pagesSent: 0, zeroPages: 0, totalTime: clock.now - start, downtime: downtime,
+            throttlePercent: 0, memoryHandedOver: true)
+    }
+
+    /// The hellos; returns whether RAM goes over as a memfd (both sides said so).
+    private mutating func handshake() throws(MigrationError) -> Bool {
         let digest: String
         do { digest = try Machine.migrationCPUDigest() } catch { throw .machine(error) }
         let hello = MigrationHello(
             cpuDigest: digest,
             memoryRegions: machine.memory.ranges.map { MigrationHello.MemoryRegion(base: $0.base.rawValue, size: $0.size) },
-            vcpuCount: machine.vcpuCount, memoryHandover: false)
+            vcpuCount: machine.vcpuCount, memoryHandover: offersHandover)
         do {
             try connection.sendStreamHeader()
             try connection.send(.hello(hello))
@@ -162,6 +210,12 @@ struct MigrationSourceSession {
         guard theirs.version == MigrationWire.version else {
             throw .refused("the destination speaks protocol version \(theirs.version), this side \(MigrationWire.version)")
         }
+        return offersHandover && theirs.memoryHandover
+    }
+
+    /// Whether to offer the memfd: allowed, on a Unix socket, and RAM is a memfd.
+    private var offersHandover: Bool {
+        options.memoryHandover && connection.isLocal && machine.memory.sharedDescriptor != nil
     }
 
     // MARK: Pages
