@@ -56,6 +56,11 @@ public enum SandboxPolicy {
         // A thread installs its own filter on top of the one it inherited (flags 0: no TSYNC, no listener).
         SyscallRule("seccomp", .oneOf(index: 1, values: [0])),
         SyscallRule("poll"), SyscallRule("ppoll"), SyscallRule("epoll_wait"), SyscallRule("epoll_pwait"), SyscallRule("epoll_ctl"),
+        // `--user`: glibc makes every thread of the process carry out the main thread's
+        // setgroups/setresgid/setresuid itself (a signal to each), so threads already running
+        // (the virtio I/O loop, the console, the API) must be allowed them. Without
+        // CAP_SETUID/CAP_SETGID, which leaving uid 0 takes away, they can only lower privilege.
+        SyscallRule("setgroups"), SyscallRule("setresgid"), SyscallRule("setresuid"),
     ]
 
     static func ioctl(_ requests: [UInt32]...) -> SyscallRule {

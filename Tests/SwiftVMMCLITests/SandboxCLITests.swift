@@ -85,6 +85,17 @@ import Testing
             "\(result.stderr)")
     }
 
+    /// The virtio I/O thread is running (with its own filter) when the main
+    /// thread switches user: glibc has it switch too, which its filter allows.
+    @Test(
+        .enabled(if: isRoot, "SKIPPED: dropping to another user needs root"),
+        .disabled(if: SandboxCLITests.sanitized, "SKIPPED: LeakSanitizer cannot attach after setuid"))
+    func threadsAlreadyRunningFollowTheSwitchToAnotherUser() throws {
+        let result = try runSwiftVMM(["run", "--rng", "--user", "65534:65534"], timeout: 60)
+        #expect(result.status == 0 && !result.stderr.contains("seccomp"), "\(result.stderr)")
+        #expect(result.stdout.contains("user mode: back from trap"))
+    }
+
     @Test func withoutUserARootVMMStillDropsEveryCapability() throws {
         let result = try runSwiftVMM(["run"], timeout: 60, environment: ["SWIFTVMM_SANDBOX_TEST_PROBE": "/proc/self/status"])
         #expect(result.status == 0, "\(result.stderr)")
