@@ -172,9 +172,12 @@ final class ServedVMM: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // The readers hold the buffer, not this object, so that dropping it ends the child.
+        // Threads of their own, not Dispatch's pool: with the whole suite running the
+        // pool can be busy for seconds, and a test waiting for COM1 would see it late
+        // (after a short guest had already ended).
         for (pipe, isOut) in [(out, true), (err, false)] {
             readers.enter()
-            DispatchQueue.global().async { [output, readers] in
+            Thread.detachNewThread { [output, readers] in
                 let handle = pipe.fileHandleForReading
                 while true {
                     let chunk = handle.availableData

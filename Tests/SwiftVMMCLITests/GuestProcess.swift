@@ -28,7 +28,8 @@ final class GuestProcess: @unchecked Sendable {
         try process.run()
         for (pipe, isStdout) in [(output, true), (errors, false)] {
             drained.enter()
-            DispatchQueue.global().async { [self] in
+            // A thread of its own: Dispatch's pool can be busy for seconds under the whole suite.
+            Thread.detachNewThread { [self] in
                 let handle = pipe.fileHandleForReading
                 while true {
                     let chunk = handle.availableData
