@@ -112,7 +112,9 @@ final class TemporaryDirectory {
         let fromFile = try runSwiftVMM(["run", "--config", directory.path("printed.json")])
         let fromFlags = try runSwiftVMM(["run"] + flags)
         #expect(fromFile.stdout == "Hello from real mode!\n" && fromFile.stdout == fromFlags.stdout, "\(fromFile.stderr)")
-        #expect(fromFile.status == fromFlags.status && fromFile.stderr == fromFlags.stderr)
+        #expect(
+            fromFile.status == fromFlags.status && fromFile.stderr == fromFlags.stderr,
+            "status \(fromFile.status) vs \(fromFlags.status); stderr:\n\(fromFile.stderr)\nvs:\n\(fromFlags.stderr)")
     }
 
     @Test func printConfigChecksTheValuesFirst() throws {
