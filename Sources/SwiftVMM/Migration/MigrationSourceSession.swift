@@ -104,28 +104,7 @@ struct MigrationSourceSession {
         do { last = try machine.takeDirtyPages() } catch { throw .machine(error) }
         try sendPages(Self.union(pending, last), everything: false)
         machine.flushOutputsForMigration()
-        let state: [UInt8]
-        do { state = try machine.captureState().stateFile() } catch let error as MachineError { throw .machine(error) } catch {
-            throw .machine(.snapshot(error as? SnapshotError ?? .malformed(path: "", reason: "\(error)")))
-        }
-        try send(.state(state))
-        try send(.complete)
-        status.phase = "committing"
-        publish()
-        try expect(.loaded)
-        try send(.commit)
-        committed = true
-        // From here on the destination may run the guest: this side never resumes it.
-        let answer: MigrationMessage
-        do { answer = try connection.receive() } catch { throw .outcomeUnknown("\(error)") }
-        guard answer == .running else { throw .outcomeUnknown("the destination answered \(answer.name), not running") }
-        let downtime = clock.now - pauseStart
-        machine.remote.requestStop(reason: .migrated)
-        status.phase = "completed"
-        status.downtimeMs = Self.seconds(downtime) * 1000
-        status.bytesSent = connection.bytesSent
-        status.elapsedMs = Self.seconds(clock.now - start) * 1000
-        report?(status)
+        let downtime = try commit(pausedAt: pauseStart, memoryHandedOver: false)
         return MigrationReport(
             rounds: status.round, bytesSent: connection.bytesSent, pagesSent: status.pagesSent, zeroPages: status.zeroPages,
             totalTime: clock.now - start, downtime: downtime, throttlePercent: highestThrottle, memoryHandedOver: false)
@@ -164,6 +143,19 @@ struct MigrationSourceSession {
             if let reason = try? connection.receive(), case .error(let text) = reason { throw .peer(text) }
             throw .wire(error)
         }
+        let downtime = try commit(pausedAt: pauseStart, memoryHandedOver: true)
+        return MigrationReport(
+            rounds: 0, bytesSent: connection.bytesSent, pagesSent: 0, zeroPages: 0, totalTime: clock.now - start, downtime: downtime,
+            throttlePercent: 0, memoryHandedOver: true)
+    }
+
+    /// The end both ways share, with the guest paused and its RAM on the
+    /// destination: the state, `complete`, then `loaded`/`commit`/`running`.
+    /// After `commit` the destination may run the guest, so this side never
+    /// resumes it (nor touches handed-over pages) again. Returns the downtime.
+    private mutating func commit(pausedAt pauseStart: ContinuousClock.Instant, memoryHandedOver: Bool) throws(MigrationError)
+        -> Duration
+    {
         let state: [UInt8]
         do { state = try machine.captureState().stateFile() } catch let error as MachineError { throw .machine(error) } catch {
             throw .machine(.snapshot(error as? SnapshotError ?? .malformed(path: "", reason: "\(error)")))
@@ -175,7 +167,6 @@ struct MigrationSourceSession {
         try expect(.loaded)
         try send(.commit)
         committed = true
-        // From here on the guest and its pages are the destination's: this side never touches them again.
         let answer: MigrationMessage
         do { answer = try connection.receive() } catch { throw .outcomeUnknown("\(error)") }
         guard answer == .running else { throw .outcomeUnknown("the destination answered \(answer.name), not running") }
@@ -185,11 +176,9 @@ struct MigrationSourceSession {
         status.downtimeMs = Self.seconds(downtime) * 1000
         status.bytesSent = connection.bytesSent
         status.elapsedMs = Self.seconds(clock.now - start) * 1000
-        status.memoryHandedOver = true
+        if memoryHandedOver { status.memoryHandedOver = true }
         report?(status)
-        return MigrationReport(
-            rounds: 0, bytesSent: connection.bytesSent, pagesSent: 0, zeroPages: 0, totalTime: clock.now - start, downtime: downtime,
-            throttlePercent: 0, memoryHandedOver: true)
+        return downtime
     }
 
     /// The hellos; returns whether RAM goes over as a memfd (both sides said so).
