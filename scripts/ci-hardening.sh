@@ -85,6 +85,8 @@ sanitized_test() {
         return 1
     fi
     if [ "$status" -ne 0 ]; then
+        # CI keeps only what is printed: say which tests failed and what they recorded.
+        grep -E -A6 "recorded an issue|: error: " "$log" | head -n 120 >&2
         echo "ci-hardening: swift test --sanitize=$sanitizer failed with status $status (log: $log)" >&2
         return 1
     fi
