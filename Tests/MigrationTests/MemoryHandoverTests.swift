@@ -43,7 +43,7 @@ import VMCore
 
     @Test func aDestinationThatRefusesAfterTheMemfdLeavesTheSourceRunning() throws {
         let checked = LiveMigrationTests.Box<String>()
-        let guest = LiveMigrationTests.Guest(passes: 6, memoryBacking: .memfd)
+        let guest = LiveMigrationTests.Guest(memoryBacking: .memfd)
         try live.sourceSurvives("handover-refused", guest: guest) { machine, address in
             let fake = live.fakeDestination(at: address) { connection in
                 try? connection.sendStreamHeader()
