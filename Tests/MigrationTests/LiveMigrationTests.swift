@@ -138,7 +138,11 @@ import Testing
         let report = try migrateMidRun(to: .unix(path: Self.socketPath("unix")))
         #expect(report.pagesSent >= 1024, "the 4 MiB working set went over")
         #expect(report.zeroPages > 4096, "untouched RAM went as zero markers")
-        #expect(report.bytesSent < 24 << 20, "32 MiB of mostly untouched RAM cost less than it")
+        // Untouched RAM costs next to nothing: the bytes are the pages sent
+        // plus headers and state. (How many rounds the working set needs,
+        // and so how many pages, depends on the host's speed and load.)
+        #expect(report.bytesSent > report.pagesSent * 4096)
+        #expect(report.bytesSent < report.pagesSent * 4096 + (1 << 20), "\(report)")
     }
 
     @Test func midRunOverTCPLoopback() throws {
