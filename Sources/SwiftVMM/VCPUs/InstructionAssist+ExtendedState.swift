@@ -5,8 +5,8 @@ import VMCore
 extension InstructionAssist {
     /// Carries out `instruction` (the XSAVE family) through `KVM_GET_XSAVE2`
     /// and `KVM_SET_XSAVE` with the guest's memory image, raising what the
-    /// CPU raises: #UD without CR4.OSXSAVE or for a form the guest's CPUID
-    /// lacks, #GP(0) for an operand not 64-byte aligned or a header or MXCSR
+    /// CPU raises: #UD without CR4.OSXSAVE (and for XSAVES/XRSTORS where the
+    /// guest's CPUID lacks them), #GP(0) for an operand not 64-byte aligned or a header or MXCSR
     /// XRSTOR refuses, #PF (CR2 set) where the operand's pages are not
     /// mapped or not writable. Returns `false` where it cannot (16-bit
     /// addressing, XSAVES on a guest that has it, an operand outside RAM):
@@ -29,10 +29,10 @@ extension InstructionAssist {
             guard !layout.hasXSAVES else { return false }
             try vcpu.injectException(vector: invalidOpcode)
             return true
-        case .saveCompacted where !layout.hasXSAVEC, .saveOptimized where !layout.hasXSAVEOPT:
-            try vcpu.injectException(vector: invalidOpcode)
-            return true
         default:
+            // XSAVEOPT and XSAVEC run natively on hardware virtualization
+            // whatever the guest's CPUID says (KVM cannot intercept them), and
+            // this host's guests see the host's CPUID leaf 0xD anyway: no #UD.
             break
         }
         let longMode = special.cs.l && special.efer & (1 << 10) != 0

@@ -96,8 +96,8 @@ enum XSAVEImage {
     /// XSTATE_BV (set for each requested component that is not in its initial
     /// state after the load). Throws, leaving `state` alone, where the CPU
     /// raises #GP: XSTATE_BV bits outside XCR0, reserved header bytes set, a
-    /// compacted image without XSAVEC or with XCOMP_BV outside XCR0 or
-    /// XSTATE_BV outside XCOMP_BV, or an MXCSR with reserved bits.
+    /// compacted image with XCOMP_BV outside XCR0 or XSTATE_BV outside
+    /// XCOMP_BV, or an MXCSR with reserved bits.
     static func restore(
         _ area: [UInt8], into state: inout [UInt8], requested: UInt64, xcr0: UInt64, layout: XSAVELayout,
         wide: Bool = true, longMode: Bool = true
@@ -108,7 +108,7 @@ enum XSAVEImage {
         let offsets: [Int: Int]
         if compacted {
             let components = compBV & ~compactedBit
-            guard layout.hasXSAVEC, components & ~xcr0 == 0, stateBV & ~components == 0,
+            guard components & ~xcr0 == 0, stateBV & ~components == 0,
                 area[headerOffset + 16..<headerOffset + 64].allSatisfy({ $0 == 0 }),
                 let compactedOffsets = layout.compactedOffsets(components & ~3)
             else { throw .generalProtection }

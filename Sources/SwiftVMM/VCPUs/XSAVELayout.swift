@@ -1,6 +1,6 @@
 import KVM
 
-/// What the guest's CPUID leaf 0xD says about XSAVE: the forms it offers and
+/// What the guest's CPUID leaf 0xD says about XSAVE: whether it offers XSAVES, and
 /// where each state component sits in the standard format (which is also
 /// the format of KVM's `KVM_GET_XSAVE2` buffer: KVM reports the host's offsets
 /// to the guest).
@@ -19,8 +19,6 @@ struct XSAVELayout: Hashable, Sendable {
     /// CPUID.(0xD, 1).EAX: bit 0 XSAVEOPT, bit 1 XSAVEC, bit 3 XSAVES/XRSTORS.
     var formFlags: UInt32 = 0
 
-    var hasXSAVEOPT: Bool { formFlags & 1 != 0 }
-    var hasXSAVEC: Bool { formFlags & 2 != 0 }
     var hasXSAVES: Bool { formFlags & 8 != 0 }
 
     /// The legacy region (x87 and SSE) and the XSAVE header, the first 576 bytes.
