@@ -60,9 +60,13 @@ struct ExitPolicy {
         case .stop(.interrupted):
             return .kicked
         case .stop(.internalError(1, let data)) where platform == .pc:
-            guard let assist = InstructionAssist(emulationFailure: data, guestHasINVPCID: guestHasINVPCID) else {
-                return .stop(.internalError(suberror: 1, data: data))
+            var decoded = InstructionAssist(emulationFailure: data, guestHasINVPCID: guestHasINVPCID)
+            if decoded == nil, InstructionAssist.instructionBytes(data).count < 15 {
+                do {
+                    decoded = try InstructionAssist.refetched(on: vcpu, context: assistContext, guestHasINVPCID: guestHasINVPCID)
+                } catch { throw .kvm(error) }
             }
+            guard let assist = decoded else { return .stop(.internalError(suberror: 1, data: data)) }
             do {
                 guard try assist.perform(on: vcpu, context: assistContext) else {
                     return .stop(.internalError(suberror: 1, data: data))

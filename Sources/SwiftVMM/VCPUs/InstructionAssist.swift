@@ -49,6 +49,10 @@ enum InstructionAssist: Hashable, Sendable {
     /// #UD a guest whose CPUID lacks them gets): through `KVM_GET_XSAVE2` and
     /// `KVM_SET_XSAVE` with the guest's memory image (see `XSAVEImage`).
     case extendedState(ExtendedStateInstruction)
+    /// `vzeroall`, `vzeroupper`, and `vmovdqa`/`vmovdqu`/`vmovntdqa`/`vmovntdq`
+    /// with XMM or YMM registers (kvm-unit-tests' `xsave`): through the XSAVE
+    /// state as the XSAVE family (see `VectorMove`).
+    case vectorMove(VectorMove)
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -89,6 +93,8 @@ enum InstructionAssist: Hashable, Sendable {
             self = clwb
         } else if let xsave = ExtendedStateInstruction.decode(bytes) {
             self = .extendedState(xsave)
+        } else if let move = VectorMove.decode(bytes) {
+            self = .vectorMove(move)
         } else if !guestHasINVPCID, Self.isINVPCID(bytes) {
             self = .undefinedInvalidatePCID
         } else if let popcnt = Self.populationCount(bytes) {
@@ -166,6 +172,7 @@ extension InstructionAssist {
         if case .extendedState(let instruction) = self {
             return try Self.performExtendedState(instruction, on: vcpu, context: context)
         }
+        if case .vectorMove(let move) = self { return try Self.performVectorMove(move, on: vcpu, context: context) }
         try performOnRegisters(on: vcpu)
         return true
     }
@@ -243,8 +250,8 @@ extension InstructionAssist {
         case .cacheLineWriteBack(let length):
             registers.rip &+= length
             try vcpu.setRegisters(registers)
-        case .extendedState:
-            break  // performExtendedState
+        case .extendedState, .vectorMove:
+            break  // performExtendedState, performVectorMove
         }
     }
 
