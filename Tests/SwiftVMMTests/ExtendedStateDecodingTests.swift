@@ -109,4 +109,41 @@ import VMCore
         special.cr0 = 0x11
         #expect(try walk(0x12345, write: true) == 0x12345)
     }
+
+    /// The AVX moves of kvm-unit-tests' `xsave`, as the compiler encodes them.
+    @Test func vectorMovesAreDecoded() throws {
+        #expect(VectorMove.decode([0xc5, 0xfc, 0x77]) == VectorMove(kind: .zeroAll, width: 32, aligned: false, length: 3))
+        #expect(VectorMove.decode([0xc5, 0xf8, 0x77])?.kind == .zeroUpper)
+        // vmovdqa 0x10(%rip), %ymm8 (c5 7d 6f 05 disp32): VEX.R selects ymm8.
+        let load = try #require(VectorMove.decode([0xc5, 0x7d, 0x6f, 0x05, 0x10, 0, 0, 0]))
+        #expect(load.kind == .load(register: 8) && load.width == 32 && load.aligned && load.length == 8)
+        #expect(load.operand == MemoryOperand(displacement: 0x10, ripRelative: true))
+        // vmovdqa %ymm0, %ymm15 (c5 7d 7f c7: store form, ModRM.rm with VEX.B clear in the 2-byte form)
+        let registers = try #require(VectorMove.decode([0xc4, 0xc1, 0x7d, 0x7f, 0xc7]))
+        #expect(registers.kind == .store(register: 0) && registers.source == 15 && registers.operand == nil)
+        // vmovntdqa (%rax), %ymm1 (c4 e2 7d 2a 08); vmovntdq %ymm2, (%rbx) (c5 fd e7 13); vmovdqu (f3) is unaligned.
+        #expect(VectorMove.decode([0xc4, 0xe2, 0x7d, 0x2a, 0x08])?.kind == .load(register: 1))
+        #expect(VectorMove.decode([0xc5, 0xfd, 0xe7, 0x13])?.kind == .store(register: 2))
+        #expect(VectorMove.decode([0xc5, 0xfe, 0x6f, 0x00])?.aligned == false)
+        // Not these: vmovntdq to a register, a VEX.vvvv other than 1111, vpaddd (computes).
+        #expect(VectorMove.decode([0xc5, 0xfd, 0xe7, 0xc0]) == nil)
+        #expect(VectorMove.decode([0xc5, 0xf5, 0x6f, 0x00]) == nil)
+        #expect(VectorMove.decode([0xc5, 0xfd, 0xfe, 0xc1]) == nil)
+    }
+
+    /// A move writes the XMM part at 160 and the upper half at the AVX
+    /// component's offset, clears the rest, and marks SSE and AVX in use.
+    @Test func vectorRegistersLiveInTheXSAVEBuffer() {
+        var state = [UInt8](repeating: 0xff, count: 4096)
+        state[512] = 0
+        let bytes = (0..<32).map { UInt8($0) }
+        VectorMove.write(3, bytes, into: &state, upperOffset: 576, zmmUpperOffset: 1408)
+        #expect(state[208..<224] == bytes[0..<16])
+        #expect(state[624..<640] == bytes[16..<32])
+        #expect(state[1504..<1536].allSatisfy { $0 == 0 })
+        #expect(state[512] == 6)
+        #expect(VectorMove.read(3, width: 32, from: state, upperOffset: 576) == bytes)
+        VectorMove.write(3, Array(bytes[0..<16]), into: &state, upperOffset: 576, zmmUpperOffset: nil)
+        #expect(state[624..<640].allSatisfy { $0 == 0 }, "a 128-bit VEX write clears the upper half")
+    }
 }
