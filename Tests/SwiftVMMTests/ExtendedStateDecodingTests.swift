@@ -52,7 +52,9 @@ import VMCore
         var fs = operand
         fs.segmentOverride = 4
         #expect(fs.linearAddress(registers: registers, special: long, nextRIP: 0) == 0x7000_0000_1000)
-        #expect(MemoryOperand(displacement: 0x40, ripRelative: true).linearAddress(registers: registers, special: long, nextRIP: 0x10_0000) == 0x10_0040)
+        #expect(
+            MemoryOperand(displacement: 0x40, ripRelative: true).linearAddress(registers: registers, special: long, nextRIP: 0x10_0000)
+                == 0x10_0040)
         var short = operand
         short.addressSizeOverride = true
         registers.rbx = 0x1_0000_0008
@@ -66,7 +68,9 @@ import VMCore
         registers.rsp = 0x3000
         #expect(operand.linearAddress(registers: registers, special: protected, nextRIP: 0) == 0x10_1000, "DS base added")
         #expect(MemoryOperand(base: 4).linearAddress(registers: registers, special: protected, nextRIP: 0) == 0x20_3000, "SS for ESP")
-        #expect(MemoryOperand(displacement: 0x40, ripRelative: true).linearAddress(registers: registers, special: protected, nextRIP: 5) == 0x10_0040)
+        #expect(
+            MemoryOperand(displacement: 0x40, ripRelative: true).linearAddress(registers: registers, special: protected, nextRIP: 5)
+                == 0x10_0040)
         var sixteen = operand
         sixteen.addressSizeOverride = true
         #expect(sixteen.linearAddress(registers: registers, special: protected, nextRIP: 0) == nil, "16-bit addressing")

@@ -55,7 +55,8 @@ import VMMTesting
         let fxsaveImage = try vm.read(count: 32, at: 0x204000)
         #expect(
             reason == .debugExit(status: 0),
-            "last exception (vector, error code, CR2): \(seen); XSTATE_BV at 0x202200: \(xsaveoptHeader); fxsave image: \(fxsaveImage); xsavec header: \(xsavecHeader)")
+            "last exception (vector, error code, CR2): \(seen); XSTATE_BV at 0x202200: \(xsaveoptHeader); fxsave image: \(fxsaveImage); xsavec header: \(xsavecHeader)"
+        )
         guard reason == .debugExit(status: 0) else { return }
         let image = try vm.read(count: 1024, at: 0x200000)
         guard case .xsave(let state) = try vm.machine.captureState().vcpus[0].floatingPoint else {

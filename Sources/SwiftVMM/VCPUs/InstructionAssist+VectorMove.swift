@@ -41,7 +41,9 @@ extension InstructionAssist {
         switch move.kind {
         case .zeroAll, .zeroUpper:
             for n in 0..<count {
-                let low = move.kind == .zeroAll ? [UInt8](repeating: 0, count: 16) : VectorMove.read(n, width: 16, from: state, upperOffset: avx.offset)
+                let low =
+                    move.kind == .zeroAll
+                    ? [UInt8](repeating: 0, count: 16) : VectorMove.read(n, width: 16, from: state, upperOffset: avx.offset)
                 VectorMove.write(n, low, into: &state, upperOffset: avx.offset, zmmUpperOffset: zmmUpper)
             }
         case .load(let register):
@@ -80,7 +82,8 @@ extension InstructionAssist {
     /// to decode (KVM reports only what its decoder fetched: two bytes of a
     /// VEX instruction, say): up to 15 bytes read at CS:RIP through the
     /// guest's page tables, as the CPU would fetch them.
-    static func refetched(on vcpu: borrowing KVMVCPU, context: AssistContext, guestHasINVPCID: Bool) throws(KVMError) -> InstructionAssist? {
+    static func refetched(on vcpu: borrowing KVMVCPU, context: AssistContext, guestHasINVPCID: Bool) throws(KVMError) -> InstructionAssist?
+    {
         guard let memory = context.memory else { return nil }
         let registers = try vcpu.registers()
         let special = try vcpu.specialRegisters()

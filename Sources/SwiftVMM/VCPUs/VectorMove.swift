@@ -89,7 +89,8 @@ struct VectorMove: Hashable, Sendable {
         var operand = decoded.0
         operand.segmentOverride = segmentOverride
         operand.addressSizeOverride = addressSizeOverride
-        return VectorMove(kind: kind, width: width, source: nil, operand: operand, aligned: aligned, length: UInt64(position + decoded.length))
+        return VectorMove(
+            kind: kind, width: width, source: nil, operand: operand, aligned: aligned, length: UInt64(position + decoded.length))
     }
 
     /// Register `n`'s low `width` bytes in KVM's XSAVE buffer `state`.
@@ -107,7 +108,9 @@ struct VectorMove: Hashable, Sendable {
         state.replaceSubrange(160 + 16 * n..<160 + 16 * n + 16, with: bytes[0..<16])
         let upper = bytes.count == 32 ? Array(bytes[16..<32]) : [UInt8](repeating: 0, count: 16)
         state.replaceSubrange(upperOffset + 16 * n..<upperOffset + 16 * n + 16, with: upper)
-        if let zmmUpperOffset { state.replaceSubrange(zmmUpperOffset + 32 * n..<zmmUpperOffset + 32 * n + 32, with: repeatElement(0, count: 32)) }
+        if let zmmUpperOffset {
+            state.replaceSubrange(zmmUpperOffset + 32 * n..<zmmUpperOffset + 32 * n + 32, with: repeatElement(0, count: 32))
+        }
         // In use now (XSTATE_BV bits 1 and 2): KVM loads a component only where its bit is set.
         state[XSAVEImage.headerOffset] |= 6
     }

@@ -149,7 +149,8 @@ enum XSAVEImage {
             } else if !wide {
                 for field in [8, 16] { result.replaceSubrange(field + 4..<field + 8, with: [0, 0, 0, 0]) }
             }
-            let initial = result[0] == 0x7f && result[1] == 0x03 && result[2..<24].allSatisfy { $0 == 0 }
+            let initial =
+                result[0] == 0x7f && result[1] == 0x03 && result[2..<24].allSatisfy { $0 == 0 }
                 && result[32..<160].allSatisfy { $0 == 0 }
             inUse = initial ? inUse & ~1 : inUse | 1
         }
