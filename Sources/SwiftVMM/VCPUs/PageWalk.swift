@@ -43,7 +43,7 @@ struct PageWalk {
         let frameMask: UInt64 = 0x000f_ffff_ffff_f000
         var writable = true
         var user = true
-        // (table address, index shift, entry size, whether a PS bit ends the walk here)
+        // Per level: the address bits that index it, its entry size, and whether a PS bit may end the walk there.
         var levels: [(shift: UInt64, size: Int, large: Bool)]
         var table: UInt64
         if efer & (1 << 10) != 0 {  // LMA: 4- or 5-level
