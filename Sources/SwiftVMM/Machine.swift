@@ -166,9 +166,10 @@ public final class Machine {
             lifecycle: lifecycle)
         do {
             // Every vCPU gets the same leaf 7 (only APIC ids differ).
-            let leaf7 = CPUIDConfiguration.entries(supported: try kvm.supportedCPUID(), vcpuID: 0, hiding: hidden)
-                .first { $0.function == 7 && $0.index == 0 }
+            let cpuid = CPUIDConfiguration.entries(supported: try kvm.supportedCPUID(), vcpuID: 0, hiding: hidden)
+            let leaf7 = cpuid.first { $0.function == 7 && $0.index == 0 }
             policy.guestHasINVPCID = (leaf7?.ebx ?? 0) & 1 << 10 != 0
+            policy.assistContext = AssistContext(memory: memory.view, xsaveLayout: XSAVELayout(cpuid: cpuid))
         } catch { throw .kvm(error) }
         var runners: [VCPURunner] = []
         let wakeBootstrapProcessor = WakeBox()

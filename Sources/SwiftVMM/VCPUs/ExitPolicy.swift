@@ -34,6 +34,8 @@ struct ExitPolicy {
     let lifecycle: MachineLifecycle
     /// Whether the guest's CPUID offers INVPCID (else `invpcid` is #UD; see `InstructionAssist`).
     var guestHasINVPCID = true
+    /// Guest RAM and the guest's XSAVE layout, for the assists that touch memory or XSAVE state.
+    var assistContext = AssistContext()
 
     /// Handles `exit`, which vCPU `id` (`vcpu`) just returned.
     func handle(_ exit: VMExit, on vcpu: inout KVMVCPU, id: UInt32, assisted: inout Int) throws(MachineError) -> Outcome {
@@ -58,10 +60,18 @@ struct ExitPolicy {
         case .stop(.interrupted):
             return .kicked
         case .stop(.internalError(1, let data)) where platform == .pc:
-            guard let assist = InstructionAssist(emulationFailure: data, guestHasINVPCID: guestHasINVPCID) else {
-                return .stop(.internalError(suberror: 1, data: data))
+            var decoded = InstructionAssist(emulationFailure: data, guestHasINVPCID: guestHasINVPCID)
+            if decoded == nil, InstructionAssist.instructionBytes(data).count < 15 {
+                do {
+                    decoded = try InstructionAssist.refetched(on: vcpu, context: assistContext, guestHasINVPCID: guestHasINVPCID)
+                } catch { throw .kvm(error) }
             }
-            do { try assist.perform(on: vcpu) } catch { throw .kvm(error) }
+            guard let assist = decoded else { return .stop(.internalError(suberror: 1, data: data)) }
+            do {
+                guard try assist.perform(on: vcpu, context: assistContext) else {
+                    return .stop(.internalError(suberror: 1, data: data))
+                }
+            } catch { throw .kvm(error) }
             assisted += 1
             dispatcher.logger.debug("carried out \(assist) for the guest")
             return .resume

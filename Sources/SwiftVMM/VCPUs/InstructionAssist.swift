@@ -45,6 +45,14 @@ enum InstructionAssist: Hashable, Sendable {
     /// INVPCID: #UD, as the CPU (and KVM, which intercepts it) gives. Where the
     /// CPUID offers it, the instruction is not assisted.
     case undefinedInvalidatePCID
+    /// `xsave`, `xsaveopt`, `xsavec`, `xrstor` (and `xsaves`/`xrstors` as the
+    /// #UD a guest whose CPUID lacks them gets): through `KVM_GET_XSAVE2` and
+    /// `KVM_SET_XSAVE` with the guest's memory image (see `XSAVEImage`).
+    case extendedState(ExtendedStateInstruction)
+    /// `vzeroall`, `vzeroupper`, and `vmovdqa`/`vmovdqu`/`vmovntdqa`/`vmovntdq`
+    /// with XMM or YMM registers (kvm-unit-tests' `xsave`): through the XSAVE
+    /// state as the XSAVE family (see `VectorMove`).
+    case vectorMove(VectorMove)
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -83,6 +91,10 @@ enum InstructionAssist: Hashable, Sendable {
             self = .undefinedRegisterMoveBigEndian
         } else if let clwb = Self.cacheLineWriteBack(bytes) {
             self = clwb
+        } else if let xsave = ExtendedStateInstruction.decode(bytes) {
+            self = .extendedState(xsave)
+        } else if let move = VectorMove.decode(bytes) {
+            self = .vectorMove(move)
         } else if !guestHasINVPCID, Self.isINVPCID(bytes) {
             self = .undefinedInvalidatePCID
         } else if let popcnt = Self.populationCount(bytes) {
@@ -152,8 +164,21 @@ enum InstructionAssist: Hashable, Sendable {
 }
 
 extension InstructionAssist {
-    /// Carries out the instruction on `vcpu` as the CPU would, and moves RIP past it.
-    func perform(on vcpu: borrowing KVMVCPU) throws(KVMError) {
+    /// Carries out the instruction on `vcpu` as the CPU would (or raises the
+    /// exception it would), and moves RIP past it. Returns `false` where this
+    /// instance of it cannot be carried out (see `performExtendedState`).
+    @discardableResult
+    func perform(on vcpu: borrowing KVMVCPU, context: AssistContext = AssistContext()) throws(KVMError) -> Bool {
+        if case .extendedState(let instruction) = self {
+            return try Self.performExtendedState(instruction, on: vcpu, context: context)
+        }
+        if case .vectorMove(let move) = self { return try Self.performVectorMove(move, on: vcpu, context: context) }
+        try performOnRegisters(on: vcpu)
+        return true
+    }
+
+    /// The assists that need only the vCPU's registers.
+    private func performOnRegisters(on vcpu: borrowing KVMVCPU) throws(KVMError) {
         var registers = try vcpu.registers()
         switch self {
         case .breakpoint:
@@ -225,6 +250,8 @@ extension InstructionAssist {
         case .cacheLineWriteBack(let length):
             registers.rip &+= length
             try vcpu.setRegisters(registers)
+        case .extendedState, .vectorMove:
+            break  // performExtendedState, performVectorMove
         }
     }
 
