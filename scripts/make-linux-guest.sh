@@ -6,8 +6,13 @@
 #   OUTDIR/bzImage             Debian's linux-image-amd64 kernel, as shipped
 #   OUTDIR/vmlinux             the uncompressed ELF kernel, for PVH boot
 #                              (from scripts/extract-vmlinux.sh)
-#   OUTDIR/initramfs.cpio.gz   newc cpio, gzip: /bin/busybox (busybox-static)
-#                              and /init, nothing else; /init makes the rest
+#   OUTDIR/initramfs.cpio.gz   newc cpio, gzip: /bin/busybox (busybox-static),
+#                              /init, and Debian's virtio modules for this
+#                              kernel in /lib/modules (virtio_mmio, found through
+#                              the ACPI DSDT's LNRO0005 devices; virtio_blk,
+#                              virtio_net, virtio_console, virtio-rng, vsock's
+#                              virtio transport, and what they depend on, in
+#                              /lib/modules/load-order); /init makes the rest
 #   OUTDIR/kernel-version      the kernel's release string (e.g. 6.1.0-56-amd64)
 #
 # Installs linux-image-amd64, busybox-static, cpio and xz-utils with apt-get
@@ -21,6 +26,10 @@
 #      in /bin, mounts proc, sysfs and devtmpfs, and moves its stdin, stdout
 #      and stderr to /dev/console (the archive has no /dev/console, so the
 #      kernel's "Warning: unable to open an initial console." is expected);
+#   1b. loads the modules in /lib/modules/load-order with insmod (each one
+#      that loads is named on a line "swiftvmm-init: loaded M"; one that does
+#      not, because nothing in the machine needs it or it is built in, is
+#      skipped quietly);
 #   2. prints the marker line SWIFTVMM-LINUX-READY on the console, then a line
 #      "swiftvmm-init: mode=MODE uptime=SECONDS" (the guest's /proc/uptime);
 #   3. acts on the kernel command line's swiftvmm.mode= (read from /proc/cmdline):
@@ -137,6 +146,12 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 
+if [ -r /lib/modules/load-order ]; then
+    while read -r module; do
+        if insmod "/lib/modules/$module.ko" 2>/dev/null; then echo "swiftvmm-init: loaded $module"; fi
+    done </lib/modules/load-order
+fi
+
 set -f
 mode=shell
 cmd=
@@ -204,9 +219,36 @@ cmd)
 esac
 INIT
 chmod 0755 "$root/init"
+
+# Debian's virtio modules (uncompressed in Debian 12), each after what it
+# depends on (modules.dep lists a module's dependencies; they are resolved
+# depth first). A module that is missing (built in, say) is left out.
+moddir=/lib/modules/$release
+mkdir -p "$root/lib/modules"
+: >"$root/lib/modules/load-order"
+declare -A placed=()
+place_module() { # place_module RELATIVE_PATH (as modules.dep names it)
+    local path=$1 name dependency
+    name=$(basename "$path" .ko)
+    [ -n "${placed[$name]:-}" ] && return 0
+    placed[$name]=1
+    for dependency in $(sed -n "s|^$path: *||p" "$moddir/modules.dep"); do
+        place_module "$dependency"
+    done
+    cp "$moddir/$path" "$root/lib/modules/$name.ko"
+    echo "$name" >>"$root/lib/modules/load-order"
+}
+if [ -r "$moddir/modules.dep" ]; then
+    for module in virtio_mmio virtio_blk virtio_net virtio_console virtio-rng vmw_vsock_virtio_transport; do
+        path=$(sed -n "s|^\(.*/$module\.ko\):.*|\1|p" "$moddir/modules.dep" | head -n 1)
+        if [ -n "$path" ]; then place_module "$path"; fi
+    done
+else
+    echo "make-linux-guest: no $moddir/modules.dep: the initramfs has no virtio modules" >&2
+fi
 # Reproducible archive: fixed mtimes, owner root, sorted names, gzip -n.
 find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
     gzip -n -9 >"$tmpdir/initramfs.cpio.gz"
 install_if_changed "$tmpdir/initramfs.cpio.gz" "$outdir/initramfs.cpio.gz" \
-    "newc+gzip, $(wc -c <"$tmpdir/initramfs.cpio.gz") bytes: /init + /bin/busybox ($(dpkg-query -W -f='${Version}' busybox-static))"
+    "newc+gzip, $(wc -c <"$tmpdir/initramfs.cpio.gz") bytes: /init + /bin/busybox ($(dpkg-query -W -f='${Version}' busybox-static)) + $(wc -l <"$root/lib/modules/load-order") modules"

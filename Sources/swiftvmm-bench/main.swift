@@ -23,6 +23,9 @@
 //  6. virtio-net's host side (VirtioNetBenchmark.swift): frames per second
 //     through the transport, queues and device to and from a socket pair.
 //
+//  6b. virtio-net from a guest's own driver over a tap in a network namespace
+//     (VirtioNetGuestBenchmark.swift): frames/s and MB/s each way, VM exits per frame.
+//
 //  7. The Firecracker-compatible API (API.swift): process start to the API
 //     socket accepting (wall and CPU ms; Firecracker's target: 8 CPU ms),
 //     InstanceStart to the guest's first COM1 byte, peak RSS with and without
@@ -38,7 +41,9 @@ var rounds = 7
 var restores = 15
 var tests = 50
 var only: Set<String> = []
-let parts = ["exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net", "api", "seccomp"]
+let parts = [
+    "exit-loop", "demo", "snapshot", "restore", "qemu", "fixture", "testvm", "virtio", "virtio-net", "api", "seccomp", "virtio-net-guest",
+]
 var arguments = CommandLine.arguments.dropFirst()
 let usage =
     "usage: swiftvmm-bench [--iterations N] [--rounds N] [--restores N] [--tests N] [--only PART[,PART...]]\n"
@@ -125,3 +130,4 @@ if wanted("snapshot") || wanted("restore") {
 if wanted("fixture") { LifecycleBenchmark.fixtures(pages: 100, tests: tests) }
 if wanted("testvm") { TestVMBenchmark.run(tests: 100) }
 if wanted("virtio-net") { VirtioNetBenchmark.run(frames: 200_000, rounds: rounds) }
+if wanted("virtio-net-guest") { VirtioNetGuestBenchmark.run(frames: 100_000, receiveSeconds: 2) }

@@ -138,9 +138,9 @@ static inline __attribute__((noreturn)) void exit_with(u32 status) {
 
 /* The Multiboot command line, or "" when the loader gave none. */
 static inline const char *multiboot_command_line(u32 info) {
-    u32 flags = *(volatile u32 *)info;
+    u32 flags = *(volatile u32 *)(uptr)info;
     if (!(flags & (1u << 2))) return "";
-    return (const char *)*(volatile u32 *)(info + 16);
+    return (const char *)(uptr)*(volatile u32 *)(uptr)(info + 16);
 }
 
 #endif

@@ -25,17 +25,17 @@ static inline int acpi_checksum_ok(const u8 *p, u32 length) {
 static inline const u8 *acpi_find_dsdt(u32 *length) {
     const u8 *rsdp = 0;
     for (u32 a = 0xe0000; a < 0x100000; a += 16)
-        if (bytes_equal((const void *)a, "RSD PTR ", 8) && acpi_checksum_ok((const u8 *)a, 20)) {
-            rsdp = (const u8 *)a;
+        if (bytes_equal((const void *)(uptr)a, "RSD PTR ", 8) && acpi_checksum_ok((const u8 *)(uptr)a, 20)) {
+            rsdp = (const u8 *)(uptr)a;
             break;
         }
     if (!rsdp) return 0;
     /* The XSDT (revision 2, 64-bit entries) where there is one below 4 GiB,
      * else the RSDT (QEMU's microvm has only the former). */
     u32 entry_size = 4;
-    const u8 *list = (const u8 *)acpi_u32(rsdp + 16);
+    const u8 *list = (const u8 *)(uptr)acpi_u32(rsdp + 16);
     if (rsdp[15] >= 2 && acpi_u32(rsdp + 24) && !acpi_u32(rsdp + 28)) {
-        list = (const u8 *)acpi_u32(rsdp + 24);
+        list = (const u8 *)(uptr)acpi_u32(rsdp + 24);
         entry_size = 8;
         if (!bytes_equal(list, "XSDT", 4)) return 0;
     } else if (!list || !bytes_equal(list, "RSDT", 4)) {
@@ -43,9 +43,9 @@ static inline const u8 *acpi_find_dsdt(u32 *length) {
     }
     u32 entries = (acpi_u32(list + 4) - 36) / entry_size;
     for (u32 i = 0; i < entries; i++) {
-        const u8 *table = (const u8 *)acpi_u32(list + 36 + entry_size * i);
+        const u8 *table = (const u8 *)(uptr)acpi_u32(list + 36 + entry_size * i);
         if (!bytes_equal(table, "FACP", 4)) continue;
-        const u8 *dsdt = (const u8 *)acpi_u32(table + 40);
+        const u8 *dsdt = (const u8 *)(uptr)acpi_u32(table + 40);
         if (!bytes_equal(dsdt, "DSDT", 4)) return 0;
         *length = acpi_u32(dsdt + 4);
         return dsdt;

@@ -135,7 +135,9 @@ struct virtq_buffer {
 };
 
 /* Page-granular memory for queues and tables: guest RAM in .bss, never freed. */
-#define VIRTIO_POOL_PAGES 24
+#ifndef VIRTIO_POOL_PAGES
+#define VIRTIO_POOL_PAGES 24 /* a guest may ask for fewer before including this */
+#endif
 static u8 virtio_pool[VIRTIO_POOL_PAGES * 4096] __attribute__((aligned(4096), unused));
 static u32 virtio_pool_used __attribute__((unused));
 
