@@ -8,6 +8,10 @@ public enum CPUIDConfiguration {
     /// may use KVM's paravirtual features (kvmclock).
     static let kvmSignature: (ebx: UInt32, ecx: UInt32, edx: UInt32) = (0x4b4d_564b, 0x564b_4d56, 0x4d)
 
+    /// CPUID 0x80000007 EDX[8]: the TSC runs at a constant rate in every
+    /// power state (Linux then prefers it to kvmclock as its clocksource).
+    static let invariantTSC: UInt32 = 1 << 8
+
     /// The leaves for vCPU `vcpuID` (also its APIC id) of a machine with
     /// `vcpuCount` vCPUs, shown as one package of `vcpuCount` single-threaded
     /// cores: leaf 1 (initial APIC id, logical processor count, HTT), leaf 4
@@ -39,6 +43,16 @@ public enum CPUIDConfiguration {
             case 0x8000_0008:
                 // ECX[7:0]: cores per package - 1; [15:12]: APIC id bits for them.
                 entry.ecx = (entry.ecx & ~0xf0ff) | (min(count - 1, 0xff)) | (coreBits << 12)
+            case 0x8000_0007:
+                // EDX[8], the invariant TSC, stays hidden, as QEMU hides it
+                // unless asked (it blocks migration there) and Xen always
+                // does: a snapshot, clone or migration moves the guest to
+                // another time, and where the host cannot offset the TSC
+                // (this project's PVM host: `rdtsc` reads the host's TSC and
+                // KVM ignores a host-initiated IA32_TSC write) the TSC of a
+                // restored guest jumps by the time it was away. Linux then
+                // keeps its time by kvmclock, which KVM_SET_CLOCK does hold.
+                entry.edx &= ~invariantTSC
             case 0x4000_0000:
                 entry.ebx = kvmSignature.ebx
                 entry.ecx = kvmSignature.ecx
