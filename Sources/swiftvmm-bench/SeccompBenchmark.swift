@@ -62,6 +62,22 @@ enum SeccompBenchmark {
         }
         print("  compiling the \(ThreadKind.allCases.count) filters: us \(summary(compile))")
 
+        // Start-up: the demo guest's whole `swiftvmm run` (it ends in a few exits), off against enforce.
+        var startOff: [Double] = []
+        var startOn: [Double] = []
+        for _ in 1...rounds {
+            for enforce in [false, true] {
+                let mode = enforce ? "enforce" : "off"
+                guard let child = spawnAndWait([binary, "run", "--seccomp", mode], output: ChildOutput(stderr: directory + "/stats")),
+                    child.status == 0
+                else { fail("swiftvmm run --seccomp \(mode) failed; see \(directory)/stats") }
+                let milliseconds = Double(child.nanoseconds) / 1e6
+                if enforce { startOn.append(milliseconds) } else { startOff.append(milliseconds) }
+            }
+        }
+        print("  the demo's whole run, --seccomp off:     ms \(summary(startOff))")
+        print("  the demo's whole run, --seccomp enforce: ms \(summary(startOn))")
+
         if floodMiB > 0 {
             let flood = directory + "/flood.bin"
             // The flood guest of SandboxCLITests: 4 KiB per rep outsb to COM2.
