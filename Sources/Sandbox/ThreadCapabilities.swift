@@ -18,6 +18,7 @@ enum ThreadCapabilities {
         while let entry = readdir(directory) {
             let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard !tid.isEmpty, tid.allSatisfy(\.isNumber), let status = contents(of: "/proc/self/task/\(tid)/status") else { continue }
+            if isUserWorker(stat: contents(of: "/proc/self/task/\(tid)/stat")) { continue }
             var name = ""
             var values = [String: UInt64]()
             for line in status.split(separator: "\n") {
@@ -31,6 +32,20 @@ enum ThreadCapabilities {
             threads.append(("\(tid) (\(name))", values))
         }
         return threads
+    }
+
+    /// Whether `stat` is a kernel worker's that the kernel counts among the
+    /// process's threads (`PF_USER_WORKER`: KVM's `kvm-nx-lpage-recovery`,
+    /// created with the credentials of the thread that first ran a vCPU,
+    /// which may be the main thread before it dropped them, as `restore`'s
+    /// is). It runs kernel code only, never the process's, so its
+    /// capabilities are nothing a compromised VMM could use.
+    static func isUserWorker(stat: String?) -> Bool {
+        // The flags are the 9th field; the 2nd, the name in parentheses, may hold spaces.
+        guard let stat, let end = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 6, let flags = UInt64(fields[6]) else { return false }
+        return flags & 0x4000 != 0  // PF_USER_WORKER
     }
 
     private static func contents(of path: String) -> String? {
