@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include "CSandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -92,6 +94,48 @@ int64_t csandbox_effective_capabilities(void) {
     memset(data, 0, sizeof data);
     if (syscall(SYS_capget, &header, data) != 0) return -errno;
     return (int64_t)data[0].effective | (int64_t)data[1].effective << 32;
+}
+
+int csandbox_thread_has_capabilities(void) {
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return -errno;
+    for (int i = 0; i < 2; i++) {
+        if (data[i].permitted || data[i].effective || data[i].inheritable) return 1;
+    }
+    return 0;
+}
+
+int csandbox_drop_thread_capabilities(int keep_permitted) {
+    int held = csandbox_thread_has_capabilities();
+    if (held <= 0) return held;
+    // The bounding set first: dropping it takes CAP_SETPCAP, which capset removes.
+    int result = csandbox_drop_bounding_capabilities();
+    if (result != 0 && result != -EPERM) return result;
+    return keep_permitted ? 0 : csandbox_clear_capabilities();
+}
+
+long csandbox_thread_id(void) { return syscall(SYS_gettid); }
+
+int csandbox_close_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return 0;
+    if (errno != ENOSYS) return -errno;
+    DIR *directory = opendir("/proc/self/fd");
+    if (!directory) return -errno;
+    int own = dirfd(directory);
+    // Collected first: closing while reading the directory would skip entries.
+    int found[1024];
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) && count < 1024) {
+        char *end;
+        long fd = strtol(entry->d_name, &end, 10);
+        if (*end == 0 && end != entry->d_name && fd >= first && fd != own) found[count++] = (int)fd;
+    }
+    closedir(directory);
+    for (int i = 0; i < count; i++) close(found[i]);
+    return 0;
 }
 
 int csandbox_lower_limit(enum csandbox_limit limit, uint64_t value) {

@@ -61,7 +61,7 @@ public struct Privileges: Sendable {
             let result = csandbox_clear_capabilities()
             guard result == 0 else { throw .systemCall("capset", errno: -result) }
             let effective = csandbox_effective_capabilities()
-            guard effective == 0 else { throw .capabilitiesRemain(String(effective, radix: 16)) }
+            guard effective == 0 else { throw .capabilitiesRemain("CapEff \(String(effective, radix: 16))") }
         }
     }
 

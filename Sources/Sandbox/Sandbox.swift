@@ -23,6 +23,10 @@ public enum Sandbox {
     private struct State: Sendable {
         var mode: SeccompMode = .off
         var programs: [ThreadKind: FilterProgram] = [:]
+        /// Whether every thread gives up its capabilities when it starts (`dropCapabilitiesOnEveryThread`).
+        var dropsCapabilities = false
+        /// Whether the main thread will switch user (`--user`): threads keep what that takes.
+        var userSwitchFollows = false
     }
     private static let state = Mutex(State())
 
@@ -59,10 +63,91 @@ public enum Sandbox {
         guard handler == 0 else { throw .systemCall("sigaction(SIGSYS)", errno: -handler) }
         let noNewPrivileges = csandbox_set_no_new_privs()
         guard noNewPrivileges == 0 else { throw .systemCall("prctl(PR_SET_NO_NEW_PRIVS)", errno: -noNewPrivileges) }
-        HostThread.startHook = { name in
-            if let kind = ThreadKind(threadName: name) { Sandbox.enterThread(kind, name: name) }
-        }
+        installStartHook()
         return ContinuousClock.now - start
+    }
+
+    /// Capabilities belong to a thread, not to the process: `capset` and
+    /// `PR_CAPBSET_DROP` change the calling thread only, so the threads
+    /// started before the main thread drops its own (the virtio I/O loop,
+    /// the console, the GDB stub) would keep every one. From this call on,
+    /// every thread `HostThread.spawn` starts, and the API's event loop
+    /// (`enterThread(.api)`), gives up all of its own before its body runs
+    /// (before its filter, too: the filter need not allow it).
+    ///
+    /// With `everyThread` false (`serve` without `--user`, whose API threads
+    /// open taps after start-up), the vCPU, I/O, timer and GDB threads still
+    /// drop theirs: they never need one.
+    ///
+    /// `userSwitchFollows` (`--user`): the main thread's `setresuid` is made
+    /// by every thread (glibc signals each to make it itself, and aborts the
+    /// process if one fails), which needs `CAP_SETUID` in each and clears the
+    /// permitted and effective sets; so threads then empty only their
+    /// bounding and ambient sets as they start, and leave the rest to it.
+    public static func dropCapabilitiesOnEveryThread(_ everyThread: Bool = true, userSwitchFollows: Bool) {
+        state.withLock {
+            $0.dropsCapabilities = everyThread
+            $0.userSwitchFollows = userSwitchFollows
+        }
+        installStartHook()
+    }
+
+    private static func installStartHook() {
+        HostThread.startHook = { name in
+            let kind = ThreadKind(threadName: name)
+            Sandbox.dropCapabilitiesIfAsked(kind: kind, name: name)
+            if let kind { Sandbox.enterThread(kind, name: name, capabilitiesDropped: true) }
+        }
+    }
+
+    /// Gives up the calling thread's capabilities if every thread does, or if
+    /// `kind` never needs one. A failure ends the process, as a filter's does.
+    private static func dropCapabilitiesIfAsked(kind: ThreadKind?, name: String) {
+        let (everyThread, userSwitchFollows) = state.withLock { ($0.dropsCapabilities, $0.userSwitchFollows) }
+        guard everyThread || kind?.neverNeedsCapabilities == true else { return }
+        let result = csandbox_drop_thread_capabilities(userSwitchFollows ? 1 : 0)
+        guard result == 0 else {
+            writeToStandardError("swiftvmm: sandbox: thread '\(name)' cannot drop its capabilities (errno \(-result))\n")
+            abort()
+        }
+    }
+
+    /// Closes every descriptor the process inherited but standard input,
+    /// output and error (`close_range(3, ~0)`): whatever a launcher left open
+    /// (a log, a socket, another VM's image) is out of a compromised VMM's
+    /// reach. No command takes a descriptor by number, so none is kept; call
+    /// it first thing, before the process opens anything of its own.
+    public static func closeInheritedDescriptors() throws(SandboxError) {
+        let result = csandbox_close_from(3)
+        guard result == 0 else { throw .systemCall("close_range(3, ~0)", errno: -result) }
+    }
+
+    /// Checks that no thread of the process holds a capability: reads
+    /// `/proc/self/task/*/status` (`CapInh`, `CapPrm`, `CapEff`, `CapBnd`,
+    /// `CapAmb`). A thread just started may still be giving its up (its start
+    /// hook runs while the thread that spawned it goes on), so the check is
+    /// repeated for up to `patience`; then it throws `capabilitiesRemain`
+    /// naming the first thread that holds any.
+    ///
+    /// `boundingOnly`: the other threads' bounding and ambient sets only, what
+    /// they empty as they start; `--user` waits for that before switching user,
+    /// which takes the `CAP_SETPCAP` they need for it.
+    public static func checkNoThreadHoldsCapabilities(boundingOnly: Bool = false, patience: Duration = .seconds(2)) throws(SandboxError) {
+        let deadline = ContinuousClock.now + patience
+        let caller = "\(csandbox_thread_id()) "
+        let checked = boundingOnly ? ["CapBnd", "CapAmb"] : ThreadCapabilities.fields
+        while true {
+            var holder: String?
+            for (thread, fields) in ThreadCapabilities.everyThread() where !(boundingOnly && thread.hasPrefix(caller)) {
+                if let held = fields.first(where: { checked.contains($0.key) && $0.value != 0 }) {
+                    holder = "thread \(thread) \(held.key) \(String(held.value, radix: 16))"
+                    break
+                }
+            }
+            guard let holder else { return }
+            guard ContinuousClock.now < deadline else { throw .capabilitiesRemain(holder) }
+            usleep(1000)
+        }
     }
 
     /// Installs the process filter on the calling (main) thread, once the
@@ -77,6 +162,11 @@ public enum Sandbox {
     /// A failure to install ends the process: a thread must not run unconfined
     /// when the user asked for filters.
     public static func enterThread(_ kind: ThreadKind, name: String) {
+        enterThread(kind, name: name, capabilitiesDropped: false)
+    }
+
+    private static func enterThread(_ kind: ThreadKind, name: String, capabilitiesDropped: Bool) {
+        if !capabilitiesDropped { dropCapabilitiesIfAsked(kind: kind, name: name) }
         guard mode != .off else { return }
         do { try enter(kind, name: name) } catch {
             writeToStandardError("swiftvmm: \(error)\n")

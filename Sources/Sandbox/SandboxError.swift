@@ -6,7 +6,7 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case programTooLong(ThreadKind, instructions: Int)
     /// `prctl`, `seccomp`, `sigaction`, `setrlimit`, `setuid`... failed with `errno`.
     case systemCall(String, errno: Int32)
-    /// After dropping to `--user`, the process still has capabilities (`CapEff` in /proc/self/status).
+    /// After dropping privileges, a thread still has capabilities (`CapEff` in /proc/self/status, or a `Cap*` line of a thread's).
     case capabilitiesRemain(String)
 
     public var description: String {
@@ -15,7 +15,7 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
         case .programTooLong(let kind, let count):
             return "seccomp filter for the \(kind.rawValue) thread: \(count) instructions is too long"
         case .systemCall(let name, let errno): return "sandbox: \(name) failed (errno \(errno))"
-        case .capabilitiesRemain(let value): return "sandbox: capabilities remain after dropping privileges (CapEff: \(value))"
+        case .capabilitiesRemain(let value): return "sandbox: capabilities remain after dropping privileges (\(value))"
         }
     }
 }

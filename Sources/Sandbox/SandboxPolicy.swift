@@ -51,8 +51,12 @@ public enum SandboxPolicy {
         SyscallRule("clone", .allBits(index: 0, mask: cloneThread)),
         // clone3's flags are in memory a filter cannot read: ENOSYS makes glibc use clone.
         SyscallRule("clone3", errno: ENOSYS),
-        // pthread_setname_np and pthread_getname_np on the calling thread.
-        SyscallRule("prctl", .oneOf(index: 0, values: [15, 16])),  // PR_SET_NAME, PR_GET_NAME
+        // pthread_setname_np and pthread_getname_np on the calling thread; a thread emptying
+        // its own bounding and ambient capability sets as it starts (both only ever shrink).
+        SyscallRule("prctl", .oneOf(index: 0, values: [15, 16, 24, 47])),  // PR_SET_NAME, PR_GET_NAME, PR_CAPBSET_DROP, PR_CAP_AMBIENT
+        // Capabilities are per thread: each gives up its own as it starts (a thread started by
+        // one that still holds them, an API thread of `serve` without --user, inherits them).
+        SyscallRule("capget"), SyscallRule("capset"),
         // A thread installs its own filter on top of the one it inherited (flags 0: no TSYNC, no listener).
         SyscallRule("seccomp", .oneOf(index: 1, values: [0])),
         SyscallRule("poll"), SyscallRule("ppoll"), SyscallRule("epoll_wait"), SyscallRule("epoll_pwait"), SyscallRule("epoll_ctl"),
@@ -144,7 +148,7 @@ public enum SandboxPolicy {
                 SyscallRule("prlimit64"), SyscallRule("getrlimit"), SyscallRule("setrlimit"), SyscallRule("sysinfo"),
                 SyscallRule("uname"), SyscallRule("getuid"), SyscallRule("geteuid"), SyscallRule("getgid"), SyscallRule("getegid"),
                 SyscallRule("sched_setaffinity"), SyscallRule("getppid"), SyscallRule("umask"), SyscallRule("fchmod"),
-                SyscallRule("close_range"), SyscallRule("capget"),
+                SyscallRule("close_range"),
                 // libdispatch's workers (the API's handlers) set their own priority: the calling thread only.
                 SyscallRule("setpriority", .oneOf(index: 1, values: [0])),
                 // --memory-backing memfd: guest RAM in a memfd (created while the machine is built).

@@ -33,4 +33,9 @@ public enum ThreadKind: String, CaseIterable, Sendable {
         default: return nil
         }
     }
+
+    /// Whether the kind's threads never need a capability: the vCPUs, the
+    /// I/O loop, timers and the GDB stub only use descriptors already open.
+    /// (The API's, the console's and migration's may build or write a machine.)
+    public var neverNeedsCapabilities: Bool { [.vcpu, .io, .timer, .gdb].contains(self) }
 }

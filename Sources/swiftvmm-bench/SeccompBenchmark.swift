@@ -3,7 +3,9 @@
 // and with filters on each system call runs the process and vCPU filters),
 // the time installing them adds at start-up, and a serial flood of 1 GiB.
 import Foundation
+import HostSupport
 import Sandbox
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -62,6 +64,22 @@ enum SeccompBenchmark {
         }
         print("  compiling the \(ThreadKind.allCases.count) filters: us \(summary(compile))")
 
+        // Start-up: the demo guest's whole `swiftvmm run` (it ends in a few exits), off against enforce.
+        var startOff: [Double] = []
+        var startOn: [Double] = []
+        for _ in 1...rounds {
+            for enforce in [false, true] {
+                let mode = enforce ? "enforce" : "off"
+                guard let child = spawnAndWait([binary, "run", "--seccomp", mode], output: ChildOutput(stderr: directory + "/stats")),
+                    child.status == 0
+                else { fail("swiftvmm run --seccomp \(mode) failed; see \(directory)/stats") }
+                let milliseconds = Double(child.nanoseconds) / 1e6
+                if enforce { startOn.append(milliseconds) } else { startOff.append(milliseconds) }
+            }
+        }
+        print("  the demo's whole run, --seccomp off:     ms \(summary(startOff))")
+        print("  the demo's whole run, --seccomp enforce: ms \(summary(startOn))")
+
         if floodMiB > 0 {
             let flood = directory + "/flood.bin"
             // The flood guest of SandboxCLITests: 4 KiB per rep outsb to COM2.
@@ -81,5 +99,46 @@ enum SeccompBenchmark {
                 "  serial flood of \(floodMiB) MiB to a file (default limit 1 MiB/s, 8 MiB burst): \(String(format: "%.1f", Double(child.nanoseconds) / 1e9)) s, file \(size >> 20) MiB, \(stats.split(separator: "\n").last { $0.contains("stats:") } ?? "")"
             )
         }
+        systemCallCost(calls: 1_000_000, rounds: rounds)
+    }
+
+    /// What the filters add to one system call on the exit path: `ioctl(KVM_RUN)`
+    /// (on a pipe, which refuses it at once) `calls` times on a thread without
+    /// filters, then on a thread under the vCPU and process filters, as a vCPU
+    /// thread runs. Last: it turns the sandbox on in this process.
+    static func systemCallCost(calls: Int, rounds: Int) {
+        var pipeFDs: [Int32] = [-1, -1]
+        guard pipe(&pipeFDs) == 0 else { fail("pipe: errno \(errno)") }
+        let fd = pipeFDs[0]
+        let kvmRun: UInt = 0xAE80
+        let result = Mutex([Double]())
+        func measure(threadName: String, filtered: Bool) -> Double {
+            result.withLock { $0 = [] }
+            guard
+                let thread = try? HostThread.spawn(
+                    name: threadName,
+                    {
+                        if filtered { Sandbox.enterThread(.process, name: threadName) }
+                        for _ in 1...rounds {
+                            let start = monotonicNanoseconds()
+                            for _ in 0..<calls { _ = ioctl(fd, kvmRun, 0) }
+                            let perCall = Double(monotonicNanoseconds() - start) / Double(calls)
+                            result.withLock { $0.append(perCall) }
+                        }
+                    })
+            else { fail("cannot start a thread") }
+            thread.join()
+            return median(result.withLock { $0 })
+        }
+        let plain = measure(threadName: "bench plain", filtered: false)
+        do { try Sandbox.enable(mode: .enforce) } catch { fail("\(error)") }
+        // "vcpu 99": the start hook installs the vCPU filter; the thread adds the process filter.
+        let filtered = measure(threadName: "vcpu 99", filtered: true)
+        print(
+            "  one ioctl(KVM_RUN) refused by a pipe, \(calls) calls x \(rounds): \(String(format: "%.0f", plain)) ns without filters, "
+                + "\(String(format: "%.0f", filtered)) ns under the vCPU and process filters (+\(String(format: "%.0f", filtered - plain)) ns per call)"
+        )
+        close(pipeFDs[0])
+        close(pipeFDs[1])
     }
 }

@@ -55,9 +55,11 @@ struct SandboxOptions: ParsableArguments {
     }
 
     /// The filters compiled and the handler installed (the threads started from now on
-    /// install theirs); the main thread is confined later by `confine()`.
-    func prepare() throws {
+    /// install theirs, and give up their capabilities: all of them if `dropCapabilities`); the main
+    /// thread is confined later by `confine()`, which must be given the same `dropCapabilities`.
+    func prepare(dropCapabilities: Bool = true) throws {
         OutputRateLimit.forNewOutputs = try outputRateLimit
+        Sandbox.dropCapabilitiesOnEveryThread(dropCapabilities, userSwitchFollows: user != nil)
         do { try Sandbox.enable(mode: seccomp) } catch {
             MachineSession.report("error: \(error)")
             throw ExitCode(1)
@@ -74,7 +76,14 @@ struct SandboxOptions: ParsableArguments {
         privileges.coreDumps = coreDumps
         privileges.dropCapabilities = dropCapabilities
         do {
+            // Every thread, not only this one (capabilities are per thread): /proc shows them all.
+            // Not in sanitized builds: ThreadSanitizer's own thread starts before main and keeps its.
+            let checkThreads = (dropCapabilities || user != nil) && !Sandbox.isSanitized
+            // The threads already running empty their bounding sets as they start, which takes
+            // the CAP_SETPCAP that --user's switch (made by every thread) takes away: wait for them.
+            if checkThreads, user != nil { try Sandbox.checkNoThreadHoldsCapabilities(boundingOnly: true) }
             try privileges.apply()
+            if checkThreads { try Sandbox.checkNoThreadHoldsCapabilities() }
             try Sandbox.confineMainThread()
         } catch {
             MachineSession.report("error: \(error)")

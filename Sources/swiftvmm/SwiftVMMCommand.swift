@@ -1,6 +1,7 @@
 import ArgumentParser
 import GDBStub
 import Logging
+import Sandbox
 import SwiftVMM
 import SwiftVMMConfig
 import VMCore
@@ -20,6 +21,11 @@ struct SwiftVMMCommand: ParsableCommand {
 
     /// Invoked as `firecracker` (a symlink), the binary takes Firecracker's flags directly.
     static func main() {
+        // Before anything of our own is open: nothing inherited past stderr is the VMM's.
+        do { try Sandbox.closeInheritedDescriptors() } catch {
+            MachineSession.report("error: \(error)")
+            Glibc.exit(1)
+        }
         let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") }
         if name == "firecracker" {
             Serve.main(Array(CommandLine.arguments.dropFirst()))

@@ -66,6 +66,27 @@ int csandbox_clear_capabilities(void);
 /// The effective capability set (capget), or -errno.
 int64_t csandbox_effective_capabilities(void);
 
+/// Whether the calling thread's permitted, effective, inheritable or ambient
+/// set holds anything: 1 or 0 (capget; the ambient set through
+/// PR_CAP_AMBIENT_IS_SET would need a call per capability, but an ambient
+/// capability is always permitted too), or -errno.
+int csandbox_thread_has_capabilities(void);
+
+/// Capabilities are per thread: gives up every capability of the calling
+/// thread (bounding set, ambient set, then permitted, effective and
+/// inheritable), if it holds any; with `keep_permitted`, the bounding and
+/// ambient sets only (a switch of user follows, which glibc has every thread
+/// make itself: it needs CAP_SETUID, and clears the permitted and effective
+/// sets). 0, or -errno.
+int csandbox_drop_thread_capabilities(int keep_permitted);
+
+/// The calling thread's id (gettid).
+long csandbox_thread_id(void);
+
+/// Closes every descriptor from `first` up (close_range, or one by one
+/// through /proc/self/fd where the kernel lacks it): 0, or -errno.
+int csandbox_close_from(int first);
+
 /// The resource limits the sandbox sets.
 enum csandbox_limit { CSANDBOX_LIMIT_CORE, CSANDBOX_LIMIT_OPEN_FILES, CSANDBOX_LIMIT_PROCESSES };
 
