@@ -21,7 +21,7 @@ p.add_argument("--log")
 a = p.parse_args()
 kernel = os.environ.get("SWIFTVMM_TEST_KERNEL") or subprocess.run(
     [os.path.join(here, "make-test-kernel.sh"), "--print-path"], capture_output=True, text=True, check=True).stdout.strip()
-cmdline = "console=ttyS0 panic=-1 noxsave acpi=off " + a.append
+cmdline = "console=ttyS0 panic=-1 acpi=off " + a.append
 start = time.monotonic()
 proc = subprocess.Popen([a.swiftvmm, "run", "--kernel", os.path.join(kernel, a.image), "--initrd",
                          os.path.join(kernel, "initramfs.cpio"), "--cmdline", cmdline.strip(), "--memory", "128M",

@@ -22,16 +22,17 @@ public enum TestKernel {
     public static let readyMarker = "SWIFTVMM-TEST-KERNEL-READY"
     /// The shell's prompt (`PS1`).
     public static let prompt = "test-kernel# "
-    /// The command line the kernel is booted with: console on COM1, a panic
-    /// resets the machine rather than spinning forever, and `noxsave`
-    /// because this host cannot run `xrstor`/`xsave` in guest ring 0 and
-    /// `InstructionAssist` does not carry them out yet (`clac`/`stac`,
-    /// `popcnt` and `xgetbv` it does, so no `clearcpuid=` is needed).
-    /// `acpi=off`: with ACPI the kernel fails to load swiftvmm's DSDT
-    /// (AE_BAD_PARAMETER during region initialization, then "Could not
-    /// remove SCI handler") and stops making progress after the I/O
-    /// schedulers register; without it, the MP table describes the machine.
-    public static let commandLine = "console=ttyS0 panic=-1 noxsave acpi=off"
+    /// The command line the kernel is booted with: console on COM1, and a
+    /// panic resets the machine rather than spinning forever. No `noxsave`:
+    /// this host cannot run the XSAVE family in guest ring 0, but
+    /// `InstructionAssist` carries it out (and `clac`/`stac`, `popcnt`,
+    /// `xgetbv`), so the kernel runs as it would on hardware.
+    /// `acpi=off`: the kernel has ACPI but no PCI, and Linux's ACPI then
+    /// fails to set up swiftvmm's DSDT (AE_BAD_PARAMETER during region
+    /// initialization, then "Could not remove SCI handler") and stops making
+    /// progress after the I/O schedulers register; without it, the MP table
+    /// describes the machine.
+    public static let commandLine = "console=ttyS0 panic=-1 acpi=off"
 
     /// The directory holding `vmlinux`, `bzImage`, `initramfs.cpio`,
     /// `config` and `kernel.release`, or why there is none.

@@ -45,7 +45,7 @@ struct LinuxVirtioDriverTestsDebianACPI {
                     + "dyndbg=\"file drivers/acpi/acpi_platform.c +p\""),
             memorySize: 256 << 20, serialOutput: output, hiddenCPUFeatures: [try #require(CPUIDFeature.named("cx16"))])
         configuration.virtioDevices = [
-            .block(.init(path: image)), .entropy, .vsock(.init(cid: 3, socketPath: directory + "/v.sock")),
+            .block(.init(path: image)), .entropy, .vsock(.init(cid: 913, socketPath: directory + "/v.sock")),
         ]
         let machine = try Machine(configuration)
         let count = configuration.virtioDevices.count

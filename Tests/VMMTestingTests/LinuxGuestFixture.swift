@@ -140,6 +140,17 @@ final class LinuxGuestFixture: Sendable {
         bootDuration = ContinuousClock.now - start
         print("LinuxGuestFixture: the test kernel reached its prompt with \(Self.vcpus) vCPUs in \(bootDuration)")
         bootLog = vm.serialText
+        // From here on the console takes only emergencies: a kernel message
+        // (such as the clocksource watchdog's, minutes later in a restored
+        // copy) would otherwise land in the middle of a test's shell output.
+        let quiet = vm.serialBytes.count
+        _ = vm.typeSerial("dmesg -n 1\n")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !String(decoding: vm.serialBytes.dropFirst(quiet), as: UTF8.self).contains(TestKernel.prompt) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw TestKernelGuestTimeout(description: "no prompt after dmesg -n 1") }
+            try vm.nextExit(timeout: left)
+        }
         try vm.handlePendingExit()
         // The other processors run on threads of their own: parked while the machine is saved.
         vm.machine.pause()
