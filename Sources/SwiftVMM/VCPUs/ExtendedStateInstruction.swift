@@ -27,20 +27,8 @@ struct ExtendedStateInstruction: Hashable, Sendable {
     /// address-size prefixes, an optional REX, then 0f ae or 0f c7 with a
     /// memory operand. `lock`, `66`, `f2`, `f3` make other instructions (or #UD): not decoded.
     static func decode(_ bytes: [UInt8]) -> ExtendedStateInstruction? {
-        var position = 0
-        var segmentOverride: Int?
-        var addressSizeOverride = false
-        let segmentPrefixes: [UInt8: Int] = [0x26: 0, 0x2e: 1, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5]
-        while position < bytes.count {
-            if let segment = segmentPrefixes[bytes[position]] {
-                segmentOverride = segment
-            } else if bytes[position] == 0x67 {
-                addressSizeOverride = true
-            } else {
-                break
-            }
-            position += 1
-        }
+        let prefixes = OperandPrefixes(scanning: bytes)
+        var position = prefixes.length
         var rex: UInt8 = 0
         if position < bytes.count, bytes[position] & 0xf0 == 0x40 {
             rex = bytes[position]
@@ -60,8 +48,7 @@ struct ExtendedStateInstruction: Hashable, Sendable {
         }
         guard let decoded = MemoryOperand.decode(bytes, at: position + 2, rex: rex) else { return nil }
         var operand = decoded.0
-        operand.segmentOverride = segmentOverride
-        operand.addressSizeOverride = addressSizeOverride
+        prefixes.apply(to: &operand)
         return ExtendedStateInstruction(
             form: form, wide: rex & 0x8 != 0, hasREX: rex != 0, operand: operand,
             length: UInt64(position + 2 + decoded.length))

@@ -26,20 +26,8 @@ struct VectorMove: Hashable, Sendable {
     /// Decodes `bytes` if they start with one of these (a 2- or 3-byte VEX
     /// prefix, no other prefix but a segment override or 67).
     static func decode(_ bytes: [UInt8]) -> VectorMove? {
-        var position = 0
-        var segmentOverride: Int?
-        var addressSizeOverride = false
-        let segmentPrefixes: [UInt8: Int] = [0x26: 0, 0x2e: 1, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5]
-        while position < bytes.count {
-            if let segment = segmentPrefixes[bytes[position]] {
-                segmentOverride = segment
-            } else if bytes[position] == 0x67 {
-                addressSizeOverride = true
-            } else {
-                break
-            }
-            position += 1
-        }
+        let prefixes = OperandPrefixes(scanning: bytes)
+        var position = prefixes.length
         guard bytes.count >= position + 3 else { return nil }
         var rex: UInt8 = 0  // R, X, B as in REX (VEX stores them inverted)
         let map: UInt8
@@ -87,8 +75,7 @@ struct VectorMove: Hashable, Sendable {
         }
         guard let decoded = MemoryOperand.decode(bytes, at: position, rex: rex) else { return nil }
         var operand = decoded.0
-        operand.segmentOverride = segmentOverride
-        operand.addressSizeOverride = addressSizeOverride
+        prefixes.apply(to: &operand)
         return VectorMove(
             kind: kind, width: width, source: nil, operand: operand, aligned: aligned, length: UInt64(position + decoded.length))
     }
