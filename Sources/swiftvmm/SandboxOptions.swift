@@ -27,6 +27,15 @@ struct SandboxOptions: ParsableArguments {
     @Flag(help: "Allow core dumps (off by default; guest RAM is never in one).")
     var coreDumps = false
 
+    /// Acted on in `SwiftVMMCommand.main`, before the arguments are parsed.
+    @Flag(
+        help: ArgumentHelp(
+            "Close every descriptor inherited past stderr, first thing. Off by default: a launcher using Foundation's Process learns that its child ended from a socket the child inherits."
+        ))
+    var closeInheritedFds = false
+
+    static let closeInheritedFdsFlag = "--close-inherited-fds"
+
     @Option(
         help: ArgumentHelp(
             "Guest serial output (stdout, --serial2, --debugcon) allowed per second after a burst of 8 times as much; the rest is dropped. 0: no limit. Default: 1M.",

@@ -21,10 +21,15 @@ struct SwiftVMMCommand: ParsableCommand {
 
     /// Invoked as `firecracker` (a symlink), the binary takes Firecracker's flags directly.
     static func main() {
-        // Before anything of our own is open: nothing inherited past stderr is the VMM's.
-        do { try Sandbox.closeInheritedDescriptors() } catch {
-            MachineSession.report("error: \(error)")
-            Glibc.exit(1)
+        // Before anything of our own is open: nothing inherited past stderr is the
+        // VMM's. Only when asked: Foundation's `Process` watches a socket its child
+        // inherits to learn that the child ended, and with that socket closed its
+        // monitor waits in `waitpid` for this process, blind to every other child.
+        if CommandLine.arguments.contains(SandboxOptions.closeInheritedFdsFlag) {
+            do { try Sandbox.closeInheritedDescriptors() } catch {
+                MachineSession.report("error: \(error)")
+                Glibc.exit(1)
+            }
         }
         let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") }
         if name == "firecracker" {

@@ -123,7 +123,7 @@ import Testing
         let inherited = open(marker, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         defer { close(inherited) }
         let vmm = try RunningVMM(
-            ["run", "--rng", "--timeout", "60s", directory.path("sleeper.bin")], inherited: inherited,
+            ["run", "--close-inherited-fds", "--rng", "--timeout", "60s", directory.path("sleeper.bin")], inherited: inherited,
             stderrPath: directory.path("stderr.txt"))
         #expect(vmm.waitForGuest(seconds: 30), "the guest never ran: \(vmm.stderr)")
         let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(vmm.pid)/fd")) ?? []
