@@ -378,6 +378,9 @@ import VMCore
         // (machines, threads) move the counts by a few meanwhile.
         let slack = 20
         #expect(Self.eventually { ProcessResources.openDescriptors() <= descriptors + slack })
-        #expect(Self.eventually { ProcessResources.mapLines().count <= mappings + slack })
+        // (Not under ThreadSanitizer: its shadow mappings moved the count by more than the slack.)
+        if !ProcessResources.underThreadSanitizer {
+            #expect(Self.eventually { ProcessResources.mapLines().count <= mappings + slack })
+        }
     }
 }

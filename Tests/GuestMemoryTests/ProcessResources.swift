@@ -23,6 +23,11 @@ enum ProcessResources {
         return targets
     }
 
+    /// Whether this process runs under ThreadSanitizer, which maps shadow
+    /// memory as threads and allocations come and go: the count of mappings
+    /// then moves by more than any test here could attribute.
+    static let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
     /// The lines of /proc/self/maps.
     static func mapLines() -> [Substring] {
         contents(of: "/proc/self/maps").split(separator: "\n")
