@@ -17,17 +17,8 @@ private let debianGuestIPTool = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].firs
     .enabled(if: HostCapabilities.hasHardwareVirtualization, Comment(rawValue: HostCapabilities.noHardwareVirtualizationReason)),
     .enabled(if: getuid() == 0 && debianGuestIPTool != nil, "SKIPPED: needs root and ip(8) for a network namespace and a tap"))
 struct DebianVirtioGuestCLITests {
-    static let guest: Result<String, any Error> = Result {
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let output = repository.appendingPathComponent(".build/linux-guest").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repository.appendingPathComponent("scripts/make-linux-guest.sh").path, output]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
-        return output
-    }
+    /// The guest kit, built once for this suite and `LinuxCLITests`.
+    static var guest: Result<String, any Error> { LinuxCLITests.guest }
 
     /// The guest loads the modules, then reads the disk's first sector, pings
     /// the host over the tap and lists its virtio devices; the host checks
