@@ -35,18 +35,8 @@ struct DebianVirtioGuestCLITests {
         try contents.write(to: URL(fileURLWithPath: image))
 
         let namespace = "svmm-dv-\(getpid())"
-        func inNamespace(_ arguments: [String]) throws -> CommandResult {
-            try runCommand(ip, ["netns", "exec", namespace] + arguments)
-        }
-        #expect(try runCommand(ip, ["netns", "add", namespace]).status == 0)
         defer { _ = try? runCommand(ip, ["netns", "delete", namespace]) }
-        for step in [
-            ["ip", "link", "set", "lo", "up"], ["ip", "tuntap", "add", "dev", "svmmtap0", "mode", "tap"],
-            ["ip", "addr", "add", "10.0.2.1/24", "dev", "svmmtap0"], ["ip", "link", "set", "svmmtap0", "up"],
-        ] {
-            let done = try inNamespace(step)
-            try #require(done.status == 0, "\(step.joined(separator: " ")): \(done.stderr)")
-        }
+        try makeTapNamespace(namespace, ip: ip)
         let script = [
             "head -c 20 /dev/vda; echo", "cat /sys/block/vda/size", "ip addr add 10.0.2.15/24 dev eth0", "ip link set eth0 up",
             "ping -c 1 -W 10 10.0.2.1 && echo PING-OK", "cat /sys/class/net/eth0/address", "cat /sys/bus/virtio/devices/*/device",

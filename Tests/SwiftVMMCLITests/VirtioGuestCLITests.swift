@@ -184,15 +184,8 @@ import Testing
         func inNamespace(_ arguments: [String]) throws -> CommandResult {
             try runCommand(ip, ["netns", "exec", namespace] + arguments)
         }
-        #expect(try runCommand(ip, ["netns", "add", namespace]).status == 0)
         defer { _ = try? runCommand(ip, ["netns", "delete", namespace]) }
-        for step in [
-            ["ip", "link", "set", "lo", "up"], ["ip", "tuntap", "add", "dev", "svmmtap0", "mode", "tap"],
-            ["ip", "addr", "add", "10.0.2.1/24", "dev", "svmmtap0"], ["ip", "link", "set", "svmmtap0", "up"],
-        ] {
-            let done = try inNamespace(step)
-            try #require(done.status == 0, "\(step.joined(separator: " ")): \(done.stderr)")
-        }
+        try makeTapNamespace(namespace, ip: ip)
         let tapMAC = try inNamespace(["cat", "/sys/class/net/svmmtap0/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         let kernel = try TemporaryFile(FirmwareImage.multibootVirtioNet.bytes, name: "net.elf")
@@ -284,6 +277,20 @@ import Testing
             "RSS \(touched >> 20) MiB touched, \(inflated >> 20) MiB inflated: 32 MiB given back")
         #expect(guest.stdout.contains("balloon: deflated \(pages) pages\n"))
         #expect(guest.stdout.contains("balloon: \(pages) of \(pages) pages read zero after deflate\n"), "the host discarded them")
+    }
+}
+
+/// Makes the network namespace `namespace`, its loopback up and the tap
+/// `svmmtap0` in it at 10.0.2.1/24, up: where a guest's virtio-net meets the
+/// host. The caller deletes the namespace.
+func makeTapNamespace(_ namespace: String, ip: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    #expect(try runCommand(ip, ["netns", "add", namespace]).status == 0, sourceLocation: sourceLocation)
+    for step in [
+        ["ip", "link", "set", "lo", "up"], ["ip", "tuntap", "add", "dev", "svmmtap0", "mode", "tap"],
+        ["ip", "addr", "add", "10.0.2.1/24", "dev", "svmmtap0"], ["ip", "link", "set", "svmmtap0", "up"],
+    ] {
+        let done = try runCommand(ip, ["netns", "exec", namespace] + step)
+        try #require(done.status == 0, "\(step.joined(separator: " ")): \(done.stderr)", sourceLocation: sourceLocation)
     }
 }
 
