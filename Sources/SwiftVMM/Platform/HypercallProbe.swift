@@ -3,6 +3,7 @@ import KVM
 import SwiftVMMConfig
 import Synchronization
 import VMCore
+import X86Boot
 
 /// Whether this host's KVM completes a guest's `vmcall`, found once per
 /// process by running one in a throw-away VM.
@@ -63,17 +64,10 @@ public enum HypercallProbe {
         }
         var vcpu = try vm.createVCPU(id: 0)
         try vcpu.setCPUID(kvm.supportedCPUID())
-        var special = try vcpu.specialRegisters()
-        for keyPath in [\SpecialRegisters.cs, \.ds, \.es, \.ss] {
-            special[keyPath: keyPath].base = 0
-            special[keyPath: keyPath].selector = 0
-        }
-        try vcpu.setSpecialRegisters(special)
-        var registers = Registers()
-        registers.rip = 0x1000
-        registers.rsp = 0x1000
-        registers.rflags = 0x2
-        try vcpu.setRegisters(registers)
+        // The state every real-mode guest of swiftvmm's starts with.
+        let entry = try CPUSetup.realMode(entry: 0x1000, stackTop: 0x1000)
+        try vcpu.setSpecialRegisters(entry.specialRegisters)
+        try vcpu.setRegisters(entry.registers)
         let deadline = RunDeadline(after: deadline, kicker: vcpu.kicker)
         defer { _ = deadline.disarm() }
         while true {
