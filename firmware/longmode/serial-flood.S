@@ -9,9 +9,9 @@
  * ending in '\n': so a block ends where the VMM's line buffer flushes, and
  * whatever reaches the output file is made of these bytes only.
  *
- * One `rep outsb` of 4 KiB is one VM exit where KVM hands the VMM a page of
- * string I/O at once (hardware virtualization), 4096 where it emulates the
- * instruction a byte at a time. */
+ * A host that handed the VMM a page of string output per exit would make one
+ * `rep outsb` of 4 KiB one exit; KVM makes it 4096 (its emulator's em_out
+ * passes one element per exit, on VT-x and SVM as on the PVM back end). */
 #include "guest.inc"
     .code64
     .globl _start
