@@ -71,9 +71,17 @@ public final class FileSerialOutput: SerialOutput {
     /// with room say so with `POLLOUT`).
     private func writable(waitingAtMost milliseconds: Int32) -> Bool {
         var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        // A deadline, not a timeout per call: the vCPU thread is kicked with a
+        // signal (a PC's halt probe every 200 ms), which ends `poll` with EINTR.
+        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        var wait = milliseconds
         while true {
-            let ready = poll(&entry, 1, milliseconds)
-            if ready < 0 && errno == EINTR { continue }
+            let ready = poll(&entry, 1, wait)
+            if ready < 0 && errno == EINTR {
+                let left = ContinuousClock.now.duration(to: deadline).components
+                wait = max(0, Int32(clamping: left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000))
+                continue
+            }
             // An error or hang-up lets the write fail at once instead.
             return ready != 0
         }
