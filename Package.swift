@@ -143,7 +143,8 @@ let package = Package(
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(
-            name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"], exclude: ["Guests"]),
+            name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices", "Sandbox"],
+            exclude: ["Guests"]),
         .testTarget(name: "FirecrackerAPITests", dependencies: ["FirecrackerAPI", "SwiftVMMConfig"]),
         .testTarget(
             name: "APIServerTests",

@@ -7,7 +7,7 @@ import SwiftVMMConfig
     import Glibc
 #endif
 
-/// `--seccomp`, `--user`, `--chroot`, `--core-dumps`: what `run`, `restore`
+/// `--seccomp`, `--landlock`, `--user`, `--chroot`, `--core-dumps`: what `run`, `restore`
 /// and `serve` confine the VMM with (README, "Sandbox").
 struct SandboxOptions: ParsableArguments {
     @Option(
@@ -15,6 +15,12 @@ struct SandboxOptions: ParsableArguments {
             "seccomp filters per thread: enforce (a forbidden system call kills the VMM with SIGSYS), log (it is reported and allowed) or off. Default: enforce.",
             valueName: "mode"))
     var seccomp: SeccompMode = .enforce
+
+    @Option(
+        help: ArgumentHelp(
+            "Landlock: each thread may reach only the paths it needs after start-up (the snapshot directory, /proc/self/status): enforce or off. Default: enforce where the kernel has Landlock.",
+            valueName: "mode"))
+    var landlock: LandlockMode = .enforce
 
     @Option(
         help: ArgumentHelp(
@@ -66,13 +72,33 @@ struct SandboxOptions: ParsableArguments {
     /// The filters compiled and the handler installed (the threads started from now on
     /// install theirs, and give up their capabilities: all of them if `dropCapabilities`); the main
     /// thread is confined later by `confine()`, which must be given the same `dropCapabilities`.
-    func prepare(dropCapabilities: Bool = true) throws {
+    /// `landlockPolicy`: what the threads may reach once confined (`serve`'s
+    /// confines only the threads that open no path; see `sessionPolicy`).
+    func prepare(dropCapabilities: Bool = true, landlockPolicy: LandlockPolicy = .server) throws {
         OutputRateLimit.forNewOutputs = try outputRateLimit
         Sandbox.dropCapabilitiesOnEveryThread(dropCapabilities, userSwitchFollows: user != nil)
-        do { try Sandbox.enable(mode: seccomp) } catch {
+        do {
+            try Sandbox.enable(mode: seccomp)
+            if case .unsupported(let errno) = try Sandbox.enableLandlock(mode: landlock, policy: landlockPolicy) {
+                MachineSession.report("warning: this kernel has no Landlock (errno \(errno)): file-system access is not confined")
+            }
+        } catch {
             MachineSession.report("error: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// `run` and `restore`'s Landlock policy: `/proc/self/status` and the
+    /// snapshot directory Ctrl-A s writes, if it exists now or stdin is a
+    /// terminal (Ctrl-A s is only read from one; it is created now, as Ctrl-A
+    /// s would, since a rule needs a directory to name). Otherwise Ctrl-A s
+    /// has nowhere to write, and nothing is created in the working directory.
+    func sessionPolicy(snapshotDirectory: String) -> LandlockPolicy {
+        guard landlock != .off else { return .session(snapshotDirectory: nil) }
+        if isatty(STDIN_FILENO) == 1 { _ = mkdir(snapshotDirectory, 0o700) }
+        var status = stat()
+        let exists = stat(snapshotDirectory, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+        return .session(snapshotDirectory: exists ? snapshotDirectory : nil)
     }
 
     /// Drops privileges and confines the main thread (the files, sockets and
@@ -105,3 +131,4 @@ struct SandboxOptions: ParsableArguments {
 }
 
 extension SeccompMode: ExpressibleByArgument {}
+extension LandlockMode: ExpressibleByArgument {}
