@@ -19,10 +19,12 @@ public struct LandlockPolicy: Sendable, Equatable {
     }
 
     /// `run` and `restore`: the snapshot directory Ctrl-A s writes (read,
-    /// write, create and replace files in it, if there is one), and the
-    /// process's own `/proc/self/status` (`--stats`' peak RSS).
+    /// write, create and replace files in it, if there is one), and two of
+    /// the process's own files: `/proc/self/pagemap` (a snapshot writes only
+    /// the pages of RAM the guest touched) and `/proc/self/status` (`--stats`'
+    /// peak RSS).
     public static func session(snapshotDirectory: String?) -> LandlockPolicy {
-        var rules = [PathRule("/proc/self/status", .readFile)]
+        var rules = [PathRule("/proc/self/pagemap", .readFile), PathRule("/proc/self/status", .readFile)]
         if let snapshotDirectory { rules.append(PathRule(snapshotDirectory, .readWrite)) }
         return LandlockPolicy(reachable: rules)
     }

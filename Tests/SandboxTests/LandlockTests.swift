@@ -13,12 +13,16 @@ final class LandlockTests: XCTestCase {
             XCTAssertEqual(session.rules(for: kind), [], "\(kind)")
             XCTAssertEqual(LandlockPolicy.server.rules(for: kind), [], "serve: \(kind)")
         }
-        let reachable = [PathRule("/proc/self/status", .readFile), PathRule("/tmp/snap", .readWrite)]
+        let reachable = [
+            PathRule("/proc/self/pagemap", .readFile), PathRule("/proc/self/status", .readFile), PathRule("/tmp/snap", .readWrite),
+        ]
         for kind in [ThreadKind.process, .console, .api, .migration] {
             XCTAssertEqual(session.rules(for: kind), reachable, "\(kind)")
             XCTAssertNil(LandlockPolicy.server.rules(for: kind), "serve: \(kind) is not confined")
         }
-        XCTAssertEqual(LandlockPolicy.session(snapshotDirectory: nil).reachable, [PathRule("/proc/self/status", .readFile)])
+        XCTAssertEqual(
+            LandlockPolicy.session(snapshotDirectory: nil).reachable,
+            [PathRule("/proc/self/pagemap", .readFile), PathRule("/proc/self/status", .readFile)])
     }
 
     func testHandledRightsFollowTheABI() {
