@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(name: "FirecrackerAPITests", dependencies: ["FirecrackerAPI", "SwiftVMMConfig"]),
         .testTarget(
             name: "APIServerTests",
-            dependencies: ["APIServer", "FirecrackerAPI", "Firmware", "VMMTesting", "swiftvmm", "SwiftVMM"]),
+            dependencies: ["APIServer", "FirecrackerAPI", "Firmware", "VMMTesting", "swiftvmm", "SwiftVMM", "Sandbox"]),
         .testTarget(name: "GDBStubTests", dependencies: ["GDBStub", "VMCore"]),
         // seccomp-bpf: installing a filter on a thread, the SIGSYS handler, the system call names.
         .target(name: "CSandbox"),

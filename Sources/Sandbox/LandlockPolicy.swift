@@ -29,8 +29,24 @@ public struct LandlockPolicy: Sendable, Equatable {
         return LandlockPolicy(reachable: rules)
     }
 
-    /// `serve`: only the threads that never open a path are confined.
+    /// `serve` without `--landlock-dir`: only the threads that never open a path are confined.
     public static let server = LandlockPolicy(reachable: nil)
+
+    /// `serve --landlock-dir DIR...`, Firecracker's jailer's model without a
+    /// chroot: whatever the API client names (kernels, drives, snapshots,
+    /// logs, metrics, vsock and migration sockets) must be in `directories`
+    /// (everything but executing, linking across directories and device
+    /// nodes), plus `devices` (`/dev/kvm`, `/dev/net/tun`: read, write and
+    /// their `ioctl`s) and the process's pagemap and status.
+    public static func server(directories: [String], devices: [String]) -> LandlockPolicy {
+        guard !directories.isEmpty else { return server }
+        let directoryAccess = FileAccess.readWrite.union([.makeSocket, .makeFIFO, .makeSymlink])
+        return LandlockPolicy(
+            reachable: directories.map { PathRule($0, directoryAccess) }
+                + devices.map { PathRule($0, [.readFile, .writeFile, .ioctlDevice]) } + [
+                    PathRule("/proc/self/pagemap", .readFile), PathRule("/proc/self/status", .readFile),
+                ])
+    }
 }
 
 extension ThreadKind {

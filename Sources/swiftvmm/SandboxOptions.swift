@@ -23,6 +23,13 @@ struct SandboxOptions: ParsableArguments {
     var landlock: LandlockMode = .enforce
 
     @Option(
+        name: .customLong("landlock-dir"),
+        help: ArgumentHelp(
+            "serve: confine the API's threads to this directory (repeatable; kernels, drives, snapshots, logs, metrics and sockets the API names must be in one), /dev/kvm and /dev/net/tun. Without it they are not confined. run, restore: reachable too.",
+            valueName: "dir"))
+    var landlockDirectories: [String] = []
+
+    @Option(
         help: ArgumentHelp(
             "Run as this user and group once /dev/kvm, the images, taps and sockets are open (e.g. 65534:65534).", valueName: "uid:gid"))
     var user: String?
@@ -98,7 +105,18 @@ struct SandboxOptions: ParsableArguments {
         if isatty(STDIN_FILENO) == 1 { _ = mkdir(snapshotDirectory, 0o700) }
         var status = stat()
         let exists = stat(snapshotDirectory, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
-        return .session(snapshotDirectory: exists ? snapshotDirectory : nil)
+        var policy = LandlockPolicy.session(snapshotDirectory: exists ? snapshotDirectory : nil)
+        policy.reachable? += landlockDirectories.map { PathRule($0, .readWrite) }
+        return policy
+    }
+
+    /// `serve`'s Landlock policy: with `--landlock-dir`, its directories and the
+    /// devices a machine is built from that this host has; without, none for
+    /// the API's threads.
+    var serverPolicy: LandlockPolicy {
+        let candidates: [String] = ["/dev/kvm", "/dev/net/tun"]
+        let devices = candidates.filter { access($0, F_OK) == 0 }
+        return .server(directories: landlockDirectories, devices: devices)
     }
 
     /// Drops privileges and confines the main thread (the files, sockets and
