@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -138,6 +139,54 @@ int csandbox_close_from(int first) {
     closedir(directory);
     for (int i = 0; i < count; i++) close(found[i]);
     return 0;
+}
+
+/// Whether `fd` is a Unix socket whose peer is the process `pid` (for a
+/// socketpair, the process that made it).
+static int csandbox_is_socket_of(int fd, pid_t pid) {
+    struct stat status;
+    if (fstat(fd, &status) != 0 || !S_ISSOCK(status.st_mode)) return 0;
+    int domain = 0;
+    socklen_t length = sizeof(domain);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0 || domain != AF_UNIX) return 0;
+    struct ucred peer;
+    length = sizeof(peer);
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peer.pid == pid;
+}
+
+int csandbox_close_inherited_keeping_parent_socket(void) {
+    pid_t parent = getppid();
+    int found[1024];
+    int count = 0;
+    DIR *directory = opendir("/proc/self/fd");
+    if (directory) {
+        int own = dirfd(directory);
+        struct dirent *entry;
+        while ((entry = readdir(directory)) && count < 1024) {
+            char *end;
+            long fd = strtol(entry->d_name, &end, 10);
+            if (*end == 0 && end != entry->d_name && fd >= 3 && fd != own) found[count++] = (int)fd;
+        }
+        closedir(directory);
+    } else {
+        // No /proc (a launcher's own chroot): ask each number up to the limit.
+        struct rlimit limit;
+        long last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (long)limit.rlim_cur : 65536;
+        for (long fd = 3; fd < last && count < 1024; fd++) {
+            if (fcntl((int)fd, F_GETFD) != -1) found[count++] = (int)fd;
+        }
+    }
+    // More than were looked at: nothing is kept (no launcher passes that many).
+    if (count == 1024) return csandbox_close_from(3);
+    int kept = 0;
+    for (int i = 0; i < count; i++) {
+        if (csandbox_is_socket_of(found[i], parent)) {
+            kept++;
+        } else {
+            close(found[i]);
+        }
+    }
+    return kept;
 }
 
 int csandbox_lower_limit(enum csandbox_limit limit, uint64_t value) {

@@ -169,9 +169,24 @@ public enum Sandbox {
     /// (a log, a socket, another VM's image) is out of a compromised VMM's
     /// reach. No command takes a descriptor by number, so none is kept; call
     /// it first thing, before the process opens anything of its own.
-    public static func closeInheritedDescriptors() throws(SandboxError) {
+    ///
+    /// `keepingParentSocket`: a Unix socket whose peer is the parent process
+    /// stays open. A launcher written with Foundation's `Process`
+    /// (swift-corelibs-foundation) learns that its child ended from such a
+    /// socket, one end of a socketpair it made: closed early, its monitor
+    /// waits in `waitpid` for this process and sees no other child end until
+    /// the VMM does. The socket reaches only the process that started the VMM.
+    /// Returns how many descriptors were kept.
+    @discardableResult
+    public static func closeInheritedDescriptors(keepingParentSocket: Bool = false) throws(SandboxError) -> Int {
+        if keepingParentSocket {
+            let result = csandbox_close_inherited_keeping_parent_socket()
+            guard result >= 0 else { throw .systemCall("close(inherited descriptors)", errno: -result) }
+            return Int(result)
+        }
         let result = csandbox_close_from(3)
         guard result == 0 else { throw .systemCall("close_range(3, ~0)", errno: -result) }
+        return 0
     }
 
     /// Checks that no thread of the process holds a capability: reads

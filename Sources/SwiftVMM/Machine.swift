@@ -128,7 +128,13 @@ public final class Machine {
         }
         let vcpuCount = hardware.vcpuCount
         if vcpuCount > 1, platform != .pc { throw .multipleVCPUsNeedPCPlatform(vcpuCount) }
-        let hidden = try hardware.resolvedHiddenFeatures()
+        var hidden = try hardware.resolvedHiddenFeatures()
+        if vcpuCount > 1, !HypercallProbe.hypercallsComplete {
+            let added = HypercallProbe.featuresNeedingHypercalls.compactMap(CPUIDFeature.named).filter { !hidden.contains($0) }
+            hidden += added
+            logger.debug(
+                "this host never completes a guest's vmcall: hiding \(added.map(\.name).joined(separator: ", ")) from the guest's CPUID")
+        }
         do throws(KVMError) {
             kvm = try KVMSystem()
             if try kvm.checkExtension(.userMemory) == 0 { throw .missingCapability("KVM_CAP_USER_MEMORY") }

@@ -43,11 +43,23 @@ struct SandboxOptions: ParsableArguments {
     /// Acted on in `SwiftVMMCommand.main`, before the arguments are parsed.
     @Flag(
         help: ArgumentHelp(
-            "Close every descriptor inherited past stderr, first thing. Off by default: a launcher using Foundation's Process learns that its child ended from a socket the child inherits."
+            "Close every descriptor inherited past stderr, first thing, also a Unix socket to the parent process (which is kept by default: Foundation's Process learns that its child ended from one)."
         ))
     var closeInheritedFds = false
 
+    /// Acted on in `SwiftVMMCommand.main`, before the arguments are parsed.
+    @Flag(help: ArgumentHelp("Keep the descriptors inherited past stderr (closed by default)."))
+    var keepInheritedFds = false
+
     static let closeInheritedFdsFlag = "--close-inherited-fds"
+    static let keepInheritedFdsFlag = "--keep-inherited-fds"
+
+    /// What `main` does with inherited descriptors, from the raw arguments
+    /// (before parsing: nothing of the VMM's own may be open yet).
+    static func inheritedDescriptorPolicy(_ arguments: [String]) -> (close: Bool, keepParentSocket: Bool) {
+        if arguments.contains(keepInheritedFdsFlag) { return (false, false) }
+        return (true, !arguments.contains(closeInheritedFdsFlag))
+    }
 
     @Option(
         help: ArgumentHelp(

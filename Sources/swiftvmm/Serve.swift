@@ -126,12 +126,6 @@ struct Serve: ParsableCommand {
         if let configFile {
             do { file = try Self.readConfigFile(configFile) } catch { throw ValidationError("\(error)") }
         }
-        // A launcher stops the VMM with SIGTERM (or SIGINT, SIGHUP); a parent that
-        // spawned it from a thread blocking them (a Dispatch worker) passed that mask on.
-        var termination = sigset_t()
-        sigemptyset(&termination)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&termination, signal) }
-        pthread_sigmask(SIG_UNBLOCK, &termination, nil)
         // The VMM's own log on stderr: stdout belongs to the guest's COM1.
         _ = MachineSession.bootstrapLogging(level: .warning)
         let mailbox = Mailbox()

@@ -22,15 +22,21 @@ struct SwiftVMMCommand: ParsableCommand {
     /// Invoked as `firecracker` (a symlink), the binary takes Firecracker's flags directly.
     static func main() {
         // Before anything of our own is open: nothing inherited past stderr is the
-        // VMM's. Only when asked: Foundation's `Process` watches a socket its child
-        // inherits to learn that the child ended, and with that socket closed its
-        // monitor waits in `waitpid` for this process, blind to every other child.
-        if CommandLine.arguments.contains(SandboxOptions.closeInheritedFdsFlag) {
-            do { try Sandbox.closeInheritedDescriptors() } catch {
+        // VMM's, but the parent's own socket (see `Sandbox.closeInheritedDescriptors`).
+        let inherited = SandboxOptions.inheritedDescriptorPolicy(CommandLine.arguments)
+        if inherited.close {
+            do { try Sandbox.closeInheritedDescriptors(keepingParentSocket: inherited.keepParentSocket) } catch {
                 MachineSession.report("error: \(error)")
                 Glibc.exit(1)
             }
         }
+        // A launcher stops the VMM with SIGTERM (or SIGINT, SIGHUP); a parent that
+        // spawned it from a thread blocking them (a Dispatch worker, a test runner's
+        // thread) passed that mask on, and the VMM would ignore them all its life.
+        var termination = sigset_t()
+        sigemptyset(&termination)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&termination, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &termination, nil)
         let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") }
         if name == "firecracker" {
             Serve.main(Array(CommandLine.arguments.dropFirst()))

@@ -47,6 +47,24 @@ import Testing
 }
 
 @Suite struct PeriodicTimerTests {
+    /// With `startingAt`, the gaps are 1, 2, 4, 8 ms...: five calls come long
+    /// before one 10 s interval would have passed, and none comes early.
+    @Test func aStartingGapDoublesUpToTheInterval() throws {
+        let times = Shared<[Int64]>([])
+        let start = MonotonicDeadline.now
+        let timer = try PeriodicTimer(every: .seconds(10), startingAt: .milliseconds(1)) {
+            times.withLock { $0.append(MonotonicDeadline.now.nanoseconds - start.nanoseconds) }
+        }
+        #expect(times.wait { $0.count >= 5 })
+        timer.stop()
+        let calls = times.current
+        #expect(calls.count >= 5 && calls.count < 12, "\(calls)")
+        for (index, time) in calls.prefix(5).enumerated() {
+            // Call n (from 0) comes no sooner than 1 + 2 + ... + 2^n ms after the start.
+            #expect(time >= Int64((1 << (index + 1)) - 1) * 1_000_000, "call \(index) at \(time) ns: \(calls)")
+        }
+    }
+
     @Test func itRunsRepeatedlyAndNotAfterStop() throws {
         let count = Shared(0)
         let start = MonotonicDeadline.now

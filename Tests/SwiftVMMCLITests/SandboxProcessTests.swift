@@ -12,14 +12,15 @@ import Testing
     static let sleeper: [UInt8] = [0xFB, 0xF4, 0xEB, 0xFD]  // sti; hlt; jmp $-3
 
     /// A `swiftvmm` child started with `posix_spawn`, with `inherited` as its
-    /// descriptor 7; killed and reaped when the value goes away.
+    /// descriptor 7 (and `alsoInherited` as its 8); killed and reaped when the
+    /// value goes away.
     final class RunningVMM {
         let pid: pid_t
         let stderrPath: String
         /// The write end of the child's stdin: open, so its console reader stays up.
         private let input: Int32
 
-        init(_ arguments: [String], inherited: Int32, stderrPath: String) throws {
+        init(_ arguments: [String], inherited: Int32, alsoInherited: Int32? = nil, stderrPath: String) throws {
             self.stderrPath = stderrPath
             var pipe: [Int32] = [-1, -1]
             guard Glibc.pipe(&pipe) == 0 else { throw CLITestError.spawnFailed("pipe", errno) }
@@ -36,6 +37,7 @@ import Testing
             posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             // dup2 clears close-on-exec: the child inherits descriptor 7 on purpose.
             posix_spawn_file_actions_adddup2(&actions, inherited, 7)
+            if let alsoInherited { posix_spawn_file_actions_adddup2(&actions, alsoInherited, 8) }
             let binary = try swiftvmmBinary().path
             let argv = ([binary] + arguments).map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
@@ -116,15 +118,24 @@ import Testing
         }
     }
 
-    /// A descriptor the launcher left open (7, on a file) is closed before the guest runs.
-    @Test func anInheritedDescriptorIsClosedWhileTheGuestRuns() throws {
+    /// What the launcher left open (7, a file; 8, its end of a socketpair the
+    /// launcher made) while the guest runs: by default the file is closed and
+    /// the parent's socket kept (Foundation's `Process` watches one to see its
+    /// child end); `--close-inherited-fds` closes both, `--keep-inherited-fds` neither.
+    @Test(arguments: [
+        ([], false, true), (["--close-inherited-fds"], false, false), (["--keep-inherited-fds"], true, true),
+    ])
+    func inheritedDescriptorsWhileTheGuestRuns(flags: [String], fileStaysOpen: Bool, socketStaysOpen: Bool) throws {
         let directory = try TemporaryDirectory(["sleeper.bin": Self.sleeper])
         let marker = directory.path("inherited.txt")
         let inherited = open(marker, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         defer { close(inherited) }
+        var pair: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0)
+        defer { pair.forEach { close($0) } }
         let vmm = try RunningVMM(
-            ["run", "--close-inherited-fds", "--rng", "--timeout", "60s", directory.path("sleeper.bin")], inherited: inherited,
-            stderrPath: directory.path("stderr.txt"))
+            ["run"] + flags + ["--rng", "--timeout", "60s", directory.path("sleeper.bin")], inherited: inherited,
+            alsoInherited: pair[1], stderrPath: directory.path("stderr.txt"))
         #expect(vmm.waitForGuest(seconds: 30), "the guest never ran: \(vmm.stderr)")
         let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(vmm.pid)/fd")) ?? []
         #expect(descriptors.contains("0") && descriptors.contains("2"), "\(descriptors)")
@@ -132,8 +143,47 @@ import Testing
         for fd in descriptors {
             targets[fd] = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(vmm.pid)/fd/\(fd)")) ?? "?"
         }
-        #expect(!targets.values.contains(marker), "the inherited file is still open: \(targets)")
+        #expect(targets.values.contains(marker) == fileStaysOpen, "\(flags): \(targets)")
+        var socketStatus = stat()
+        #expect(fstat(pair[1], &socketStatus) == 0)
+        #expect(targets.values.contains("socket:[\(socketStatus.st_ino)]") == socketStaysOpen, "\(flags): \(targets)")
         // The VMM's own files are there (/dev/kvm), so the listing was not of a process that had ended.
         #expect(targets.values.contains("/dev/kvm"), "\(targets)")
+    }
+
+    /// A launcher written with Foundation's `Process` still sees its other
+    /// children end while the VMM it started runs: the socket its monitor
+    /// watches for the VMM is the parent's own, so the VMM keeps it open.
+    /// (Closed, the monitor would wait in `waitpid` for the VMM, and this
+    /// `/bin/true` would seem to run for the VMM's whole life.)
+    @Test func aFoundationLauncherStillSeesItsOtherChildrenEnd() throws {
+        let directory = try TemporaryDirectory(["sleeper.bin": Self.sleeper])
+        let vmm = Process()
+        vmm.executableURL = try swiftvmmBinary()
+        vmm.arguments = ["run", "--rng", "--timeout", "60s", directory.path("sleeper.bin")]
+        vmm.standardInput = Pipe()
+        vmm.standardOutput = FileHandle.nullDevice
+        vmm.standardError = FileHandle.nullDevice
+        try vmm.run()
+        defer {
+            vmm.terminate()
+            vmm.waitUntilExit()
+        }
+        // Running a guest: its inherited descriptors were dealt with long before.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, vmm.isRunning {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(vmm.processIdentifier)/task")) ?? []
+            let names = tasks.map { (try? String(contentsOfFile: "/proc/\(vmm.processIdentifier)/task/\($0)/comm", encoding: .utf8)) ?? "" }
+            if names.contains("vcpu 0\n") { break }
+            usleep(20_000)
+        }
+        #expect(vmm.isRunning, "the VMM ended early (status \(vmm.isRunning ? 0 : vmm.terminationStatus))")
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/bin/true")
+        let started = Date()
+        try other.run()
+        while other.isRunning, Date().timeIntervalSince(started) < 20 { usleep(10_000) }
+        #expect(!other.isRunning, "Foundation did not see /bin/true end within 20 s while the VMM ran")
+        #expect(vmm.isRunning, "the VMM was still running when /bin/true's end was seen")
     }
 }

@@ -92,4 +92,35 @@ import VMCore
         #expect(ecx & (1 << 13) == 0, "CX16 hidden")
         #expect(ecx & (1 << 31) != 0, "hypervisor bit")
     }
+
+    /// The probe against what a guest sees: a real-mode `vmcall` followed by a
+    /// debug-exit write either gets there or is still running at the deadline,
+    /// and the probe must say the same.
+    @Test func theHypercallProbeSaysWhatAGuestFinds() throws {
+        // xor %eax,%eax; vmcall; mov $0xf4,%dx; mov $7,%al; out %al,%dx; hlt (real mode)
+        let code: [UInt8] = [0x66, 0x31, 0xc0, 0x0f, 0x01, 0xc1, 0xba, 0xf4, 0x00, 0xb0, 0x07, 0xee, 0xf4]
+        let machine = try Machine(MachineConfiguration(guest: .flat(bytes: code, mode: .real), memorySize: 16 << 20))
+        let stop = try machine.run(timeout: .seconds(3))
+        #expect([.debugExit(status: 7), .deadlineExpired].contains(stop), "\(stop)")
+        #expect(HypercallProbe.hypercallsComplete == (stop == .debugExit(status: 7)))
+    }
+
+    /// With two vCPUs, the KVM features Linux uses through hypercalls are in
+    /// leaf 0x40000001 exactly where hypercalls complete; with one they are
+    /// never hidden on the probe's account (a lone CPU makes no such calls).
+    @Test func hypercallFeaturesAreHiddenWhereHypercallsHang() throws {
+        let needing: UInt32 = 1 << 7 | 1 << 11 | 1 << 13  // PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD
+        let offered = try KVMSystem().supportedCPUID().first { $0.function == 0x4000_0001 }?.eax ?? 0
+        for count in [1, 2] {
+            // mov $0x40000001,%eax; cpuid; cli; hlt (long mode); the other vCPU waits for a SIPI.
+            let configuration = MachineConfiguration(
+                guest: .flat(bytes: [0xb8, 0x01, 0, 0, 0x40, 0x0f, 0xa2, 0xfa, 0xf4], mode: .long), memorySize: 16 << 20,
+                vcpuCount: count)
+            let machine = try Machine(configuration)
+            #expect(try machine.run(timeout: .seconds(10)) == .halted(interruptsEnabled: false))
+            let seen = UInt32(truncatingIfNeeded: try machine.registers().rax)
+            let expected = count > 1 && !HypercallProbe.hypercallsComplete ? offered & ~needing : offered
+            #expect(seen & needing == expected & needing, "\(count) vCPUs: leaf 0x40000001 EAX \(String(seen, radix: 16))")
+        }
+    }
 }

@@ -87,6 +87,11 @@ long csandbox_thread_id(void);
 /// through /proc/self/fd where the kernel lacks it): 0, or -errno.
 int csandbox_close_from(int first);
 
+/// Closes every descriptor from 3 up but Unix sockets whose peer is the parent
+/// process (a socketpair it made: how a launcher learns that its child ended):
+/// how many were kept, or -errno.
+int csandbox_close_inherited_keeping_parent_socket(void);
+
 /// The resource limits the sandbox sets.
 enum csandbox_limit { CSANDBOX_LIMIT_CORE, CSANDBOX_LIMIT_OPEN_FILES, CSANDBOX_LIMIT_PROCESSES };
 
