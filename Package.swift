@@ -143,11 +143,12 @@ let package = Package(
             ],
             exclude: ["Guests"], plugins: ["FirmwarePlugin"]),
         .testTarget(
-            name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices"], exclude: ["Guests"]),
+            name: "SwiftVMMCLITests", dependencies: ["Firmware", "swiftvmm", "VMMTesting", "SwiftVMM", "Devices", "Sandbox"],
+            exclude: ["Guests"]),
         .testTarget(name: "FirecrackerAPITests", dependencies: ["FirecrackerAPI", "SwiftVMMConfig"]),
         .testTarget(
             name: "APIServerTests",
-            dependencies: ["APIServer", "FirecrackerAPI", "Firmware", "VMMTesting", "swiftvmm", "SwiftVMM"]),
+            dependencies: ["APIServer", "FirecrackerAPI", "Firmware", "VMMTesting", "swiftvmm", "SwiftVMM", "Sandbox"]),
         .testTarget(name: "GDBStubTests", dependencies: ["GDBStub", "VMCore"]),
         // seccomp-bpf: installing a filter on a thread, the SIGSYS handler, the system call names.
         .target(name: "CSandbox"),

@@ -270,3 +270,58 @@ int csandbox_install_handler(enum csandbox_mode mode) {
     sigemptyset(&action.sa_mask);
     return sigaction(SIGSYS, &action, 0) == 0 ? 0 : -errno;
 }
+
+// Landlock has no glibc wrapper, and older kernel headers lack the newer
+// rights: the numbers and layouts are the kernel's ABI, spelled out here.
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
+#define SYS_landlock_restrict_self 446
+#endif
+
+// struct landlock_ruleset_attr, ABI 1's size: the kernel takes a shorter
+// struct and treats the fields it lacks (network rights, scopes) as zero.
+struct csandbox_ruleset_attr {
+    uint64_t handled_access_fs;
+};
+
+// struct landlock_path_beneath_attr (packed in the kernel's header).
+struct csandbox_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+enum { CSANDBOX_LANDLOCK_RULE_PATH_BENEATH = 1, CSANDBOX_LANDLOCK_CREATE_RULESET_VERSION = 1 };
+
+int csandbox_landlock_abi(void) {
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, CSANDBOX_LANDLOCK_CREATE_RULESET_VERSION);
+    return abi >= 0 ? (int)abi : -errno;
+}
+
+int csandbox_landlock_create_ruleset(uint64_t handled_access_fs) {
+    struct csandbox_ruleset_attr attr = { .handled_access_fs = handled_access_fs };
+    long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    return fd >= 0 ? (int)fd : -errno;
+}
+
+int csandbox_open_path(const char *path, int *is_directory) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat status;
+    if (fstat(fd, &status) != 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    *is_directory = S_ISDIR(status.st_mode);
+    return fd;
+}
+
+int csandbox_landlock_add_path_rule(int ruleset, int parent_fd, uint64_t allowed_access) {
+    struct csandbox_path_beneath_attr attr = { .allowed_access = allowed_access, .parent_fd = parent_fd };
+    return syscall(SYS_landlock_add_rule, ruleset, CSANDBOX_LANDLOCK_RULE_PATH_BENEATH, &attr, 0) == 0 ? 0 : -errno;
+}
+
+int csandbox_landlock_restrict_self(int ruleset) {
+    return syscall(SYS_landlock_restrict_self, ruleset, 0) == 0 ? 0 : -errno;
+}

@@ -27,6 +27,8 @@ public enum Sandbox {
         var dropsCapabilities = false
         /// Whether the main thread will switch user (`--user`): threads keep what that takes.
         var userSwitchFollows = false
+        /// Each kind's Landlock ruleset (`enableLandlock`); a kind without one keeps the domain it inherited.
+        var landlockRulesets: [ThreadKind: LandlockRuleset] = [:]
     }
     private static let state = Mutex(State())
 
@@ -90,6 +92,56 @@ public enum Sandbox {
             $0.userSwitchFollows = userSwitchFollows
         }
         installStartHook()
+    }
+
+    /// The highest Landlock ABI the kernel supports, or -errno where it has
+    /// none (`ENOSYS`: not built in; `EOPNOTSUPP`: not enabled at boot).
+    public static var landlockABI: Int32 { csandbox_landlock_abi() }
+
+    /// Confines file-system access with Landlock (`policy`): builds the
+    /// rulesets now, while every path can still be opened, and makes every
+    /// thread `HostThread.spawn` starts, and the API's event loop
+    /// (`enterThread(.api)`), restrict itself to its kind's before its body
+    /// and its seccomp filter (like capabilities, `landlock_restrict_self`
+    /// confines the calling thread only, and the threads it starts later);
+    /// the main thread follows in `confineMainThread()`. Sets
+    /// `PR_SET_NO_NEW_PRIVS`, which Landlock needs.
+    ///
+    /// Best-effort, as the Landlock documentation recommends: a kernel
+    /// without it returns `unsupported` (the caller reports it once) and the
+    /// VMM runs on. `off` and sanitized builds (LeakSanitizer reads `/proc`
+    /// at exit) do nothing. Library users get none unless they call this.
+    @discardableResult
+    public static func enableLandlock(mode: LandlockMode, policy: LandlockPolicy) throws(SandboxError) -> LandlockStatus {
+        guard mode != .off, !isSanitized else { return .off }
+        let abi = Int(landlockABI)
+        guard abi >= 1 else { return .unsupported(errno: Int32(-abi)) }
+        let nothing = try LandlockRuleset(rules: [], abi: abi)
+        var reachable: LandlockRuleset?
+        if let rules = policy.reachable, !rules.isEmpty { reachable = try LandlockRuleset(rules: rules, abi: abi) }
+        var rulesets = [ThreadKind: LandlockRuleset]()
+        for kind in ThreadKind.allCases {
+            guard let rules = policy.rules(for: kind) else { continue }
+            rulesets[kind] = rules.isEmpty ? nothing : reachable
+        }
+        try LandlockRuleset.forbidNewPrivileges()
+        state.withLock { $0.landlockRulesets = rulesets }
+        installStartHook()
+        return .enforced(abi: abi)
+    }
+
+    /// Restricts the calling thread to `kind`'s Landlock ruleset, if it has
+    /// one. A failure ends the process, as a filter's does.
+    private static func restrictPaths(_ kind: ThreadKind, name: String) {
+        if let ruleset = state.withLock({ $0.landlockRulesets[kind] }) {
+            do { try ruleset.restrictCallingThread() } catch {
+                writeToStandardError("swiftvmm: sandbox: thread '\(name)' cannot confine its paths: \(error)\n")
+                abort()
+            }
+        }
+        #if DEBUG
+            LandlockProbe.runIfAsked(by: kind, name: name)
+        #endif
     }
 
     private static func installStartHook() {
@@ -168,7 +220,12 @@ public enum Sandbox {
     /// Installs the process filter on the calling (main) thread, once the
     /// threads that need more than it allows have been started; every thread
     /// started later inherits it under its own.
+    /// Restricts it to its Landlock ruleset first, if `enableLandlock` made one.
     public static func confineMainThread() throws(SandboxError) {
+        if let ruleset = state.withLock({ $0.landlockRulesets[.process] }) { try ruleset.restrictCallingThread() }
+        #if DEBUG
+            LandlockProbe.runIfAsked(by: .process, name: "main")
+        #endif
         guard mode != .off else { return }
         try enter(.process, name: "main")
     }
@@ -182,6 +239,7 @@ public enum Sandbox {
 
     private static func enterThread(_ kind: ThreadKind, name: String, capabilitiesDropped: Bool) {
         if !capabilitiesDropped { dropCapabilitiesIfAsked(kind: kind, name: name) }
+        restrictPaths(kind, name: name)
         guard mode != .off else { return }
         do { try enter(kind, name: name) } catch {
             writeToStandardError("swiftvmm: \(error)\n")

@@ -8,6 +8,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case systemCall(String, errno: Int32)
     /// After dropping privileges, a thread still has capabilities (`CapEff` in /proc/self/status, or a `Cap*` line of a thread's).
     case capabilitiesRemain(String)
+    /// A path a Landlock rule names cannot be opened (or the rule not added): `errno`.
+    case landlockPath(String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
             return "seccomp filter for the \(kind.rawValue) thread: \(count) instructions is too long"
         case .systemCall(let name, let errno): return "sandbox: \(name) failed (errno \(errno))"
         case .capabilitiesRemain(let value): return "sandbox: capabilities remain after dropping privileges (\(value))"
+        case .landlockPath(let path, let errno): return "landlock: cannot grant access to \(path) (errno \(errno))"
         }
     }
 }

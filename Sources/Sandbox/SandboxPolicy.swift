@@ -59,6 +59,9 @@ public enum SandboxPolicy {
         SyscallRule("capget"), SyscallRule("capset"),
         // A thread installs its own filter on top of the one it inherited (flags 0: no TSYNC, no listener).
         SyscallRule("seccomp", .oneOf(index: 1, values: [0])),
+        // A thread confines its own paths as it starts (Landlock), with a ruleset built before any
+        // filter (no landlock_create_ruleset or landlock_add_rule); flags 0. A domain only narrows.
+        SyscallRule("landlock_restrict_self", .oneOf(index: 1, values: [0])),
         SyscallRule("poll"), SyscallRule("ppoll"), SyscallRule("epoll_wait"), SyscallRule("epoll_pwait"), SyscallRule("epoll_ctl"),
         // `--user`: glibc makes every thread of the process carry out the main thread's
         // setgroups/setresgid/setresuid itself (a signal to each), so threads already running

@@ -36,7 +36,8 @@ struct Restore: ParsableCommand {
     func run() throws {
         let resolved = try resolvedSpec()
         let logger = MachineSession.bootstrapLogging(level: resolved.logLevel.loggerLevel)
-        try sandbox.prepare()
+        try sandbox.prepare(
+            landlockPolicy: sandbox.sessionPolicy(snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory))
         var io = MachineIO(logger: logger)
         do { io.serial2Output = try resolved.serial2Path.map { try FileSerialOutput(path: $0) } } catch {
             throw ValidationError("--serial2: \(error)")

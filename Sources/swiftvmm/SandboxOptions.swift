@@ -7,7 +7,7 @@ import SwiftVMMConfig
     import Glibc
 #endif
 
-/// `--seccomp`, `--user`, `--chroot`, `--core-dumps`: what `run`, `restore`
+/// `--seccomp`, `--landlock`, `--user`, `--chroot`, `--core-dumps`: what `run`, `restore`
 /// and `serve` confine the VMM with (README, "Sandbox").
 struct SandboxOptions: ParsableArguments {
     @Option(
@@ -15,6 +15,19 @@ struct SandboxOptions: ParsableArguments {
             "seccomp filters per thread: enforce (a forbidden system call kills the VMM with SIGSYS), log (it is reported and allowed) or off. Default: enforce.",
             valueName: "mode"))
     var seccomp: SeccompMode = .enforce
+
+    @Option(
+        help: ArgumentHelp(
+            "Landlock: each thread may reach only the paths it needs after start-up (the snapshot directory, /proc/self/status): enforce or off. Default: enforce where the kernel has Landlock.",
+            valueName: "mode"))
+    var landlock: LandlockMode = .enforce
+
+    @Option(
+        name: .customLong("landlock-dir"),
+        help: ArgumentHelp(
+            "serve: confine the API's threads to this directory (repeatable; kernels, drives, snapshots, logs, metrics and sockets the API names must be in one), /dev/kvm and /dev/net/tun. Without it they are not confined. run, restore: reachable too.",
+            valueName: "dir"))
+    var landlockDirectories: [String] = []
 
     @Option(
         help: ArgumentHelp(
@@ -78,13 +91,44 @@ struct SandboxOptions: ParsableArguments {
     /// The filters compiled and the handler installed (the threads started from now on
     /// install theirs, and give up their capabilities: all of them if `dropCapabilities`); the main
     /// thread is confined later by `confine()`, which must be given the same `dropCapabilities`.
-    func prepare(dropCapabilities: Bool = true) throws {
+    /// `landlockPolicy`: what the threads may reach once confined (`serve`'s
+    /// confines only the threads that open no path; see `sessionPolicy`).
+    func prepare(dropCapabilities: Bool = true, landlockPolicy: LandlockPolicy = .server) throws {
         OutputRateLimit.forNewOutputs = try outputRateLimit
         Sandbox.dropCapabilitiesOnEveryThread(dropCapabilities, userSwitchFollows: user != nil)
-        do { try Sandbox.enable(mode: seccomp) } catch {
+        do {
+            try Sandbox.enable(mode: seccomp)
+            if case .unsupported(let errno) = try Sandbox.enableLandlock(mode: landlock, policy: landlockPolicy) {
+                MachineSession.report("warning: this kernel has no Landlock (errno \(errno)): file-system access is not confined")
+            }
+        } catch {
             MachineSession.report("error: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// `run` and `restore`'s Landlock policy: `/proc/self/status` and the
+    /// snapshot directory Ctrl-A s writes, if it exists now or stdin is a
+    /// terminal (Ctrl-A s is only read from one; it is created now, as Ctrl-A
+    /// s would, since a rule needs a directory to name). Otherwise Ctrl-A s
+    /// has nowhere to write, and nothing is created in the working directory.
+    func sessionPolicy(snapshotDirectory: String) -> LandlockPolicy {
+        guard landlock != .off else { return .session(snapshotDirectory: nil) }
+        if isatty(STDIN_FILENO) == 1 { _ = mkdir(snapshotDirectory, 0o700) }
+        var status = stat()
+        let exists = stat(snapshotDirectory, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+        var policy = LandlockPolicy.session(snapshotDirectory: exists ? snapshotDirectory : nil)
+        policy.reachable? += landlockDirectories.map { PathRule($0, .readWrite) }
+        return policy
+    }
+
+    /// `serve`'s Landlock policy: with `--landlock-dir`, its directories and the
+    /// devices a machine is built from that this host has; without, none for
+    /// the API's threads.
+    var serverPolicy: LandlockPolicy {
+        let candidates: [String] = ["/dev/kvm", "/dev/net/tun"]
+        let devices = candidates.filter { access($0, F_OK) == 0 }
+        return .server(directories: landlockDirectories, devices: devices)
     }
 
     /// Drops privileges and confines the main thread (the files, sockets and
@@ -117,3 +161,4 @@ struct SandboxOptions: ParsableArguments {
 }
 
 extension SeccompMode: ExpressibleByArgument {}
+extension LandlockMode: ExpressibleByArgument {}

@@ -136,7 +136,7 @@ struct Serve: ParsableCommand {
             throw ValidationError("--log-path: \(error.message)")
         }
 
-        try sandbox.prepare(dropCapabilities: sandbox.user != nil)
+        try sandbox.prepare(dropCapabilities: sandbox.user != nil, landlockPolicy: sandbox.serverPolicy)
         var server: UnixSocketHTTPServer?
         if !noAPI, let apiSock {
             var limits = ServerLimits()

@@ -202,7 +202,8 @@ struct Run: ParsableCommand {
             return
         }
         let logger = MachineSession.bootstrapLogging(level: resolved.logLevel.loggerLevel)
-        try sandbox.prepare()
+        try sandbox.prepare(
+            landlockPolicy: sandbox.sessionPolicy(snapshotDirectory: resolved.snapshotDirectory ?? MachineSession.defaultSnapshotDirectory))
         let machine = try makeMachine(resolved, logger: logger)
         machine.specification = resolved.spec
         try MachineSession(

@@ -67,6 +67,18 @@ final class FilterProgramTests: XCTestCase {
         }
     }
 
+    /// Threads confine their paths as they start with a ruleset built before
+    /// any filter: `landlock_restrict_self` (flags 0) only, in every kind.
+    func testEveryKindMayRestrictItselfWithLandlockButNotBuildRulesets() throws {
+        for kind in ThreadKind.allCases {
+            let filter = try program(kind)
+            XCTAssertEqual(verdict(filter, "landlock_restrict_self", [3, 0]), FilterProgram.allow, "\(kind)")
+            XCTAssertEqual(verdict(filter, "landlock_restrict_self", [3, 1]), FilterProgram.trap, "\(kind): flags")
+            XCTAssertEqual(verdict(filter, "landlock_create_ruleset", [0, 0, 1]), FilterProgram.trap, "\(kind)")
+            XCTAssertEqual(verdict(filter, "landlock_add_rule", [3, 1, 0, 0]), FilterProgram.trap, "\(kind)")
+        }
+    }
+
     func testVCPUThreadGetsOnlyRuntimeKVMRequests() throws {
         let vcpu = try program(.vcpu)
         let run = UInt64(KVMRequests.vcpu[0])

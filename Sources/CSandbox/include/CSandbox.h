@@ -105,4 +105,26 @@ int csandbox_switch_user(uint32_t uid, uint32_t gid, const char **step);
 /// AUDIT_ARCH_X86_64, what `seccomp_data.arch` holds for a 64-bit call.
 uint32_t csandbox_audit_arch(void);
 
+/// The highest Landlock ABI the kernel supports
+/// (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`), or
+/// -errno (ENOSYS: not built in; EOPNOTSUPP: built in but not enabled at boot).
+int csandbox_landlock_abi(void);
+
+/// A new Landlock ruleset handling the file-system rights `handled_access_fs`
+/// (LANDLOCK_ACCESS_FS_* bits): its descriptor (close-on-exec), or -errno.
+int csandbox_landlock_create_ruleset(uint64_t handled_access_fs);
+
+/// Opens `path` with O_PATH (no access to its contents, only a handle for a
+/// rule): the descriptor, or -errno. `*is_directory` says whether it is one.
+int csandbox_open_path(const char *path, int *is_directory);
+
+/// Adds a path-beneath rule to `ruleset`: `allowed_access` on `parent_fd`
+/// (from `csandbox_open_path`) and, for a directory, everything beneath it. 0, or -errno.
+int csandbox_landlock_add_path_rule(int ruleset, int parent_fd, uint64_t allowed_access);
+
+/// `landlock_restrict_self(ruleset, 0)`: confines the calling thread (and the
+/// threads it starts from now on) to `ruleset`, on top of any domain it is in
+/// already. Needs PR_SET_NO_NEW_PRIVS. 0, or -errno.
+int csandbox_landlock_restrict_self(int ruleset);
+
 #endif
