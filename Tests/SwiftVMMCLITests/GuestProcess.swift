@@ -70,6 +70,17 @@ final class GuestProcess: @unchecked Sendable {
         return false
     }
 
+    /// Waits until standard error contains `text`; false if `seconds` pass or the process ends first.
+    func waitForStandardError(_ text: String, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            if !process.isRunning { return stderr.contains(text) }
+            usleep(20_000)
+        }
+        return false
+    }
+
     /// Writes `text` to the process's standard input.
     func send(_ text: String) {
         input.fileHandleForWriting.write(Data(text.utf8))

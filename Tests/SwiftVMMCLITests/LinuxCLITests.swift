@@ -56,4 +56,28 @@ struct LinuxCLITests {
         try terminal.keys(["C-a", "x"])
         #expect(try terminal.waitFor("STATUS=0", seconds: 30), "\(terminal.screenText)")
     }
+
+    /// Issue 13's S3 with Linux: `echo mem > /sys/power/state` takes the
+    /// FADT's sleep control register path into S3, swiftvmm stops the vCPUs
+    /// with RAM kept, a key at the console wakes the guest at the FACS's
+    /// waking vector, and the shell carries on with the rest of its line.
+    @Test func echoMemSuspendsLinuxAndAKeyAtTheConsoleWakesIt() throws {
+        let directory = try Self.guest.get()
+        let vmm = try GuestProcess(swiftvmm: [
+            "run", "--log-level", "debug", "--kernel", directory + "/bzImage", "--initrd", directory + "/initramfs.cpio.gz",
+            "--cmdline", "console=ttyS0 no_console_suspend swiftvmm.mode=shell", "--timeout", "300s",
+        ])
+        #expect(vmm.waitForOutput("SWIFTVMM-LINUX-READY", seconds: 120), "\(vmm.stdout)")
+        vmm.send("grep -w mem /sys/power/state && echo mem > /sys/power/state; echo RESUMED-$((6*7))\n")
+        #expect(vmm.waitForStandardError("guest suspended to RAM", seconds: 120), "\(vmm.stdout)\n\(vmm.stderr)")
+        // Asleep: the rest of the line waits for the wake.
+        usleep(500_000)
+        #expect(!vmm.stdout.contains("RESUMED-42"), "\(vmm.stdout)")
+        vmm.send("\n")
+        #expect(vmm.waitForOutput("RESUMED-42", seconds: 120), "\(vmm.stdout)\n\(vmm.stderr)")
+        #expect(vmm.stderr.contains("guest woken from S3 by console"), "\(vmm.stderr)")
+        #expect(vmm.stdout.contains("PM: suspend exit"), "\(vmm.stdout)")
+        vmm.send("poweroff -f\n")
+        #expect(vmm.finish(seconds: 60) == 0, "\(vmm.stderr)")
+    }
 }
