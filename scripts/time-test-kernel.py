@@ -3,10 +3,10 @@
 to the shell prompt, a typed command's round trip, and `poweroff -f` to exit.
 
     scripts/time-test-kernel.py SWIFTVMM [--cpus N] [--image vmlinux|bzImage]
-                                [--append ARGS] [--cpuid-mask LIST] [--timeout S]
+                                [--cmdline BASE] [--append ARGS] [--cpuid-mask LIST] [--timeout S]
 
-The command line is TestKernel.commandLine's (ACPI on); `--append acpi=off`
-boots it the way the tests did before the kernel had PCI (and so a DSDT).
+The command line is TestKernel.commandLine's (with `acpi=off`) plus --append;
+--cmdline replaces that base (e.g. "console=ttyS0 panic=-1" for ACPI on).
 
 The kernel directory comes from SWIFTVMM_TEST_KERNEL or
 scripts/make-test-kernel.sh --print-path. Prints one line per milestone and
@@ -18,6 +18,7 @@ p = argparse.ArgumentParser()
 p.add_argument("swiftvmm")
 p.add_argument("--cpus", type=int, default=1)
 p.add_argument("--image", default="vmlinux")
+p.add_argument("--cmdline", default="console=ttyS0 panic=-1 acpi=off")
 p.add_argument("--append", default="")
 p.add_argument("--cpuid-mask", default="")
 p.add_argument("--timeout", type=float, default=600)
@@ -25,7 +26,7 @@ p.add_argument("--log")
 a = p.parse_args()
 kernel = os.environ.get("SWIFTVMM_TEST_KERNEL") or subprocess.run(
     [os.path.join(here, "make-test-kernel.sh"), "--print-path"], capture_output=True, text=True, check=True).stdout.strip()
-cmdline = "console=ttyS0 panic=-1 " + a.append
+cmdline = a.cmdline + " " + a.append
 start = time.monotonic()
 proc = subprocess.Popen([a.swiftvmm, "run", "--kernel", os.path.join(kernel, a.image), "--initrd",
                          os.path.join(kernel, "initramfs.cpio"), "--cmdline", cmdline.strip(), "--memory", "128M",
@@ -60,12 +61,15 @@ if t_prompt is not None:
     proc.stdin.write(b"echo $((6*7))\n")
     ok = wait_for(b"\n42", 60)
     print(f"{'echo $((6*7)) answered':24s} {time.monotonic() - t0 if ok else float('nan'):7.2f} s", flush=True)
-    # What the processors look like: the count in /proc/cpuinfo and which are online.
-    mark = len(out)
-    proc.stdin.write(b"echo CPUS $(grep -c ^processor /proc/cpuinfo) ONLINE $(cat /sys/devices/system/cpu/online)\n")
-    if wait_for(b"\ntest-kernel# ", 60, since=mark) is not None:
-        answer = [l for l in out[mark:].decode(errors="replace").splitlines() if l.startswith("CPUS ")]
-        print(f"{'processors':24s} {answer[0] if answer else 'no answer'}", flush=True)
+    # The processors: the count in /proc/cpuinfo, and which are online (short
+    # lines: the UART takes 16 bytes at a time and the rest of a long one is lost).
+    for name, command in (("processors", b"grep -c ^proc /proc/cpuinfo\n"),
+                          ("online", b"cat /sys/devices/system/cpu/online\n")):
+        mark = len(out)
+        proc.stdin.write(command)
+        if wait_for(b"\ntest-kernel# ", 60, since=mark) is not None:
+            lines = out[mark:].decode(errors="replace").splitlines()
+            print(f"{name:24s} {lines[1].strip() if len(lines) > 2 else 'no answer'}", flush=True)
     proc.stdin.write(b"poweroff -f\n")
 try:
     status = proc.wait(timeout=120)
