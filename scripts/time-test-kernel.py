@@ -11,7 +11,7 @@ The command line is TestKernel.commandLine's (with `acpi=off`) plus --append;
 The kernel directory comes from SWIFTVMM_TEST_KERNEL or
 scripts/make-test-kernel.sh --print-path. Prints one line per milestone and
 the VMM's exit status; the serial log goes to --log (default: none)."""
-import argparse, os, select, signal, subprocess, sys, time
+import argparse, os, re, select, signal, subprocess, sys, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 p = argparse.ArgumentParser()
@@ -63,13 +63,18 @@ if t_prompt is not None:
     print(f"{'echo $((6*7)) answered':24s} {time.monotonic() - t0 if ok else float('nan'):7.2f} s", flush=True)
     # The processors: the count in /proc/cpuinfo, and which are online (short
     # lines: the UART takes 16 bytes at a time and the rest of a long one is lost).
-    for name, command in (("processors", b"grep -c ^proc /proc/cpuinfo\n"),
-                          ("online", b"cat /sys/devices/system/cpu/online\n")):
+    for name, command in (("processors", b"grep -c ^proc /proc/cpuinfo"),
+                          ("online", b"cat /sys/devices/system/cpu/online")):
         mark = len(out)
-        proc.stdin.write(command)
-        if wait_for(b"\ntest-kernel# ", 60, since=mark) is not None:
-            lines = out[mark:].decode(errors="replace").splitlines()
-            print(f"{name:24s} {lines[1].strip() if len(lines) > 2 else 'no answer'}", flush=True)
+        proc.stdin.write(command + b"\n")
+        # The answer is the line after the echoed command (the shell may
+        # echo it twice, redrawn after its cursor query: skip prompt lines).
+        answer = re.compile(re.escape(command) + rb"\r?\n(?!test-kernel# )([^\r\n]+)\r?\n")
+        deadline = time.monotonic() + 60
+        while not answer.search(out, mark) and time.monotonic() < deadline:
+            wait_for(b"\n", 1, since=len(out))
+        found = answer.search(out, mark)
+        print(f"{name:24s} {found.group(1).decode(errors='replace') if found else 'no answer'}", flush=True)
     proc.stdin.write(b"poweroff -f\n")
 try:
     status = proc.wait(timeout=120)
