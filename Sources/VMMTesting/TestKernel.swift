@@ -27,11 +27,13 @@ public enum TestKernel {
     /// this host cannot run the XSAVE family in guest ring 0, but
     /// `InstructionAssist` carries it out (and `clac`/`stac`, `popcnt`,
     /// `xgetbv`), so the kernel runs as it would on hardware.
-    /// `acpi=off`: the kernel has ACPI but no PCI, and Linux's ACPI then
-    /// fails to set up swiftvmm's DSDT (AE_BAD_PARAMETER during region
-    /// initialization, then "Could not remove SCI handler") and stops making
-    /// progress after the I/O schedulers register; without it, the MP table
-    /// describes the machine.
+    /// `acpi=off`: with ACPI on, the kernel (which has `CONFIG_PCI` since
+    /// 2026-12-05, so ACPICA loads swiftvmm's DSDT and could power off
+    /// through `\_S5`) reaches "Run /init", but init exits at once ("Attempted
+    /// to kill init! exitcode=0x00000000", before /init prints anything; the
+    /// kernel without PCI, which loads no table, does the same). Without
+    /// ACPI, the MP table describes the machine and `poweroff -f` ends in
+    /// that panic and a reset, so tests end machines with `reboot -f`.
     public static let commandLine = "console=ttyS0 panic=-1 acpi=off"
 
     /// The directory holding `vmlinux`, `bzImage`, `initramfs.cpio`,
