@@ -66,4 +66,66 @@ import Testing
         #expect(decode([0xf3, 0x48, 0x0f, 0xb8, 0x07]) == nil)
         #expect(decode([0x48, 0x0f, 0xb8, 0xc7]) == nil)
     }
+
+    /// `lsl %rax, %rax` (48 0f 03 c0) as KVM reported it for Linux's NMI
+    /// entry (`paranoid_entry` reading its CPU number) on the PVM back end.
+    @Test func lslIsDecodedAndItsDescriptorChecksFollowTheSDM() {
+        #expect(
+            InstructionAssist(emulationFailure: [0x1, 0xff25_48c0_030f_480f, 0xe0c5_048b_4800_000f])
+                == .loadSegmentLimit(destination: 0, source: 0, operandSize: 8, length: 4))
+        // lsl %cx, %bx with 66; a memory source is not assisted.
+        #expect(
+            InstructionAssist.loadSegmentLimit([0x66, 0x0f, 0x03, 0xd9])
+                == .loadSegmentLimit(destination: 3, source: 1, operandSize: 2, length: 4))
+        #expect(InstructionAssist.loadSegmentLimit([0x0f, 0x03, 0x03]) == nil)
+        // Linux's per-CPU segment: DPL 3 data, limit = CPU 5 (node 0), byte-granular.
+        let perCPU: UInt64 = 0x0000_f300_0000_0005
+        #expect(InstructionAssist.visibleLimit(perCPU, selector: 0x7b, cpl: 0, longMode: true) == 5)
+        // A flat DPL-0 data segment, 4 KiB granular: 0xffffffff, but not through an RPL-3 selector.
+        let kernelData: UInt64 = 0x00cf_9300_0000_ffff
+        #expect(InstructionAssist.visibleLimit(kernelData, selector: 0x10, cpl: 0, longMode: true) == 0xffff_ffff)
+        #expect(InstructionAssist.visibleLimit(kernelData, selector: 0x13, cpl: 0, longMode: true) == nil)
+        #expect(InstructionAssist.visibleLimit(kernelData, selector: 0x10, cpl: 3, longMode: true) == nil)
+        // Conforming code is visible from any level; a 64-bit TSS (type 9) too, a call gate (12) never.
+        #expect(InstructionAssist.visibleLimit(0x00cf_9f00_0000_ffff, selector: 0x13, cpl: 3, longMode: true) == 0xffff_ffff)
+        #expect(InstructionAssist.visibleLimit(0x0000_8900_0000_0067, selector: 0x40, cpl: 0, longMode: true) == 0x67)
+        #expect(InstructionAssist.visibleLimit(0x0000_8c00_0000_0067, selector: 0x40, cpl: 0, longMode: true) == nil)
+        // The 16-bit TSS (type 1) only outside long mode.
+        #expect(InstructionAssist.visibleLimit(0x0000_8100_0000_002b, selector: 0x40, cpl: 0, longMode: false) == 0x2b)
+        #expect(InstructionAssist.visibleLimit(0x0000_8100_0000_002b, selector: 0x40, cpl: 0, longMode: true) == nil)
+    }
+
+    /// A long-mode guest on the PC platform runs `lsl` on its own GDT: the
+    /// flat data segment's limit with ZF set, then a selector past the GDT's
+    /// limit with ZF clear and the destination kept, then the null selector.
+    /// Carried out by the VMM where the host cannot (this PVM host), natively elsewhere.
+    @Test func lslInAGuestReportsItsGDTLimits() throws {
+        let code: [UInt8] = [
+            0x48, 0xc7, 0xc1, 0x10, 0x00, 0x00, 0x00,  // mov $0x10, %rcx (flat data)
+            0x48, 0xc7, 0xc3, 0x34, 0x12, 0x00, 0x00,  // mov $0x1234, %rbx
+            0x0f, 0x03, 0xd9,  // lsl %ecx, %ebx
+            0x9c, 0x5a,  // pushf; pop %rdx
+            0x48, 0xc7, 0xc6, 0x48, 0x00, 0x00, 0x00,  // mov $0x48, %rsi (past the GDT)
+            0x48, 0xc7, 0xc7, 0x78, 0x56, 0x00, 0x00,  // mov $0x5678, %rdi
+            0x48, 0x0f, 0x03, 0xfe,  // lsl %rsi, %rdi
+            0x9c, 0x41, 0x58,  // pushf; pop %r8
+            0x4d, 0x31, 0xc9,  // xor %r9, %r9 (the null selector)
+            0x49, 0xc7, 0xc2, 0x9a, 0x00, 0x00, 0x00,  // mov $0x9a, %r10
+            0x4d, 0x0f, 0x03, 0xd1,  // lsl %r9, %r10
+            0x9c, 0x41, 0x5b,  // pushf; pop %r11
+            0xfa, 0xf4,  // cli; hlt
+        ]
+        let machine = try Machine(MachineConfiguration(guest: .flat(bytes: code, mode: .long), memorySize: 16 << 20, platform: .pc))
+        #expect(try machine.run(timeout: .seconds(10)) == .halted(interruptsEnabled: false))
+        let registers = try machine.registers()
+        #expect(
+            registers.rbx == 0xffff_ffff && registers.rdx & 0x40 != 0,
+            "rbx \(String(registers.rbx, radix: 16)) flags \(String(registers.rdx, radix: 16))")
+        #expect(
+            registers.rdi == 0x5678 && registers.r8 & 0x40 == 0,
+            "rdi \(String(registers.rdi, radix: 16)) flags \(String(registers.r8, radix: 16))")
+        #expect(
+            registers.r10 == 0x9a && registers.r11 & 0x40 == 0,
+            "r10 \(String(registers.r10, radix: 16)) flags \(String(registers.r11, radix: 16))")
+    }
 }

@@ -36,18 +36,13 @@ final class LinuxGuestFixture: Sendable {
     /// registered" for 18 minutes on this loaded host; with it the kernel
     /// reaches its shell in 3 to 6 minutes).
     static let commandLine = TestKernel.commandLine + " clearcpuid=smap,popcnt"
-    /// The guest's processors. One: with two (and `smpCPUFeaturesHidden`),
-    /// both come up through the MADT, but on this loaded host the boot met
+    /// The guest's processors. One: with two (KVM's hypercall features hidden
+    /// by `HypercallProbe`), both come up, but on this loaded host the boot met
     /// an RCU stall after "io scheduler kyber registered", and the stall
     /// report's NMI to the other processor runs `lsl` in the NMI entry,
     /// which this host cannot emulate (KVM internal error; 2026-12-05).
     /// `theShellAnswersAtTheSerialConsole` checks /proc/cpuinfo against this count.
     static let vcpus = 1
-    /// KVM's paravirtual features that work through a hypercall, which this
-    /// PVM host never completes: hidden when the guest has more than one
-    /// processor (with `KVM_HC_SEND_IPI` offered, the second processor never
-    /// came up), so Linux sends IPIs through the local APIC.
-    static let smpCPUFeaturesHidden = ["kvm-pv-send-ipi", "kvm-pv-sched-yield"]
     /// The guest's RAM.
     static let memory: UInt64 = 128 << 20
 
@@ -135,9 +130,7 @@ final class LinuxGuestFixture: Sendable {
         let backends = try Backends(directory: base + "/boot", template: diskTemplate, tap: Self.tapName(0))
         var configuration = MachineConfiguration(
             guest: .linux(kernel: try TestKernel.file("vmlinux"), initrd: initrd, commandLine: Self.commandLine),
-            memorySize: Self.memory, serialOutput: SerialBufferOutput(), platform: .pc,
-            hiddenCPUFeatures: Self.vcpus > 1 ? Self.smpCPUFeaturesHidden.compactMap(CPUIDFeature.named) : [],
-            vcpuCount: Self.vcpus)
+            memorySize: Self.memory, serialOutput: SerialBufferOutput(), platform: .pc, vcpuCount: Self.vcpus)
         configuration.virtioDevices = backends.devices
         let vm = try TestVM(configuration: configuration)
         let start = ContinuousClock.now

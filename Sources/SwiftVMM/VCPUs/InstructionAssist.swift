@@ -53,6 +53,8 @@ enum InstructionAssist: Hashable, Sendable {
     /// with XMM or YMM registers (kvm-unit-tests' `xsave`): through the XSAVE
     /// state as the XSAVE family (see `VectorMove`).
     case vectorMove(VectorMove)
+    /// `lsl` with a register source (see `loadSegmentLimit(_:)`).
+    case loadSegmentLimit(destination: Int, source: Int, operandSize: Int, length: UInt64)
 
     /// The bytes of the instruction KVM failed on, from `struct
     /// kvm_run.emulation_failure`: flags (bit 0: bytes present), then a byte of
@@ -99,6 +101,8 @@ enum InstructionAssist: Hashable, Sendable {
             self = .undefinedInvalidatePCID
         } else if let popcnt = Self.populationCount(bytes) {
             self = popcnt
+        } else if let lsl = Self.loadSegmentLimit(bytes) {
+            self = lsl
         } else {
             return nil
         }
@@ -173,6 +177,10 @@ extension InstructionAssist {
             return try Self.performExtendedState(instruction, on: vcpu, context: context)
         }
         if case .vectorMove(let move) = self { return try Self.performVectorMove(move, on: vcpu, context: context) }
+        if case .loadSegmentLimit(let destination, let source, let size, let length) = self {
+            return try Self.performLoadSegmentLimit(
+                destination: destination, source: source, operandSize: size, length: length, on: vcpu, context: context)
+        }
         try performOnRegisters(on: vcpu)
         return true
     }
@@ -250,8 +258,8 @@ extension InstructionAssist {
         case .cacheLineWriteBack(let length):
             registers.rip &+= length
             try vcpu.setRegisters(registers)
-        case .extendedState, .vectorMove:
-            break  // performExtendedState, performVectorMove
+        case .extendedState, .vectorMove, .loadSegmentLimit:
+            break  // performExtendedState, performVectorMove, performLoadSegmentLimit
         }
     }
 
