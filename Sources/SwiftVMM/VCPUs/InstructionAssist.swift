@@ -144,26 +144,9 @@ enum InstructionAssist: Hashable, Sendable {
     /// optional REX, 0f b8, and a ModRM byte naming two registers. Memory
     /// sources are not assisted: the kernel's `hweight` uses registers only.
     static func populationCount(_ bytes: [UInt8]) -> InstructionAssist? {
-        var index = 0
-        var repeatPrefix = false
-        var operandSizePrefix = false
-        while index < bytes.count, [0xf3, 0x66, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65].contains(bytes[index]) {
-            if bytes[index] == 0xf3 { repeatPrefix = true }
-            if bytes[index] == 0x66 { operandSizePrefix = true }
-            index += 1
-        }
-        var rex: UInt8 = 0
-        if index < bytes.count, bytes[index] & 0xf0 == 0x40 {
-            rex = bytes[index]
-            index += 1
-        }
-        guard repeatPrefix, bytes.count >= index + 3, bytes[index] == 0x0f, bytes[index + 1] == 0xb8 else { return nil }
-        let modrm = bytes[index + 2]
-        guard modrm >> 6 == 3 else { return nil }
-        let destination = Int((modrm >> 3) & 7) | (rex & 0x4 != 0 ? 8 : 0)
-        let source = Int(modrm & 7) | (rex & 0x1 != 0 ? 8 : 0)
-        let size = rex & 0x8 != 0 ? 8 : (operandSizePrefix ? 2 : 4)
-        return .populationCount(destination: destination, source: source, operandSize: size, length: UInt64(index + 3))
+        guard let form = RegisterForm(bytes, opcode: 0xb8), form.repeatPrefix else { return nil }
+        return .populationCount(
+            destination: form.destination, source: form.source, operandSize: form.operandSize, length: UInt64(form.length))
     }
 }
 
