@@ -61,21 +61,19 @@ final class GuestProcess: @unchecked Sendable {
 
     /// Waits until standard output contains `text`; false if `seconds` pass or the process ends first.
     func waitForOutput(_ text: String, seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if stdout.contains(text) { return true }
-            if !process.isRunning { return stdout.contains(text) }
-            usleep(20_000)
-        }
-        return false
+        wait(seconds: seconds) { self.stdout.contains(text) }
     }
 
     /// Waits until standard error contains `text`; false if `seconds` pass or the process ends first.
     func waitForStandardError(_ text: String, seconds: Double) -> Bool {
+        wait(seconds: seconds) { self.stderr.contains(text) }
+    }
+
+    private func wait(seconds: Double, until condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if stderr.contains(text) { return true }
-            if !process.isRunning { return stderr.contains(text) }
+            if condition() { return true }
+            if !process.isRunning { return condition() }
             usleep(20_000)
         }
         return false
