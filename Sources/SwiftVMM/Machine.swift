@@ -154,11 +154,7 @@ public final class Machine {
         if trackDirtyPages { memory.trackHostWrites() }
         let maximumVCPUs: Int
         do {
-            for (slot, mapping) in memory.hostMappings.enumerated() {
-                try vm.setUserMemoryRegion(
-                    slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress,
-                    logDirtyPages: trackDirtyPages)
-            }
+            try vm.mapRAM(memory, logDirtyPages: trackDirtyPages)
             maximumVCPUs = min(MachineConfiguration.maximumVCPUCount, max(1, Int(try kvm.checkExtension(.maxVCPUs))))
         } catch { throw .kvm(error) }
         guard (1...maximumVCPUs).contains(vcpuCount) else { throw .invalidVCPUCount(vcpuCount, maximum: maximumVCPUs) }

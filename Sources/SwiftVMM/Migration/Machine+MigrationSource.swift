@@ -87,13 +87,7 @@ extension Machine {
     /// allows on a live VM) and the log of the VMM's own writes, then clears both.
     func startMigrationDirtyLog() throws(MachineError) {
         memory.trackHostWrites()
-        do {
-            for (slot, mapping) in memory.hostMappings.enumerated() {
-                try vm.setUserMemoryRegion(
-                    slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress,
-                    logDirtyPages: true)
-            }
-        } catch { throw .kvm(error) }
+        do { try vm.mapRAM(memory, logDirtyPages: true) } catch { throw .kvm(error) }
         _ = try takeDirtyPages()
     }
 
@@ -101,6 +95,7 @@ extension Machine {
     /// not track dirty pages before (a failed migration leaves it as it was).
     func stopMigrationDirtyLog() {
         guard !trackDirtyPages else { return }
+        // Slot by slot, each on its own: a failure leaves the others restored.
         for (slot, mapping) in memory.hostMappings.enumerated() {
             try? vm.setUserMemoryRegion(
                 slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress,

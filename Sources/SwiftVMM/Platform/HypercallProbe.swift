@@ -57,11 +57,7 @@ public enum HypercallProbe {
         let memory = try GuestMemory(size: 0x2000)
         try memory.write(code, at: GuestAddress(0x1000))
         let vm = try kvm.createVM()
-        for (slot, mapping) in memory.hostMappings.enumerated() {
-            try vm.setUserMemoryRegion(
-                slot: UInt32(slot), guestAddress: mapping.guestBase, size: mapping.size, hostAddress: mapping.hostAddress,
-                logDirtyPages: false)
-        }
+        try vm.mapRAM(memory, logDirtyPages: false)
         var vcpu = try vm.createVCPU(id: 0)
         try vcpu.setCPUID(kvm.supportedCPUID())
         // The state every real-mode guest of swiftvmm's starts with.
