@@ -39,25 +39,12 @@ struct TestKernelGuest {
                 throw TestKernelGuestTimeout(
                     description: "no \"\(text)\" from the guest within \(timeout); it wrote: \(output(since: offset))")
             }
-            try step(upTo: min(left, Self.slice))
+            try vm.runBootstrapProcessor(upTo: min(left, Self.slice))
         }
     }
 
     /// How long the bootstrap processor runs before the output is looked at again.
     static let slice: Duration = .milliseconds(100)
-
-    /// Runs the bootstrap processor until its next exit or for `slice`,
-    /// whichever comes first. With more than one vCPU the guest may do what a
-    /// test waits for (read the UART, print an answer) on another processor,
-    /// whose exits its own thread handles, while the bootstrap processor
-    /// sleeps in KVM: a slice without an exit of its own is no failure.
-    func step(upTo slice: Duration) throws {
-        do throws(VMTestError) {
-            try vm.nextExit(timeout: slice)
-        } catch {
-            guard case .timeout = error.kind else { throw error }
-        }
-    }
 
     /// Types `command` without waiting for the prompt (for what goes on in the background).
     func type(_ command: String) throws {
@@ -70,7 +57,7 @@ struct TestKernelGuest {
             guard ContinuousClock.now < deadline else {
                 throw TestKernelGuestTimeout(description: "the guest read no more of \"\(command)\" within 10 s")
             }
-            try step(upTo: Self.slice)
+            try vm.runBootstrapProcessor(upTo: Self.slice)
         }
     }
 
