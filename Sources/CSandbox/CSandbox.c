@@ -121,22 +121,31 @@ int csandbox_drop_thread_capabilities(int keep_permitted) {
 
 long csandbox_thread_id(void) { return syscall(SYS_gettid); }
 
-int csandbox_close_from(int first) {
-    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return 0;
-    if (errno != ENOSYS) return -errno;
+/// Lists the open descriptors from `first` up, as /proc/self/fd shows them,
+/// into `found` (at most `capacity`; the directory's own descriptor left out).
+/// Collected first: closing while reading the directory would skip entries.
+/// How many, or -errno where /proc cannot be read.
+static int csandbox_list_descriptors(int first, int *found, int capacity) {
     DIR *directory = opendir("/proc/self/fd");
     if (!directory) return -errno;
     int own = dirfd(directory);
-    // Collected first: closing while reading the directory would skip entries.
-    int found[1024];
     int count = 0;
     struct dirent *entry;
-    while ((entry = readdir(directory)) && count < 1024) {
+    while ((entry = readdir(directory)) && count < capacity) {
         char *end;
         long fd = strtol(entry->d_name, &end, 10);
         if (*end == 0 && end != entry->d_name && fd >= first && fd != own) found[count++] = (int)fd;
     }
     closedir(directory);
+    return count;
+}
+
+int csandbox_close_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return 0;
+    if (errno != ENOSYS) return -errno;
+    int found[1024];
+    int count = csandbox_list_descriptors(first, found, 1024);
+    if (count < 0) return count;
     for (int i = 0; i < count; i++) close(found[i]);
     return 0;
 }
@@ -157,19 +166,10 @@ static int csandbox_is_socket_of(int fd, pid_t pid) {
 int csandbox_close_inherited_keeping_parent_socket(void) {
     pid_t parent = getppid();
     int found[1024];
-    int count = 0;
-    DIR *directory = opendir("/proc/self/fd");
-    if (directory) {
-        int own = dirfd(directory);
-        struct dirent *entry;
-        while ((entry = readdir(directory)) && count < 1024) {
-            char *end;
-            long fd = strtol(entry->d_name, &end, 10);
-            if (*end == 0 && end != entry->d_name && fd >= 3 && fd != own) found[count++] = (int)fd;
-        }
-        closedir(directory);
-    } else {
+    int count = csandbox_list_descriptors(3, found, 1024);
+    if (count < 0) {
         // No /proc (a launcher's own chroot): ask each number up to the limit.
+        count = 0;
         struct rlimit limit;
         long last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (long)limit.rlim_cur : 65536;
         for (long fd = 3; fd < last && count < 1024; fd++) {
