@@ -130,15 +130,9 @@ public enum Sandbox {
         return .enforced(abi: abi)
     }
 
-    /// Restricts the calling thread to `kind`'s Landlock ruleset, if it has
-    /// one. A failure ends the process, as a filter's does.
-    private static func restrictPaths(_ kind: ThreadKind, name: String) {
-        if let ruleset = state.withLock({ $0.landlockRulesets[kind] }) {
-            do { try ruleset.restrictCallingThread() } catch {
-                writeToStandardError("swiftvmm: sandbox: thread '\(name)' cannot confine its paths: \(error)\n")
-                abort()
-            }
-        }
+    /// Restricts the calling thread to `kind`'s Landlock ruleset, if it has one.
+    private static func restrictPaths(_ kind: ThreadKind, name: String) throws(SandboxError) {
+        if let ruleset = state.withLock({ $0.landlockRulesets[kind] }) { try ruleset.restrictCallingThread() }
         #if DEBUG
             LandlockProbe.runIfAsked(by: kind, name: name)
         #endif
@@ -222,10 +216,7 @@ public enum Sandbox {
     /// started later inherits it under its own.
     /// Restricts it to its Landlock ruleset first, if `enableLandlock` made one.
     public static func confineMainThread() throws(SandboxError) {
-        if let ruleset = state.withLock({ $0.landlockRulesets[.process] }) { try ruleset.restrictCallingThread() }
-        #if DEBUG
-            LandlockProbe.runIfAsked(by: .process, name: "main")
-        #endif
+        try restrictPaths(.process, name: "main")
         guard mode != .off else { return }
         try enter(.process, name: "main")
     }
@@ -239,7 +230,11 @@ public enum Sandbox {
 
     private static func enterThread(_ kind: ThreadKind, name: String, capabilitiesDropped: Bool) {
         if !capabilitiesDropped { dropCapabilitiesIfAsked(kind: kind, name: name) }
-        restrictPaths(kind, name: name)
+        // A failure ends the process, as a filter's does.
+        do { try restrictPaths(kind, name: name) } catch {
+            writeToStandardError("swiftvmm: sandbox: thread '\(name)' cannot confine its paths: \(error)\n")
+            abort()
+        }
         guard mode != .off else { return }
         do { try enter(kind, name: name) } catch {
             writeToStandardError("swiftvmm: \(error)\n")
