@@ -5,7 +5,7 @@ to the shell prompt, a typed command's round trip, and `poweroff -f` to exit.
     scripts/time-test-kernel.py SWIFTVMM [--cpus N] [--image vmlinux|bzImage]
                                 [--cmdline BASE] [--append ARGS] [--cpuid-mask LIST] [--timeout S]
 
-The command line is TestKernel.commandLine's (with `acpi=off`) plus --append;
+The command line is TestKernel.commandLine's plus --append;
 --cmdline replaces that base (e.g. "console=ttyS0 panic=-1" for ACPI on).
 
 The kernel directory comes from SWIFTVMM_TEST_KERNEL or
@@ -18,7 +18,7 @@ p = argparse.ArgumentParser()
 p.add_argument("swiftvmm")
 p.add_argument("--cpus", type=int, default=1)
 p.add_argument("--image", default="vmlinux")
-p.add_argument("--cmdline", default="console=ttyS0 panic=-1 acpi=off")
+p.add_argument("--cmdline", default="console=ttyS0 panic=-1")
 p.add_argument("--append", default="")
 p.add_argument("--cpuid-mask", default="")
 p.add_argument("--timeout", type=float, default=600)

@@ -18,7 +18,8 @@ public struct ACPIConfiguration: Hashable, Sendable {
     public var localAPICNMIs: [LocalAPICNMI] = [.lint1OnAllProcessors]
     /// The MADT's PCAT_COMPAT flag: the machine also has dual 8259 PICs that
     /// the OS must mask. Off by default because the FADT declares a
-    /// hardware-reduced platform, on which Linux never drives the 8259s.
+    /// hardware-reduced platform (unless S3 is offered), on which Linux never
+    /// drives the 8259s.
     public var pcatCompatible = false
     /// The FADT's IA-PC boot architecture flags.
     public var bootArchitecture: IAPCBootArchitecture = [.vgaNotPresent, .cmosRTCNotPresent]
@@ -42,6 +43,9 @@ public struct ACPIConfiguration: Hashable, Sendable {
     public var hypervisorVendorID = "SWIFTVMM"
     /// Memory-mapped devices (virtio-mmio transports) the DSDT lists under `\_SB`.
     public var mmioDevices: [ACPIMMIODevice] = []
+    /// Legacy devices at fixed I/O ports (UARTs, the i8042, the RTC) the DSDT
+    /// lists under `\_SB`, so that an OS maps their ISA IRQs.
+    public var isaDevices: [ACPIISADevice] = []
     /// S3, suspend to RAM: `nil` (the default) offers no S3; otherwise the
     /// DSDT gets `\_S3_`, a FACS holds the waking vector, and the FADT points
     /// at the PM1a event and control blocks the machine must implement.
@@ -59,12 +63,15 @@ public struct ACPIConfiguration: Hashable, Sendable {
     }
 }
 
-/// What the tables say about S3 (suspend to RAM): its SLP_TYP value and
-/// the PM1a register blocks through which a guest enters it.
+/// What the tables say about S3 (suspend to RAM): its SLP_TYP value, the
+/// PM1a register blocks through which a guest enters it, and the SCI.
 ///
-/// The platform stays hardware-reduced, so an OS that follows the FADT flags
-/// (Linux) enters S3 through the sleep control register; code that reads the
-/// PM1 blocks directly (kvm-unit-tests' `s3`) finds them too.
+/// With S3 the platform is not hardware-reduced: ACPICA (Linux's and most
+/// others') ignores the FACS of a hardware-reduced FADT, so an OS there has
+/// nowhere to leave its waking vector and cannot resume. The FADT then
+/// describes fixed hardware: the PM1a blocks, the SCI, no SMI command port
+/// (so the platform is always in ACPI mode), no PM timer and no GPE blocks.
+/// The sleep control and status registers stay listed for OSes that use them.
 public struct SuspendToRAM: Hashable, Sendable {
     /// The SLP_TYP value of S3, published as `\_S3_` in the DSDT (1, as in QEMU's DSDT).
     public var sleepType: UInt8
@@ -72,11 +79,17 @@ public struct SuspendToRAM: Hashable, Sendable {
     public var pm1EventPort: UInt16
     /// The first of the 2 I/O ports of PM1a_CNT_BLK.
     public var pm1ControlPort: UInt16
+    /// The SCI's ISA IRQ (SCI_INT), 9 as on a PC. An OS takes it as
+    /// level-triggered, active low, unless an interrupt source override says
+    /// otherwise: a machine that drives it active high (as KVM's irqchip
+    /// lines are) adds `InterruptSourceOverride.sci`.
+    public var sciInterrupt: UInt16
 
-    public init(sleepType: UInt8 = 1, pm1EventPort: UInt16 = 0x604, pm1ControlPort: UInt16 = 0x608) {
+    public init(sleepType: UInt8 = 1, pm1EventPort: UInt16 = 0x604, pm1ControlPort: UInt16 = 0x608, sciInterrupt: UInt16 = 9) {
         self.sleepType = sleepType
         self.pm1EventPort = pm1EventPort
         self.pm1ControlPort = pm1ControlPort
+        self.sciInterrupt = sciInterrupt
     }
 }
 
@@ -143,6 +156,9 @@ public struct InterruptSourceOverride: Hashable, Sendable {
     /// The PIT's IRQ 0 on I/O APIC pin 2, where a PC wires it (pin 0 carries
     /// the 8259's output in ExtINT mode). The machine's GSI routing must agree.
     public static let pitTimer = InterruptSourceOverride(source: 0, gsi: 2)
+    /// The SCI on ISA IRQ 9, level-triggered and active high (QEMU's override).
+    public static let sci = InterruptSourceOverride(
+        source: 9, gsi: 9, flags: InterruptInputFlags(polarity: .activeHigh, triggerMode: .level))
 }
 
 /// A Local APIC NMI entry of the MADT: which LINT input of which processor

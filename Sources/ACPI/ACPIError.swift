@@ -23,6 +23,8 @@ public enum ACPIError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidIdentifier(field: String, value: String, length: Int)
     /// SLP_TYP is a 3-bit field of the sleep control register.
     case invalidSleepType(UInt8)
+    /// An `ACPIISADevice` the DSDT cannot describe: `problem` says which field and what was expected.
+    case invalidISADevice(name: String, problem: String)
 
     public var description: String {
         switch self {
@@ -42,6 +44,8 @@ public enum ACPIError: Error, Hashable, Sendable, CustomStringConvertible {
             return "\(field) \"\(value)\" must be exactly \(length) printable ASCII characters"
         case .invalidSleepType(let value):
             return "sleep type \(value) does not fit in the 3-bit SLP_TYP field"
+        case .invalidISADevice(let name, let problem):
+            return "ISA device \"\(name)\": \(problem)"
         }
     }
 }

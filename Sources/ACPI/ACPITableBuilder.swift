@@ -49,10 +49,12 @@ public struct ACPITables: Hashable, Sendable, Codable {
 /// finds its processors and interrupt controllers, and can power off and
 /// reset the machine.
 ///
-/// The platform is hardware-reduced ACPI (ACPI 6.5, 4.1): there are no PM1
-/// event or control blocks, no PM timer, no GPEs and no SCI. Power-off and
-/// reset go through the FADT's sleep control and reset registers, 8-bit I/O
-/// ports the machine must implement (see `ACPIConfiguration`).
+/// Without S3 the platform is hardware-reduced ACPI (ACPI 6.5, 4.1): there
+/// are no PM1 event or control blocks, no PM timer, no GPEs and no SCI.
+/// Power-off and reset go through the FADT's sleep control and reset
+/// registers, 8-bit I/O ports the machine must implement (see
+/// `ACPIConfiguration`). With S3 it has the PM1a blocks, the SCI and a FACS
+/// as well (see `SuspendToRAM`).
 ///
 /// Layout from the base address, each table 16-byte aligned and the MADT,
 /// whose size grows with the processor count, last:
@@ -134,6 +136,26 @@ public enum ACPITableBuilder {
         }
         guard configuration.s5SleepType <= 0b111 else { throw .invalidSleepType(configuration.s5SleepType) }
         if let s3 = configuration.suspendToRAM, s3.sleepType > 0b111 { throw .invalidSleepType(s3.sleepType) }
+        try validate(configuration.isaDevices, besideMMIODevices: configuration.mmioDevices.count)
+    }
+
+    private static func validate(_ devices: [ACPIISADevice], besideMMIODevices mmioCount: Int) throws(ACPIError) {
+        var names = Set((0..<mmioCount).map { "VR" + String(format2: $0) })
+        for device in devices {
+            func fail(_ problem: String) -> ACPIError { .invalidISADevice(name: device.name, problem: problem) }
+            guard device.hasValidName else {
+                throw fail("the name must be four characters, A-Z or _ and then A-Z, 0-9 or _")
+            }
+            guard names.insert(device.name).inserted else { throw fail("the name is used by another device") }
+            guard device.hasValidHardwareID else {
+                throw fail("hardware ID \"\(device.hardwareID)\" is not a PNP ID (three capital letters, four hex digits)")
+            }
+            if let irq = device.irqs.first(where: { $0 > 15 }) { throw fail("IRQ \(irq) is not an ISA IRQ (0-15)") }
+            if device.ports.contains(where: { $0.length == 0 }) { throw fail("a port range has length 0") }
+            if let range = device.ports.first(where: { Int($0.base) + Int($0.length) > 0x1_0000 }) {
+                throw fail("ports 0x\(String(range.base, radix: 16)) + \(range.length) run past 0xffff")
+            }
+        }
     }
 
     // MARK: - Tables
@@ -183,9 +205,9 @@ public enum ACPITableBuilder {
         }
     }
 
-    /// The FADT (ACPI 6.5, 5.2.9), revision 6.5, for a hardware-reduced platform:
-    /// every fixed-hardware block is zero, and only the flags, the reset and
-    /// sleep registers, the DSDT and the vendor identity are filled in.
+    /// The FADT (ACPI 6.5, 5.2.9), revision 6.5: the flags, the reset and
+    /// sleep registers, the DSDT and the vendor identity; with S3 also the
+    /// FACS, the PM1a blocks and the SCI, every other fixed-hardware block zero.
     private static func fixedACPIDescriptionTable(
         _ configuration: ACPIConfiguration, _ header: HeaderFields, dsdt: UInt64, facs: UInt64?
     ) -> [UInt8] {
@@ -203,8 +225,9 @@ public enum ACPITableBuilder {
             // The 32-bit DSDT field too, for OSes that read only it; ACPICA
             // takes X_DSDT when both are set and equal.
             fadt.write(UInt32(dsdt), at: 40)
+            if let s3 = configuration.suspendToRAM { fadt.write(s3.sciInterrupt, at: 46) }  // SCI_INT
             fadt.write(configuration.bootArchitecture.rawValue, at: 109)
-            fadt.write(fadtFlags, at: 112)
+            fadt.write(configuration.suspendToRAM == nil ? fadtFlags : fadtFlags & ~hardwareReducedFlag, at: 112)
             fadt.write(genericAddress(ioPort: configuration.resetPort), at: 116)
             fadt.write(configuration.resetValue, at: 128)
             fadt.write(UInt8(5), at: 131)  // FADT minor version: ACPI 6.5
@@ -216,10 +239,12 @@ public enum ACPITableBuilder {
     }
 
     /// FADT flags (ACPI 6.5, table 5.10): no fixed power or sleep button (bits
-    /// 4, 5), RESET_REG is supported (bit 10), and the platform is
-    /// hardware-reduced (bit 20), so the OS uses the sleep registers and
+    /// 4, 5), RESET_REG is supported (bit 10), and, without S3, the platform
+    /// is hardware-reduced (bit 20), so the OS uses the sleep registers and
     /// expects no PM1 blocks, SCI or 8259-driven timer.
-    static let fadtFlags: UInt32 = 1 << 4 | 1 << 5 | 1 << 10 | 1 << 20
+    static let fadtFlags: UInt32 = 1 << 4 | 1 << 5 | 1 << 10 | hardwareReducedFlag
+    /// HW_REDUCED_ACPI, cleared when S3 is offered (see `SuspendToRAM`).
+    static let hardwareReducedFlag: UInt32 = 1 << 20
 
     /// A Generic Address Structure (ACPI 6.5, 5.2.3.2) for an 8-bit register
     /// at an I/O port, accessed a byte at a time.
@@ -243,12 +268,12 @@ public enum ACPITableBuilder {
             aml += AML.name("_S3_", AML.package([AML.integer(type), AML.integer(type), AML.integer(0), AML.integer(0)]))
         }
         aml += AML.name("_S5_", AML.package([AML.integer(s5), AML.integer(s5), AML.integer(0), AML.integer(0)]))
-        if !configuration.mmioDevices.isEmpty {
+        if !configuration.mmioDevices.isEmpty || !configuration.isaDevices.isEmpty {
             // Named VR00, VR01, ...: two hex digits cover the 255 a machine can have.
-            let devices = configuration.mmioDevices.enumerated().flatMap { index, device in
+            let mmio = configuration.mmioDevices.enumerated().flatMap { index, device in
                 device.aml(name: "VR" + String(format2: index))
             }
-            aml += AML.scope("\\_SB_", devices)
+            aml += AML.scope("\\_SB_", configuration.isaDevices.flatMap(\.aml) + mmio)
         }
         return systemDescriptionTable("DSDT", revision: 2, header) { $0.append(aml) }
     }

@@ -27,14 +27,10 @@ public enum TestKernel {
     /// this host cannot run the XSAVE family in guest ring 0, but
     /// `InstructionAssist` carries it out (and `clac`/`stac`, `popcnt`,
     /// `xgetbv`), so the kernel runs as it would on hardware.
-    /// `acpi=off`: with ACPI on, the kernel (which has `CONFIG_PCI` since
-    /// 2026-12-05, so ACPICA loads swiftvmm's DSDT and could power off
-    /// through `\_S5`) reaches "Run /init", but init exits at once ("Attempted
-    /// to kill init! exitcode=0x00000000", before /init prints anything; the
-    /// kernel without PCI, which loads no table, does the same). Without
-    /// ACPI, the MP table describes the machine and `poweroff -f` ends in
-    /// that panic and a reset, so tests end machines with `reboot -f`.
-    public static let commandLine = "console=ttyS0 panic=-1 acpi=off"
+    /// ACPI is on: the kernel finds its processors in the MADT, COM1's IRQ and
+    /// the virtio devices in the DSDT, and `poweroff -f` ends the machine
+    /// through `\_S5` (status 0), `echo mem > /sys/power/state` through `\_S3`.
+    public static let commandLine = "console=ttyS0 panic=-1"
 
     /// The directory holding `vmlinux`, `bzImage`, `initramfs.cpio`,
     /// `config` and `kernel.release`, or why there is none.

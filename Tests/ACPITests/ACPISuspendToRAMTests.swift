@@ -49,8 +49,28 @@ import VMCore
         #expect(fadt.le32(at: 64) == 0xb004)  // PM1a_CNT_BLK
         #expect(fadt[88] == 4)  // PM1_EVT_LEN
         #expect(fadt[89] == 2)  // PM1_CNT_LEN
-        // Still hardware-reduced (flag bit 20), with the sleep registers.
+        // Not hardware-reduced (flag bit 20 clear: ACPICA ignores the FACS of a
+        // hardware-reduced FADT), with the SCI on IRQ 9 and the sleep registers kept.
+        #expect(fadt.le32(at: 112) & 1 << 20 == 0)
+        #expect(fadt.le16(at: 46) == 9)  // SCI_INT
+        #expect(fadt.le64(at: 248) == 0x600 && fadt.le64(at: 260) == 0x601)
+        #expect(fadt.le32(at: 48) == 0)  // SMI_CMD: always in ACPI mode
+        #expect(fadt.le32(at: 76) == 0 && fadt[91] == 0)  // no PM timer
+        #expect(fadt.le32(at: 80) == 0 && fadt[92] == 0)  // no GPE0 block
+        #expect(fadt.byteSum == 0)
+    }
+
+    @Test func withoutS3TheFADTIsHardwareReducedWithoutAnSCI() throws {
+        let fadt = try table("FACP", in: tables()).bytes
         #expect(fadt.le32(at: 112) & 1 << 20 != 0)
+        #expect(fadt.le16(at: 46) == 0)
+    }
+
+    @Test func theSCIOverrideIsLevelTriggeredActiveHigh() {
+        #expect(
+            InterruptSourceOverride.sci
+                == InterruptSourceOverride(source: 9, gsi: 9, flags: .init(polarity: .activeHigh, triggerMode: .level)))
+        #expect(InterruptSourceOverride.sci.flags.encoded == 0x000d)
     }
 
     @Test func theDSDTDeclaresS3BeforeS5() throws {

@@ -38,6 +38,20 @@ import VMCore
         #expect(InstructionAssist(emulationFailure: [0x1, 0x0000_0027_ae0f_4804]) == .extendedState(xsave))
     }
 
+    @Test func ldmxcsrAndStmxcsrAreDecoded() throws {
+        // ldmxcsr 0x4(%rsp) (0f ae 54 24 04), as this PVM host reported it for Linux's kernel_fpu_begin_mask.
+        let load = try #require(decode([0x0f, 0xae, 0x54, 0x24, 0x04]))
+        #expect(load.form == .loadMXCSR && load.length == 5 && load.operand == MemoryOperand(base: 4, displacement: 4))
+        #expect(InstructionAssist(emulationFailure: [0x1, 0x8041_0424_54ae_0f0f, 0xc358_e3db_0274_01e0]) == .extendedState(load))
+        // stmxcsr (%rdi); stmxcsr -8(%r12) with REX.B
+        #expect(decode([0x0f, 0xae, 0x1f])?.form == .storeMXCSR)
+        #expect(decode([0x41, 0x0f, 0xae, 0x5c, 0x24, 0xf8])?.operand == MemoryOperand(base: 12, displacement: -8))
+        // Register forms (0f ae d0: wrfsbase needs f3) and vldmxcsr (VEX) are not these.
+        #expect(decode([0x0f, 0xae, 0xd0]) == nil)
+        #expect(decode([0xf3, 0x0f, 0xae, 0x14, 0x24]) == nil)
+        #expect(decode([0xc5, 0xf8, 0xae, 0x14, 0x24]) == nil)
+    }
+
     @Test func linearAddressesFollowTheMode() {
         var registers = Registers()
         registers.rbx = 0x1000

@@ -128,4 +128,27 @@ import Testing
             registers.r10 == 0x9a && registers.r11 & 0x40 == 0,
             "r10 \(String(registers.r10, radix: 16)) flags \(String(registers.r11, radix: 16))")
     }
+
+    /// A long-mode guest loads MXCSR from its stack with `ldmxcsr` and stores
+    /// it back with `stmxcsr`: round toward zero, flush to zero, every
+    /// exception masked (0xff80). Carried out by the VMM where the host
+    /// cannot (this PVM host), natively elsewhere.
+    @Test func ldmxcsrAndStmxcsrInAGuestMoveMXCSR() throws {
+        let code: [UInt8] = [
+            0x0f, 0x20, 0xe0,  // mov %cr4, %rax
+            0x48, 0x0d, 0x00, 0x06, 0x00, 0x00,  // or $0x600, %rax (OSFXSR, OSXMMEXCPT)
+            0x0f, 0x22, 0xe0,  // mov %rax, %cr4
+            0x48, 0x83, 0xec, 0x10,  // sub $16, %rsp
+            0xc7, 0x04, 0x24, 0x80, 0xff, 0x00, 0x00,  // movl $0xff80, (%rsp)
+            0xc7, 0x44, 0x24, 0x04, 0x00, 0x00, 0x00, 0x00,  // movl $0, 4(%rsp)
+            0x0f, 0xae, 0x14, 0x24,  // ldmxcsr (%rsp)
+            0x0f, 0xae, 0x5c, 0x24, 0x04,  // stmxcsr 4(%rsp)
+            0x8b, 0x5c, 0x24, 0x04,  // mov 4(%rsp), %ebx
+            0xfa, 0xf4,  // cli; hlt
+        ]
+        let machine = try Machine(MachineConfiguration(guest: .flat(bytes: code, mode: .long), memorySize: 16 << 20, platform: .pc))
+        #expect(try machine.run(timeout: .seconds(10)) == .halted(interruptsEnabled: false))
+        let stored = try machine.registers().rbx
+        #expect(stored == 0xff80, "stmxcsr stored \(String(stored, radix: 16))")
+    }
 }

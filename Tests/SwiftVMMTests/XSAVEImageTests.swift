@@ -164,4 +164,25 @@ import Testing
         #expect(XSAVEImage.saveExtent(requested: 0x23, compacted: true, layout: layout) == 640)
         #expect(XSAVEImage.saveExtent(requested: 0x8, compacted: false, layout: layout) == nil)
     }
+
+    @Test func ldmxcsrLoadsMXCSRAndMarksSSEInUseAndRefusesReservedBits() throws {
+        var bytes = state(inUse: 1)
+        try XSAVEImage.loadMXCSR(0xff80, into: &bytes)
+        #expect(XSAVEImage.readU32(bytes, 24) == 0xff80 && XSAVEImage.storedMXCSR(bytes) == 0xff80)
+        #expect(XSAVEImage.readU64(bytes, 512) == 3, "SSE joins x87 in XSTATE_BV, so KVM loads MXCSR")
+        #expect(XSAVEImage.readU32(bytes, 28) == 0xffff && bytes[160] == 1, "the mask and XMM0 are untouched")
+        // Bit 16 is reserved whatever the mask: #GP(0), the buffer unchanged.
+        let before = bytes
+        #expect(throws: XSAVEImage.Fault.generalProtection) { try XSAVEImage.loadMXCSR(0x1_1f80, into: &bytes) }
+        #expect(bytes == before)
+        // MXCSR_MASK 0 stands for 0xffbf: DAZ (bit 6) is then reserved.
+        XSAVEImage.writeU32(0, into: &bytes, at: 28)
+        #expect(throws: XSAVEImage.Fault.generalProtection) { try XSAVEImage.loadMXCSR(0x1fc0, into: &bytes) }
+        try XSAVEImage.loadMXCSR(0x1f80, into: &bytes)
+        #expect(XSAVEImage.storedMXCSR(bytes) == 0x1f80)
+        // A buffer without a header cannot be loaded.
+        var short = [UInt8](repeating: 0, count: 64)
+        #expect(throws: XSAVEImage.Fault.generalProtection) { try XSAVEImage.loadMXCSR(0x1f80, into: &short) }
+        #expect(XSAVEImage.storedMXCSR([]) == 0x1f80)
+    }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import HostSupport
+import SwiftVMM
 import Testing
+import VMCore
 import VMMTesting
 import VirtioDevices
 
@@ -46,10 +48,9 @@ struct LinuxVirtioDriverTests {
             let written = try guest.shell(
                 "echo linux-wrote-this-$((6*7)) > /mnt/guest.txt && sync && umount /mnt && echo UNMOUNTED", timeout: .seconds(120))
             #expect(written.contains("UNMOUNTED"), "\(written)")
-            // The machine ends through the keyboard controller's reset (with acpi=off the
-            // kernel has no power-off method, and its halt loop never leaves KVM).
-            guest.vm.typeSerial("reboot -f\n")
-            #expect(try guest.vm.runToCompletion(timeout: .seconds(60)) == .reset)
+            // The machine ends through ACPI's \_S5: the VMM exits with status 0.
+            guest.vm.typeSerial("poweroff -f\n")
+            #expect(try guest.vm.runToCompletion(timeout: .seconds(60)) == .powerOff)
             return guest.backends.disk
         }()
 
@@ -87,6 +88,38 @@ struct LinuxVirtioDriverTests {
         #expect(pinned.hasPrefix(cpus.map { "cpu\($0)\n" }.joined() + TestKernel.prompt), "\(pinned)")
         let online = cpus.count == 1 ? "0" : "0-\(cpus.count - 1)"
         #expect(try guest.shell("cat /sys/devices/system/cpu/online").hasPrefix(online + "\n" + TestKernel.prompt))
+        guest.vm.typeSerial("poweroff -f\n")
+        #expect(try guest.vm.runToCompletion(timeout: .seconds(60)) == .powerOff)
+        #expect(guest.vm.serialText.contains("reboot: Power down"))
+    }
+
+    /// Issue 13's S3 with Linux, on this host: the kernel enters S3 through
+    /// the FADT's sleep control register, the machine stops with RAM kept
+    /// (`.suspended`), and a key at the console wakes it at the FACS waking
+    /// vector in real mode. Linux resumes, starts its second processor again
+    /// with INIT and SIPI, and the shell runs the rest of the line.
+    @Test func echoMemSuspendsToRAMAndAKeyAtTheConsoleWakesIt() throws {
+        let guest = try Self.guest()
+        #expect(try guest.shell("cat /sys/power/state").contains("mem"))
+        let before = guest.vm.serialBytes.count
+        try guest.type("echo mem > /sys/power/state; echo resumed-$((6*7)); cat /sys/devices/system/cpu/online")
+        #expect(try guest.vm.runToCompletion(timeout: .seconds(120)) == .suspended)
+        // The fixture turned console messages off (dmesg -n 1): the kernel's log is read after the wake.
+        let asleep = guest.output(since: before)
+        #expect(!asleep.contains("resumed-42"), "\(asleep)")
+        let facs = try #require(guest.vm.machine.acpiTables?[signature: "FACS"])
+        let vector = try guest.vm.machine.memory.readInteger(at: GuestAddress(facs.address.rawValue + 12), as: UInt32.self)
+        #expect(vector != 0 && vector < 1 << 20, "Linux's real-mode waking vector: \(vector)")
+
+        try guest.vm.machine.wake(by: .console)
+        try guest.runUntilOutput(since: before, contains: "\n" + TestKernel.prompt, timeout: .seconds(120))
+        let awake = guest.output(since: before)
+        let cpus = LinuxGuestFixture.vcpus
+        #expect(awake.contains("resumed-42\n" + (cpus == 1 ? "0" : "0-\(cpus - 1)") + "\n"), "\(awake)")
+        let log = try guest.shell("dmesg | grep -E 'PM: suspend|ACPI: PM: Low-level resume'")
+        #expect(
+            log.contains("PM: suspend entry (deep)") && log.contains("ACPI: PM: Low-level resume complete")
+                && log.contains("PM: suspend exit"), "\(log)")
     }
 
     @Test func aReadOnlyDiskRefusesWrites() throws {
@@ -191,7 +224,7 @@ struct LinuxVirtioDriverTests {
         #expect(try guest.meminfo("MemTotal") == before)
     }
 
-    @Test func rebootGoesThroughTheKeyboardController() throws {
+    @Test func rebootResetsTheMachine() throws {
         let guest = try Self.guest()
         guest.vm.typeSerial("reboot -f\n")
         #expect(try guest.vm.runToCompletion(timeout: .seconds(60)) == .reset)

@@ -87,14 +87,35 @@ enum PlatformSetup {
     /// The SLP_TYP of S3 in the DSDT's `\_S3_`: 1, as in QEMU's (kvm-unit-tests' `s3` writes it as a constant).
     static let s3SleepType: UInt8 = 1
 
+    /// The PC devices at fixed ports, as the DSDT lists them (with QEMU's
+    /// names and IDs). The RTC has no IRQ: `CMOSRTC` raises none, and an OS
+    /// told of IRQ 8 would wait on alarms that never come.
+    static let isaDevices: [ACPIISADevice] = [
+        ACPIISADevice(
+            name: "COM1", hardwareID: "PNP0501", uniqueID: 1, ports: [.init(base: PortMap.com1.base, length: UInt8(PortMap.com1.length))],
+            irqs: [UInt8(PortMap.com1.irq)]),
+        ACPIISADevice(
+            name: "COM2", hardwareID: "PNP0501", uniqueID: 2, ports: [.init(base: PortMap.com2.base, length: UInt8(PortMap.com2.length))],
+            irqs: [UInt8(PortMap.com2.irq)]),
+        ACPIISADevice(
+            name: "KBD_", hardwareID: "PNP0303",
+            ports: [.init(base: PortMap.i8042Data, length: 1), .init(base: PortMap.i8042StatusCommand, length: 1)],
+            irqs: [UInt8(PortMap.i8042KeyboardIRQ)]),
+        ACPIISADevice(name: "MOU_", hardwareID: "PNP0F13", ports: [], irqs: [UInt8(PortMap.i8042AuxIRQ)]),
+        ACPIISADevice(
+            name: "RTC_", hardwareID: "PNP0B00", ports: [.init(base: PortMap.cmos.base, length: UInt8(PortMap.cmos.length))], irqs: []),
+    ]
+
     /// What the ACPI tables say about this machine; the devices above match it.
     static func acpiConfiguration(vcpuCount: Int, mmioDevices: [ACPIMMIODevice] = []) -> ACPIConfiguration {
         var configuration = ACPIConfiguration(vCPUCount: vcpuCount)
         configuration.mmioDevices = mmioDevices
+        configuration.isaDevices = isaDevices
         configuration.bootArchitecture = [.i8042, .vgaNotPresent]
         configuration.sleepControlPort = PortMap.acpiSleep.base
         configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
         configuration.resetPort = PortMap.acpiReset.base
+        configuration.interruptSourceOverrides = [.pitTimer, .sci]
         configuration.suspendToRAM = SuspendToRAM(
             sleepType: s3SleepType, pm1EventPort: PortMap.acpiPM1.base,
             pm1ControlPort: PortMap.acpiPM1.base + ACPIPM1Registers.controlOffset)

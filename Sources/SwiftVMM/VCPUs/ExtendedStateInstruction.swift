@@ -1,6 +1,6 @@
-/// One of the XSAVE family, decoded from its bytes: which form, whether
-/// REX.W asked for the 64-bit x87 pointer format, its memory operand and
-/// its length.
+/// One of the XSAVE family, or `ldmxcsr`/`stmxcsr` (which move a piece of
+/// the same state), decoded from its bytes: which form, whether REX.W asked
+/// for the 64-bit x87 pointer format, its memory operand and its length.
 struct ExtendedStateInstruction: Hashable, Sendable {
     enum Form: Hashable, Sendable {
         /// `xsave` (0f ae /4): standard format, every requested component.
@@ -13,6 +13,10 @@ struct ExtendedStateInstruction: Hashable, Sendable {
         case restore
         /// `xsaves` (0f c7 /5) or `xrstors` (0f c7 /3): supervisor state too.
         case supervisor
+        /// `ldmxcsr m32` (0f ae /2): MXCSR from memory (Linux's `kernel_fpu_begin`).
+        case loadMXCSR
+        /// `stmxcsr m32` (0f ae /3): MXCSR to memory.
+        case storeMXCSR
     }
 
     var form: Form
@@ -39,6 +43,8 @@ struct ExtendedStateInstruction: Hashable, Sendable {
         let reg = (bytes[position + 2] >> 3) & 7
         let form: Form
         switch (opcode, reg) {
+        case (0xae, 2): form = .loadMXCSR
+        case (0xae, 3): form = .storeMXCSR
         case (0xae, 4): form = .save
         case (0xae, 5): form = .restore
         case (0xae, 6): form = .saveOptimized

@@ -14,6 +14,9 @@ extension InstructionAssist {
     static func performExtendedState(
         _ instruction: ExtendedStateInstruction, on vcpu: borrowing KVMVCPU, context: AssistContext
     ) throws(KVMError) -> Bool {
+        if instruction.form == .loadMXCSR || instruction.form == .storeMXCSR {
+            return try performControlStatus(instruction, on: vcpu, context: context)
+        }
         guard let memory = context.memory else { return false }
         let layout = context.xsaveLayout
         var registers = try vcpu.registers()
@@ -106,7 +109,7 @@ extension InstructionAssist {
                 try vcpu.injectException(vector: generalProtection, errorCode: 0)
                 return true
             }
-        case .supervisor:
+        case .supervisor, .loadMXCSR, .storeMXCSR:
             return false
         }
         registers.rip &+= instruction.length

@@ -187,6 +187,24 @@ enum XSAVEImage {
         }
     }
 
+    /// MXCSR as STMXCSR stores it from KVM's buffer `state`.
+    static func storedMXCSR(_ state: [UInt8]) -> UInt32 {
+        state.count >= mxcsrOffset + 4 ? readU32(state, mxcsrOffset) : defaultMXCSR
+    }
+
+    /// LDMXCSR: `state` with MXCSR set to `value`, and SSE marked in use in
+    /// XSTATE_BV so that `KVM_SET_XSAVE` loads it (KVM takes MXCSR only with
+    /// x87, SSE or AVX state present). Throws, leaving `state` alone, where
+    /// `value` sets a bit MXCSR_MASK does not allow (#GP(0)), or where the
+    /// buffer is too short to hold the header.
+    static func loadMXCSR(_ value: UInt32, into state: inout [UInt8]) throws(Fault) {
+        guard state.count >= XSAVELayout.legacyAndHeaderSize else { throw .generalProtection }
+        let storedMask = readU32(state, mxcsrOffset + 4)
+        guard value & ~(storedMask == 0 ? 0xffbf : storedMask) == 0 else { throw .generalProtection }
+        writeU32(value, into: &state, at: mxcsrOffset)
+        writeU64(readU64(state, headerOffset) | 2, into: &state, at: headerOffset)
+    }
+
     static func readU64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
         guard bytes.count >= offset + 8 else { return 0 }
         return (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
