@@ -102,4 +102,35 @@ import VMCore
         #expect(try sleeper.run(timeout: .milliseconds(1500)) == .deadlineExpired)
         #expect(output.text == "S")
     }
+
+    /// A suspended guest with no alarm set is woken by a key at the console:
+    /// `run` sees the console's pending input while it sleeps, wakes the
+    /// guest at its vector with WAK_STS alone (no RTC_STS, no AF), and the
+    /// key stays queued for the guest to read.
+    @Test func aKeyAtTheConsoleWakesASuspendedGuest() throws {
+        var bytes = try Self.guest()
+        if case .flat(var code, let mode, let load, let entry) = bytes {
+            code[58] = 0  // no AIE: only the console can wake it
+            bytes = .flat(bytes: code, mode: mode, loadAddress: load, entry: entry)
+        }
+        let output = SerialBufferOutput()
+        let m = try Machine(MachineConfiguration(guest: bytes, memorySize: 32 << 20, serialOutput: output, platform: .pc))
+        let keys = PendingKeys([0x0d])
+        m.serialInput = keys
+        #expect(try m.run(timeout: .seconds(20)) == .debugExit(status: 0x80))
+        #expect(output.bytes == [0x53, 0x52, 0x5a, 0x00])
+        #expect(keys.hasPendingInput, "the wake does not eat the key")
+    }
+}
+
+/// A console with keys already typed.
+private final class PendingKeys: SerialInputSource {
+    private var keys: [UInt8]
+    init(_ keys: [UInt8]) { self.keys = keys }
+    var hasPendingInput: Bool { !keys.isEmpty }
+    func takeInput(max: Int) -> [UInt8] {
+        let taken = Array(keys.prefix(max))
+        keys.removeFirst(taken.count)
+        return taken
+    }
 }
