@@ -36,12 +36,11 @@ final class LinuxGuestFixture: Sendable {
     /// registered" for 18 minutes on this loaded host; with it the kernel
     /// reaches its shell in 3 to 6 minutes).
     static let commandLine = TestKernel.commandLine + " clearcpuid=smap,popcnt"
-    /// The guest's processors. One: with two (KVM's hypercall features hidden
-    /// by `HypercallProbe`), both come up, but on this loaded host the boot met
-    /// an RCU stall after "io scheduler kyber registered", and the stall
-    /// report's NMI to the other processor runs `lsl` in the NMI entry,
-    /// which this host cannot emulate (KVM internal error; 2026-12-05).
-    /// `theShellAnswersAtTheSerialConsole` checks /proc/cpuinfo against this count.
+    /// The guest's processors: two, so that SMP bring-up (with KVM's
+    /// hypercall features hidden by `HypercallProbe` on this host), an NMI
+    /// to the other processor (`lsl` in the NMI entry) and S3's offlining
+    /// and restarting of CPU 1 are exercised. `theShellAnswersAtTheSerialConsole`
+    /// checks /proc/cpuinfo against this count.
     static let vcpus = 2
     /// The guest's RAM.
     static let memory: UInt64 = 128 << 20
