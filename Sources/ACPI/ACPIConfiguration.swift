@@ -17,14 +17,16 @@ public struct ACPIConfiguration: Hashable, Sendable {
     /// Which local APIC inputs carry NMIs.
     public var localAPICNMIs: [LocalAPICNMI] = [.lint1OnAllProcessors]
     /// The MADT's PCAT_COMPAT flag: the machine also has dual 8259 PICs that
-    /// the OS must mask. Off by default because the FADT declares a
-    /// hardware-reduced platform (unless S3 is offered), on which Linux never
-    /// drives the 8259s.
+    /// the OS must mask. Off by default because without S3 the FADT declares a
+    /// hardware-reduced platform, on which Linux never drives the 8259s; a
+    /// machine with S3 (full ACPI) and 8259s sets it.
     public var pcatCompatible = false
     /// The FADT's IA-PC boot architecture flags.
     public var bootArchitecture: IAPCBootArchitecture = [.vgaNotPresent, .cmosRTCNotPresent]
-    /// The 8-bit I/O port of the FADT's SLEEP_CONTROL_REG. To power off, Linux
-    /// writes `SleepRegisters.controlValue(sleepType: s5SleepType)` here (0x34 with the default S5 type).
+    /// The 8-bit I/O port of the FADT's SLEEP_CONTROL_REG. On a hardware-reduced
+    /// platform (no `suspendToRAM`), Linux powers off by writing
+    /// `SleepRegisters.controlValue(sleepType: s5SleepType)` here (0x34 with the
+    /// default S5 type); with PM1 blocks it writes PM1a_CNT instead.
     public var sleepControlPort: UInt16 = 0x600
     /// The 8-bit I/O port of the FADT's SLEEP_STATUS_REG. Before sleeping Linux
     /// writes `SleepRegisters.wakeStatus` here to clear WAK_STS.
@@ -79,10 +81,10 @@ public struct SuspendToRAM: Hashable, Sendable {
     public var pm1EventPort: UInt16
     /// The first of the 2 I/O ports of PM1a_CNT_BLK.
     public var pm1ControlPort: UInt16
-    /// The SCI's ISA IRQ (SCI_INT), 9 as on a PC. An OS takes it as
+    /// The SCI's ISA IRQ (SCI_INT, 0-15), 9 as on a PC. An OS takes it as
     /// level-triggered, active low, unless an interrupt source override says
     /// otherwise: a machine that drives it active high (as KVM's irqchip
-    /// lines are) adds `InterruptSourceOverride.sci`.
+    /// lines are) adds `InterruptSourceOverride.sci(sciInterrupt)`.
     public var sciInterrupt: UInt16
 
     public init(sleepType: UInt8 = 1, pm1EventPort: UInt16 = 0x604, pm1ControlPort: UInt16 = 0x608, sciInterrupt: UInt16 = 9) {
@@ -156,9 +158,12 @@ public struct InterruptSourceOverride: Hashable, Sendable {
     /// The PIT's IRQ 0 on I/O APIC pin 2, where a PC wires it (pin 0 carries
     /// the 8259's output in ExtINT mode). The machine's GSI routing must agree.
     public static let pitTimer = InterruptSourceOverride(source: 0, gsi: 2)
-    /// The SCI on ISA IRQ 9, level-triggered and active high (QEMU's override).
-    public static let sci = InterruptSourceOverride(
-        source: 9, gsi: 9, flags: InterruptInputFlags(polarity: .activeHigh, triggerMode: .level))
+    /// The SCI on ISA IRQ `irq` (9 on a PC), level-triggered and active high (QEMU's override).
+    public static func sci(_ irq: UInt16 = 9) -> InterruptSourceOverride {
+        InterruptSourceOverride(
+            source: UInt8(truncatingIfNeeded: irq), gsi: UInt32(irq), flags: InterruptInputFlags(polarity: .activeHigh, triggerMode: .level)
+        )
+    }
 }
 
 /// A Local APIC NMI entry of the MADT: which LINT input of which processor

@@ -23,6 +23,8 @@ public enum ACPIError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidIdentifier(field: String, value: String, length: Int)
     /// SLP_TYP is a 3-bit field of the sleep control register.
     case invalidSleepType(UInt8)
+    /// SCI_INT must name an ISA IRQ (0-15).
+    case invalidSCIInterrupt(UInt16)
     /// An `ACPIISADevice` the DSDT cannot describe: `problem` says which field and what was expected.
     case invalidISADevice(name: String, problem: String)
 
@@ -44,6 +46,8 @@ public enum ACPIError: Error, Hashable, Sendable, CustomStringConvertible {
             return "\(field) \"\(value)\" must be exactly \(length) printable ASCII characters"
         case .invalidSleepType(let value):
             return "sleep type \(value) does not fit in the 3-bit SLP_TYP field"
+        case .invalidSCIInterrupt(let irq):
+            return "SCI interrupt \(irq) is not an ISA IRQ (0-15)"
         case .invalidISADevice(let name, let problem):
             return "ISA device \"\(name)\": \(problem)"
         }

@@ -135,20 +135,28 @@ public enum ACPITableBuilder {
             guard seen.insert(id).inserted else { throw .duplicateAPICID(id) }
         }
         guard configuration.s5SleepType <= 0b111 else { throw .invalidSleepType(configuration.s5SleepType) }
-        if let s3 = configuration.suspendToRAM, s3.sleepType > 0b111 { throw .invalidSleepType(s3.sleepType) }
+        if let s3 = configuration.suspendToRAM {
+            guard s3.sleepType <= 0b111 else { throw .invalidSleepType(s3.sleepType) }
+            guard s3.sciInterrupt <= 15 else { throw .invalidSCIInterrupt(s3.sciInterrupt) }
+        }
         try validate(configuration.isaDevices, besideMMIODevices: configuration.mmioDevices.count)
     }
 
     private static func validate(_ devices: [ACPIISADevice], besideMMIODevices mmioCount: Int) throws(ACPIError) {
         var names = Set((0..<mmioCount).map { "VR" + String(format2: $0) })
+        var identities = Set<String>()
         for device in devices {
             func fail(_ problem: String) -> ACPIError { .invalidISADevice(name: device.name, problem: problem) }
             guard device.hasValidName else {
                 throw fail("the name must be four characters, A-Z or _ and then A-Z, 0-9 or _")
             }
+            guard device.name.first != "_" else { throw fail("names starting with _ are ACPI's own") }
             guard names.insert(device.name).inserted else { throw fail("the name is used by another device") }
             guard device.hasValidHardwareID else {
                 throw fail("hardware ID \"\(device.hardwareID)\" is not a PNP ID (three capital letters, four hex digits)")
+            }
+            guard identities.insert("\(device.hardwareID) \(device.uniqueID)").inserted else {
+                throw fail("another \(device.hardwareID) has _UID \(device.uniqueID)")
             }
             if let irq = device.irqs.first(where: { $0 > 15 }) { throw fail("IRQ \(irq) is not an ISA IRQ (0-15)") }
             if device.ports.contains(where: { $0.length == 0 }) { throw fail("a port range has length 0") }
@@ -227,7 +235,7 @@ public enum ACPITableBuilder {
             fadt.write(UInt32(dsdt), at: 40)
             if let s3 = configuration.suspendToRAM { fadt.write(s3.sciInterrupt, at: 46) }  // SCI_INT
             fadt.write(configuration.bootArchitecture.rawValue, at: 109)
-            fadt.write(configuration.suspendToRAM == nil ? fadtFlags : fadtFlags & ~hardwareReducedFlag, at: 112)
+            fadt.write(configuration.suspendToRAM == nil ? fadtFlags : fadtFlags & ~hardwareReducedFlag | wbinvdFlag, at: 112)
             fadt.write(genericAddress(ioPort: configuration.resetPort), at: 116)
             fadt.write(configuration.resetValue, at: 128)
             fadt.write(UInt8(5), at: 131)  // FADT minor version: ACPI 6.5
@@ -245,6 +253,10 @@ public enum ACPITableBuilder {
     static let fadtFlags: UInt32 = 1 << 4 | 1 << 5 | 1 << 10 | hardwareReducedFlag
     /// HW_REDUCED_ACPI, cleared when S3 is offered (see `SuspendToRAM`).
     static let hardwareReducedFlag: UInt32 = 1 << 20
+    /// WBINVD: the instruction flushes caches as the OS expects, which ACPI
+    /// requires of every platform that is not hardware-reduced (and a
+    /// guest's WBINVD is KVM's to carry out).
+    static let wbinvdFlag: UInt32 = 1 << 0
 
     /// A Generic Address Structure (ACPI 6.5, 5.2.3.2) for an 8-bit register
     /// at an I/O port, accessed a byte at a time.

@@ -84,6 +84,16 @@ import VMCore
         refused(device, "a port range has length 0")
         device.ports = [.init(base: 0xfffc, length: 8)]
         refused(device, "ports 0xfffc + 8 run past 0xffff")
+        device = Self.com1
+        device.name = "_COM"
+        refused(device, "names starting with _ are ACPI's own")
+        var second = Self.com1
+        second.name = "COM2"
+        #expect(throws: ACPIError.invalidISADevice(name: "COM2", problem: "another PNP0501 has _UID 1")) {
+            try dsdt([Self.com1, second])
+        }
+        second.uniqueID = 2
+        #expect(throws: Never.self) { try dsdt([Self.com1, second]) }
         #expect(throws: ACPIError.invalidISADevice(name: "COM1", problem: "the name is used by another device")) {
             try dsdt([Self.com1, Self.com1])
         }

@@ -52,6 +52,7 @@ import VMCore
         // Not hardware-reduced (flag bit 20 clear: ACPICA ignores the FACS of a
         // hardware-reduced FADT), with the SCI on IRQ 9 and the sleep registers kept.
         #expect(fadt.le32(at: 112) & 1 << 20 == 0)
+        #expect(fadt.le32(at: 112) & 1 == 1)  // WBINVD, which a full-ACPI platform must set
         #expect(fadt.le16(at: 46) == 9)  // SCI_INT
         #expect(fadt.le64(at: 248) == 0x600 && fadt.le64(at: 260) == 0x601)
         #expect(fadt.le32(at: 48) == 0)  // SMI_CMD: always in ACPI mode
@@ -66,11 +67,16 @@ import VMCore
         #expect(fadt.le16(at: 46) == 0)
     }
 
-    @Test func theSCIOverrideIsLevelTriggeredActiveHigh() {
-        #expect(
-            InterruptSourceOverride.sci
-                == InterruptSourceOverride(source: 9, gsi: 9, flags: .init(polarity: .activeHigh, triggerMode: .level)))
-        #expect(InterruptSourceOverride.sci.flags.encoded == 0x000d)
+    @Test func theSCIOverrideIsLevelTriggeredActiveHighInTheMADT() throws {
+        var configuration = ACPIConfiguration(vCPUCount: 1)
+        configuration.suspendToRAM = SuspendToRAM(sciInterrupt: 11)
+        configuration.interruptSourceOverrides = [.sci(11)]
+        let built = try ACPITableBuilder.build(configuration, at: base)
+        // ISA IRQ 11 -> GSI 11, active high (01), level (11 << 2).
+        #expect(try table("APIC", in: built).bytes.firstRange(of: [2, 10, 0, 11, 11, 0, 0, 0, 0x0d, 0x00]) != nil)
+        #expect(try table("FACP", in: built).bytes.le16(at: 46) == 11)
+        configuration.suspendToRAM = SuspendToRAM(sciInterrupt: 16)
+        #expect(throws: ACPIError.invalidSCIInterrupt(16)) { try ACPITableBuilder.build(configuration, at: base) }
     }
 
     @Test func theDSDTDeclaresS3BeforeS5() throws {

@@ -94,7 +94,7 @@ struct LinuxVirtioDriverTests {
     }
 
     /// Issue 13's S3 with Linux, on this host: the kernel enters S3 through
-    /// the FADT's sleep control register, the machine stops with RAM kept
+    /// the PM1a control block, the machine stops with RAM kept
     /// (`.suspended`), and a key at the console wakes it at the FACS waking
     /// vector in real mode. Linux resumes, starts its second processor again
     /// with INIT and SIPI, and the shell runs the rest of the line.

@@ -50,7 +50,12 @@ extension Machine {
                 try wake(by: .rtcAlarm)
                 return nil
             }
-            if serialInput?.hasPendingInput == true {
+            // A key waiting at the console, or one already moved into the
+            // UART before the guest slept (the run loop drains the console
+            // into it whenever the bootstrap processor comes out of KVM).
+            var keyInUART = false
+            withBuses { keyInUART = serial.hasPendingInput }
+            if serialInput?.hasPendingInput == true || keyInUART {
                 try wake(by: .console)
                 return nil
             }

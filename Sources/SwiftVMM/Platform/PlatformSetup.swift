@@ -88,8 +88,9 @@ enum PlatformSetup {
     static let s3SleepType: UInt8 = 1
 
     /// The PC devices at fixed ports, as the DSDT lists them (with QEMU's
-    /// names and IDs). The RTC has no IRQ: `CMOSRTC` raises none, and an OS
-    /// told of IRQ 8 would wait on alarms that never come.
+    /// names and IDs). The RTC lists no IRQ because `CMOSRTC` raises none
+    /// while the guest runs (Linux with the 8259s assumes IRQ 8 anyway, and
+    /// then sees no alarm interrupt; the alarm still wakes a suspended guest).
     static let isaDevices: [ACPIISADevice] = [
         ACPIISADevice(
             name: "COM1", hardwareID: "PNP0501", uniqueID: 1, ports: [.init(base: PortMap.com1.base, length: UInt8(PortMap.com1.length))],
@@ -115,7 +116,9 @@ enum PlatformSetup {
         configuration.sleepControlPort = PortMap.acpiSleep.base
         configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
         configuration.resetPort = PortMap.acpiReset.base
-        configuration.interruptSourceOverrides = [.pitTimer, .sci]
+        // Full ACPI (S3 is offered): the SCI, and KVM's 8259s declared.
+        configuration.interruptSourceOverrides = [.pitTimer, .sci()]
+        configuration.pcatCompatible = true
         configuration.suspendToRAM = SuspendToRAM(
             sleepType: s3SleepType, pm1EventPort: PortMap.acpiPM1.base,
             pm1ControlPort: PortMap.acpiPM1.base + ACPIPM1Registers.controlOffset)
