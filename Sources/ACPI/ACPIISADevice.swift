@@ -43,12 +43,7 @@ public struct ACPIISADevice: Hashable, Sendable {
     }
 
     /// Whether `name` is a valid AML NameSeg.
-    var hasValidName: Bool {
-        let bytes = Array(name.utf8)
-        let isLead: (UInt8) -> Bool = { (0x41...0x5a).contains($0) || $0 == 0x5f }
-        let isName: (UInt8) -> Bool = { isLead($0) || (0x30...0x39).contains($0) }
-        return bytes.count == 4 && isLead(bytes[0]) && bytes.dropFirst().allSatisfy(isName)
-    }
+    var hasValidName: Bool { AML.isNameSeg(name) }
 
     /// Whether `hardwareID` has the PNP ID form `AAA####`: the form Linux's
     /// PnP layer requires before it binds a driver such as `serial8250` or `i8042`.

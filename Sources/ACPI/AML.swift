@@ -38,13 +38,16 @@ public enum AML {
     /// `A`-`Z`, `0`-`9` or `_`. Names are written in the VMM's source, so a bad
     /// one is a bug and traps.
     public static func nameSeg(_ name: String) -> [UInt8] {
+        precondition(isNameSeg(name), "\"\(name)\" is not a four-character AML NameSeg")
+        return Array(name.utf8)
+    }
+
+    /// Whether `name` is a valid `NameSeg` (see `nameSeg(_:)`).
+    public static func isNameSeg(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         let isLead: (UInt8) -> Bool = { (0x41...0x5a).contains($0) || $0 == 0x5f }
         let isName: (UInt8) -> Bool = { isLead($0) || (0x30...0x39).contains($0) }
-        precondition(
-            bytes.count == 4 && isLead(bytes[0]) && bytes.dropFirst().allSatisfy(isName),
-            "\"\(name)\" is not a four-character AML NameSeg")
-        return bytes
+        return bytes.count == 4 && isLead(bytes[0]) && bytes.dropFirst().allSatisfy(isName)
     }
 
     /// The `PkgLength` of a term whose contents after the PkgLength are

@@ -13,7 +13,7 @@ extension InstructionAssist {
     ) throws(KVMError) -> Bool {
         guard let memory = context.memory else { return false }
         var registers = try vcpu.registers()
-        var special = try vcpu.specialRegisters()
+        let special = try vcpu.specialRegisters()
         if special.cr0 & emulateCoprocessor != 0 || special.cr4 & osfxsr == 0 {
             try vcpu.injectException(vector: invalidOpcode)
             return true
@@ -40,13 +40,7 @@ extension InstructionAssist {
             } else {
                 loaded = try access.read(pages, address, count: 4)
             }
-        } catch {
-            guard case .pageFault(let linear, let errorCode) = error else { return false }
-            special.cr2 = linear
-            try vcpu.setSpecialRegisters(special)
-            try vcpu.injectException(vector: pageFaultVector, errorCode: errorCode)
-            return true
-        }
+        } catch { return try raise(error, special: special, on: vcpu) }
         if !store {
             let value = loaded.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
             do throws(XSAVEImage.Fault) {

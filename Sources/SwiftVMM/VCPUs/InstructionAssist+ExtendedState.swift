@@ -20,7 +20,7 @@ extension InstructionAssist {
         guard let memory = context.memory else { return false }
         let layout = context.xsaveLayout
         var registers = try vcpu.registers()
-        var special = try vcpu.specialRegisters()
+        let special = try vcpu.specialRegisters()
         guard special.cr4 & osxsave != 0 else {
             try vcpu.injectException(vector: invalidOpcode)
             return true
@@ -53,18 +53,6 @@ extension InstructionAssist {
         let walk = PageWalk(special: special, rflags: registers.rflags)
         let access = GuestLinearAccess(memory: memory, walk: walk)
 
-        func pageFault(_ fault: GuestLinearAccess.Failure) throws(KVMError) -> Bool {
-            switch fault {
-            case .pageFault(let linear, let errorCode):
-                special.cr2 = linear
-                try vcpu.setSpecialRegisters(special)
-                try vcpu.injectException(vector: pageFaultVector, errorCode: errorCode)
-                return true
-            case .outsideRAM:
-                return false
-            }
-        }
-
         switch instruction.form {
         case .save, .saveOptimized, .saveCompacted:
             let compacted = instruction.form == .saveCompacted
@@ -74,20 +62,20 @@ extension InstructionAssist {
             do throws(GuestLinearAccess.Failure) {
                 pages = try access.pages(address, count: extent, write: true)
                 area = try access.read(pages, address, count: extent)
-            } catch { return try pageFault(error) }
+            } catch { return try raise(error, special: special, on: vcpu) }
             let written = XSAVEImage.save(
                 state: state, into: &area, requested: requested, optimized: instruction.form == .saveOptimized,
                 compacted: compacted, layout: layout, wide: instruction.wide, longMode: longMode)
             do throws(GuestLinearAccess.Failure) {
                 for range in written { try access.write(area[range], pages, address, offset: range.lowerBound) }
-            } catch { return try pageFault(error) }
+            } catch { return try raise(error, special: special, on: vcpu) }
         case .restore:
             let header: [UInt8]
             do throws(GuestLinearAccess.Failure) {
                 header = try access.read(
                     try access.pages(address, count: XSAVELayout.legacyAndHeaderSize, write: false), address,
                     count: XSAVELayout.legacyAndHeaderSize)
-            } catch { return try pageFault(error) }
+            } catch { return try raise(error, special: special, on: vcpu) }
             guard let extent = XSAVEImage.restoreExtent(legacyAndHeader: header, requested: requested, layout: layout) else {
                 // A compacted header naming components the guest's CPUID does not have.
                 try vcpu.injectException(vector: generalProtection, errorCode: 0)
@@ -96,7 +84,7 @@ extension InstructionAssist {
             let area: [UInt8]
             do throws(GuestLinearAccess.Failure) {
                 area = try access.read(try access.pages(address, count: extent, write: false), address, count: extent)
-            } catch { return try pageFault(error) }
+            } catch { return try raise(error, special: special, on: vcpu) }
             do throws(XSAVEImage.Fault) {
                 try XSAVEImage.restore(
                     area, into: &state, requested: requested, xcr0: xcr0, layout: layout, wide: instruction.wide, longMode: longMode)
@@ -118,4 +106,18 @@ extension InstructionAssist {
     }
 
     static let pageFaultVector: UInt8 = 14
+
+    /// Raises what a failed access to the guest's linear memory means: #PF
+    /// with CR2 set, as the CPU raises it, and `true` (the assist is done);
+    /// `false` for an access outside RAM, which stays an internal error.
+    static func raise(
+        _ failure: GuestLinearAccess.Failure, special: SpecialRegisters, on vcpu: borrowing KVMVCPU
+    ) throws(KVMError) -> Bool {
+        guard case .pageFault(let linear, let errorCode) = failure else { return false }
+        var special = special
+        special.cr2 = linear
+        try vcpu.setSpecialRegisters(special)
+        try vcpu.injectException(vector: pageFaultVector, errorCode: errorCode)
+        return true
+    }
 }

@@ -25,7 +25,7 @@ extension InstructionAssist {
     ) throws(KVMError) -> Bool {
         guard let memory = context.memory else { return false }
         var registers = try vcpu.registers()
-        var special = try vcpu.specialRegisters()
+        let special = try vcpu.specialRegisters()
         let selector = UInt16(truncatingIfNeeded: registers[number: source])
         var walk = PageWalk(special: special, rflags: registers.rflags)
         walk.userMode = false
@@ -44,13 +44,7 @@ extension InstructionAssist {
             let bytes: [UInt8]
             do throws(GuestLinearAccess.Failure) {
                 bytes = try access.read(try access.pages(address, count: 8, write: false), address, count: 8)
-            } catch {
-                guard case .pageFault(let linear, let errorCode) = error else { return false }
-                special.cr2 = linear
-                try vcpu.setSpecialRegisters(special)
-                try vcpu.injectException(vector: pageFaultVector, errorCode: errorCode)
-                return true
-            }
+            } catch { return try raise(error, special: special, on: vcpu) }
             let descriptor = bytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             limit = visibleLimit(descriptor, selector: selector, cpl: special.cs.dpl, longMode: longMode)
         }

@@ -23,11 +23,7 @@ extension InstructionAssist {
         let nextRIP = registers.rip &+ move.length
         let access = GuestLinearAccess(memory: memory, walk: PageWalk(special: special, rflags: registers.rflags))
         func fault(_ failure: GuestLinearAccess.Failure) throws(KVMError) -> Bool {
-            guard case .pageFault(let linear, let errorCode) = failure else { return false }
-            special.cr2 = linear
-            try vcpu.setSpecialRegisters(special)
-            try vcpu.injectException(vector: pageFaultVector, errorCode: errorCode)
-            return true
+            try raise(failure, special: special, on: vcpu)
         }
         var address: UInt64 = 0
         if let operand = move.operand {
