@@ -10,7 +10,7 @@ extension InstructionAssist {
     static func performVectorMove(_ move: VectorMove, on vcpu: borrowing KVMVCPU, context: AssistContext) throws(KVMError) -> Bool {
         guard let memory = context.memory, let avx = context.xsaveLayout.components[2] else { return false }
         var registers = try vcpu.registers()
-        var special = try vcpu.specialRegisters()
+        let special = try vcpu.specialRegisters()
         let xcr0 = try vcpu.xcrs().first { $0.index == 0 }?.value ?? 1
         guard special.cr4 & osxsave != 0, xcr0 & 6 == 6 else {
             try vcpu.injectException(vector: invalidOpcode)
