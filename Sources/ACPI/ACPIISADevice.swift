@@ -42,9 +42,6 @@ public struct ACPIISADevice: Hashable, Sendable {
         self.irqs = irqs
     }
 
-    /// Whether `name` is a valid AML NameSeg.
-    var hasValidName: Bool { AML.isNameSeg(name) }
-
     /// Whether `hardwareID` has the PNP ID form `AAA####`: the form Linux's
     /// PnP layer requires before it binds a driver such as `serial8250` or `i8042`.
     var hasValidHardwareID: Bool {
@@ -71,10 +68,5 @@ public struct ACPIISADevice: Hashable, Sendable {
     }
 
     /// The device's AML: `Device (name) { _HID, _UID, _CRS }`.
-    var aml: [UInt8] {
-        AML.device(
-            name,
-            AML.name("_HID", AML.string(hardwareID)) + AML.name("_UID", AML.integer(UInt64(uniqueID)))
-                + AML.name("_CRS", AML.buffer(resources)))
-    }
+    var aml: [UInt8] { AML.device(name, hardwareID: hardwareID, uniqueID: uniqueID, resources: resources) }
 }

@@ -32,9 +32,6 @@ public struct ACPIMMIODevice: Hashable, Sendable {
 
     /// The device's AML, named `name` (four characters).
     func aml(name: String) -> [UInt8] {
-        AML.device(
-            name,
-            AML.name("_HID", AML.string(hardwareID)) + AML.name("_UID", AML.integer(UInt64(uniqueID)))
-                + AML.name("_CRS", AML.buffer(resources)))
+        AML.device(name, hardwareID: hardwareID, uniqueID: uniqueID, resources: resources)
     }
 }

@@ -147,7 +147,7 @@ public enum ACPITableBuilder {
         var identities = Set<String>()
         for device in devices {
             func fail(_ problem: String) -> ACPIError { .invalidISADevice(name: device.name, problem: problem) }
-            guard device.hasValidName else {
+            guard AML.isNameSeg(device.name) else {
                 throw fail("the name must be four characters, A-Z or _ and then A-Z, 0-9 or _")
             }
             guard device.name.first != "_" else { throw fail("names starting with _ are ACPI's own") }

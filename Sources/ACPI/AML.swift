@@ -83,6 +83,16 @@ public enum AML {
         return extOpPrefix + [deviceOp] + packageLength(enclosing: body.count) + body
     }
 
+    /// A device the OS identifies and configures from its names alone:
+    /// `Device (name) { Name (_HID, hardwareID), Name (_UID, uniqueID),
+    /// Name (_CRS, Buffer { resources }) }`.
+    public static func device(_ name: String, hardwareID: String, uniqueID: UInt32, resources: [UInt8]) -> [UInt8] {
+        device(
+            name,
+            self.name("_HID", string(hardwareID)) + self.name("_UID", integer(UInt64(uniqueID)))
+                + self.name("_CRS", buffer(resources)))
+    }
+
     /// `StringPrefix AsciiCharList NullChar`.
     public static func string(_ text: String) -> [UInt8] {
         precondition(text.utf8.allSatisfy { (0x01...0x7f).contains($0) }, "AML strings are ASCII without NUL")

@@ -116,12 +116,13 @@ enum PlatformSetup {
         configuration.sleepControlPort = PortMap.acpiSleep.base
         configuration.sleepStatusPort = PortMap.acpiSleep.base + 1
         configuration.resetPort = PortMap.acpiReset.base
-        // Full ACPI (S3 is offered): the SCI, and KVM's 8259s declared.
-        configuration.interruptSourceOverrides = [.pitTimer, .sci()]
-        configuration.pcatCompatible = true
-        configuration.suspendToRAM = SuspendToRAM(
+        let suspendToRAM = SuspendToRAM(
             sleepType: s3SleepType, pm1EventPort: PortMap.acpiPM1.base,
             pm1ControlPort: PortMap.acpiPM1.base + ACPIPM1Registers.controlOffset)
+        configuration.suspendToRAM = suspendToRAM
+        // Full ACPI (S3 is offered): the SCI, and KVM's 8259s declared.
+        configuration.interruptSourceOverrides = [.pitTimer, .sci(suspendToRAM.sciInterrupt)]
+        configuration.pcatCompatible = true
         return configuration
     }
 
