@@ -77,6 +77,7 @@ import VMCore
         #expect(try table("FACP", in: built).bytes.le16(at: 46) == 11)
         configuration.suspendToRAM = SuspendToRAM(sciInterrupt: 16)
         #expect(throws: ACPIError.invalidSCIInterrupt(16)) { try ACPITableBuilder.build(configuration, at: base) }
+        #expect(ACPIError.invalidSCIInterrupt(16).description == "SCI interrupt 16 is not an ISA IRQ (0-15)")
     }
 
     @Test func theDSDTDeclaresS3BeforeS5() throws {
